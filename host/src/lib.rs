@@ -1,0 +1,15 @@
+//! sluice: an ML-pipeline engine whose steps are untrusted WebAssembly
+//! components, each granted exactly the data and resources it may touch.
+//!
+//! Modules, in the direction data flows:
+//! - [`policy`]: `policy.toml`, digests, grants, effective grants;
+//! - [`data`]: chunks, Arrow conversion, CSV / Parquet / JSON Lines files;
+//! - [`runtime`]: the sandbox (the only module that touches wasmtime);
+//! - [`contract`]: the plugin contract as plain host types;
+//! - [`stdlib`]: the first-party plugins embedded in the binary.
+
+pub mod contract;
+pub mod data;
+pub mod policy;
+pub mod runtime;
+pub mod stdlib;

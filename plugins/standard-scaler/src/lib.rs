@@ -1,0 +1,232 @@
+//! `standard-scaler`: `(x - mean) / sd` per float64 column, with mean and
+//! population standard deviation (as scikit-learn's `StandardScaler`)
+//! learnt in a fit pass and carried as state bytes, so serving applies the
+//! exact training statistics.
+
+use sluice_sdk::*;
+
+/// Running statistics of one column (Chan et al. parallel update, stable
+/// across chunks).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    pub count: u64,
+    pub mean: f64,
+    /// sum of squared deviations from the mean
+    pub m2: f64,
+}
+
+impl Moments {
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+    }
+
+    pub fn sd(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            (self.m2 / self.count as f64).sqrt()
+        }
+    }
+}
+
+/// Fitted state: one (name, mean, sd) per column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    pub columns: Vec<(String, f64, f64)>,
+}
+
+const STATE_MAGIC: &[u8; 4] = b"SSC1";
+
+impl Fitted {
+    /// Versioned little-endian encoding: magic, count, then per column
+    /// name length, name bytes, mean, sd.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = STATE_MAGIC.to_vec();
+        out.extend_from_slice(&(self.columns.len() as u32).to_le_bytes());
+        for (name, mean, sd) in &self.columns {
+            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&mean.to_le_bytes());
+            out.extend_from_slice(&sd.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
+        let bad = |what: &str| StepError::InvalidInput(format!("fitted state is corrupt: {what}"));
+        let mut rest = bytes
+            .strip_prefix(STATE_MAGIC)
+            .ok_or_else(|| bad("wrong magic"))?;
+        let mut take = |n: usize| -> Result<&[u8], StepError> {
+            if rest.len() < n {
+                return Err(bad("truncated"));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let count = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+        let mut columns = Vec::with_capacity(count.min(4096));
+        for _ in 0..count {
+            let len = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+            let name = String::from_utf8(take(len)?.to_vec())
+                .map_err(|_| bad("column name is not UTF-8"))?;
+            let mean = f64::from_le_bytes(take(8)?.try_into().unwrap());
+            let sd = f64::from_le_bytes(take(8)?.try_into().unwrap());
+            columns.push((name, mean, sd));
+        }
+        Ok(Fitted { columns })
+    }
+}
+
+pub struct StandardScaler {
+    columns: Vec<String>,
+    with_mean: bool,
+    with_std: bool,
+    moments: Vec<Moments>,
+    fitted: Option<Fitted>,
+}
+
+impl Step for StandardScaler {
+    fn describe() -> StepInfo {
+        StepInfo::new("standard-scaler", env!("CARGO_PKG_VERSION"), StepKind::Featurizer,
+            "Standardises float64 columns to zero mean and unit variance with statistics fitted on training data.")
+            .param(ParamSpec::text_list("columns", None, "float64 columns to scale (in place)"))
+            .param(ParamSpec::boolean("with_mean", Some(true), "subtract the fitted mean"))
+            .param(ParamSpec::boolean("with_std", Some(true), "divide by the fitted standard deviation"))
+            .reads(ColumnSpec::float64("columns", "values to scale").named_by("columns"))
+            .writes(ColumnSpec::float64("columns", "scaled values; missing stays missing").named_by("columns"))
+            .fitted()
+    }
+
+    fn open(params: Params, state: Option<Vec<u8>>) -> Result<Self, StepError> {
+        let columns = params.text_list("columns")?;
+        if columns.is_empty() {
+            return Err(StepError::InvalidParams(
+                "param `columns` must name at least one column".into(),
+            ));
+        }
+        let fitted = state.as_deref().map(Fitted::decode).transpose()?;
+        if let Some(fitted) = &fitted {
+            for column in &columns {
+                if !fitted.columns.iter().any(|(name, _, _)| name == column) {
+                    return Err(StepError::InvalidInput(format!(
+                        "fitted state has no statistics for column `{column}`"
+                    )));
+                }
+            }
+        }
+        Ok(StandardScaler {
+            moments: vec![Moments::default(); columns.len()],
+            columns,
+            with_mean: params.boolean("with_mean")?,
+            with_std: params.boolean("with_std")?,
+            fitted,
+        })
+    }
+
+    fn fit(&mut self, input: Chunk) -> Result<(), StepError> {
+        for (column, moments) in self.columns.iter().zip(&mut self.moments) {
+            for value in input.float64(column)?.iter().flatten() {
+                if value.is_finite() {
+                    moments.push(value);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_fit(&mut self) -> Result<Vec<u8>, StepError> {
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (name, moments) in self.columns.iter().zip(&self.moments) {
+            if moments.count == 0 {
+                return Err(StepError::InvalidInput(format!(
+                    "column `{name}` has no finite values to fit on"
+                )));
+            }
+            columns.push((name.clone(), moments.mean, moments.sd()));
+        }
+        Ok(Fitted { columns }.encode())
+    }
+
+    fn process(&mut self, input: Chunk) -> Result<Chunk, StepError> {
+        let fitted = self.fitted.as_ref().ok_or_else(|| {
+            StepError::Failed("process needs fitted state: run the fit pass first".into())
+        })?;
+        let mut out = Chunk::new(input.rows);
+        for column in &self.columns {
+            let (_, mean, sd) = fitted
+                .columns
+                .iter()
+                .find(|(name, _, _)| name == column)
+                .expect("checked at open");
+            let shift = if self.with_mean { *mean } else { 0.0 };
+            // a constant column keeps scale 1, as scikit-learn does
+            let scale = if self.with_std && *sd > 0.0 { *sd } else { 1.0 };
+            let values = input.float64(column)?;
+            let mut scaled = Float64Builder::with_capacity(values.len());
+            for value in values.iter() {
+                scaled.push_option(value.map(|x| (x - shift) / scale));
+            }
+            out.set(column, scaled.finish());
+        }
+        Ok(out)
+    }
+}
+
+export_step!(StandardScaler);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_sdk::testing;
+
+    #[test]
+    fn fits_across_chunks_and_scales_like_sklearn() {
+        let columns: &[&str] = &["x"];
+        let training = vec![
+            testing::float64_chunk("x", &[Some(1.0), Some(2.0), None]),
+            testing::float64_chunk("x", &[Some(3.0), Some(4.0)]),
+        ];
+        let out = testing::fit_process::<StandardScaler>(
+            &[("columns", columns.into())],
+            training,
+            testing::float64_chunk("x", &[Some(1.0), None, Some(2.5)]),
+        )
+        .unwrap();
+        let sd = (1.25f64).sqrt();
+        let got: Vec<_> = out.float64("x").unwrap().iter().collect();
+        assert_eq!(got, vec![Some((1.0 - 2.5) / sd), None, Some(0.0)]);
+    }
+
+    #[test]
+    fn state_round_trips_and_rejects_garbage() {
+        let fitted = Fitted {
+            columns: vec![("a".into(), 1.5, 2.0), ("b".into(), -3.0, 0.0)],
+        };
+        assert_eq!(Fitted::decode(&fitted.encode()).unwrap(), fitted);
+        assert!(Fitted::decode(b"nope").is_err());
+        let mut truncated = fitted.encode();
+        truncated.truncate(10);
+        assert!(
+            Fitted::decode(&truncated)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+    }
+
+    #[test]
+    fn process_without_state_is_an_error() {
+        let columns: &[&str] = &["x"];
+        let err = testing::process::<StandardScaler>(
+            &[("columns", columns.into())],
+            testing::float64_chunk("x", &[Some(1.0)]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("fit"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Paths of the hostile plugins built by build.rs, and helpers shared by
+//! the end-to-end tests.
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+use sluice::data::{Chunk, ColumnValues};
+use sluice::policy::Policy;
+use sluice::runtime::{Runtime, RuntimeConfig};
+
+/// A runtime with the default configuration and no disk cache.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig::default()).expect("runtime")
+}
+
+/// A policy parsed from text (relative dirs resolve against `base`).
+pub fn policy(text: &str, base: &std::path::Path) -> Policy {
+    Policy::parse(text, std::path::Path::new("test-policy.toml"), base).expect("valid policy")
+}
+
+/// A chunk with one text column.
+pub fn text_chunk(name: &str, rows: &[&str]) -> Chunk {
+    let mut data = String::new();
+    let mut offsets = vec![0u32];
+    for row in rows {
+        data.push_str(row);
+        offsets.push(data.len() as u32);
+    }
+    let mut chunk = Chunk::new(rows.len() as u32);
+    chunk.set(
+        name,
+        ColumnValues::Text {
+            data,
+            offsets,
+            valid: vec![],
+        },
+    );
+    chunk
+}
+
+/// All rows of a text column (missing rows as `None`).
+pub fn texts(chunk: &Chunk, name: &str) -> Vec<Option<String>> {
+    (0..chunk.rows as usize)
+        .map(|row| chunk.text(name, row).map(str::to_string))
+        .collect()
+}
+
+/// Proves the host survived: the same runtime runs `clean-text` correctly.
+pub fn assert_host_still_works(runtime: &Runtime) {
+    let policy = policy(
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+        std::path::Path::new("."),
+    );
+    let embedded = sluice::stdlib::get("clean-text").expect("clean-text is embedded");
+    let plugin = runtime
+        .load(embedded.bytes, Some("clean-text"), &policy)
+        .expect("load clean-text");
+    let (params, effective) = plugin.effective_grant(&[]).expect("grant");
+    let mut session = plugin.session(&params, &effective, None).expect("session");
+    let out = session
+        .process(text_chunk("text", &["Hello   WORLD @bob"]))
+        .expect("process");
+    assert_eq!(
+        texts(&out, "text_clean"),
+        vec![Some("hello world <user>".to_string())]
+    );
+}
