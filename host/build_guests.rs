@@ -86,7 +86,10 @@ pub fn build_packages(workspace: &Path, packages: &[(String, PathBuf)]) -> PathB
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_PROFILE_RELEASE_DEBUG");
+        .env_remove("CARGO_PROFILE_RELEASE_DEBUG")
+        // `cargo clippy` wraps rustc; the guests are built, not linted, here
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS");
     for (name, _) in packages {
         command.args(["-p", name]);
     }

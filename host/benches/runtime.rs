@@ -1,8 +1,8 @@
 //! Runtime benchmarks (issue: the sandboxed plugin runtime). Each group
 //! runs the measured thing next to its baseline in the same run:
-//! - `session`: opening a plugin session from its InstancePre (fresh Store
-//!   + pooled instance + `open`) vs spawning a process (`/bin/true`), the
-//!   isolation unit of container/process-based orchestrators;
+//! - `session`: opening a plugin session from its InstancePre (a fresh
+//!   Store, a pooled instance, the `open` call) vs spawning a process
+//!   (`/bin/true`), the isolation unit of process-based orchestrators;
 //! - `clean_text_100k`: clean-text over 100,000 real chat messages in
 //!   4,096-row chunks, in Wasm with and without epoch interruption (the CPU
 //!   limit), vs the same Rust function called natively.

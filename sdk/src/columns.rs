@@ -34,7 +34,7 @@ impl ValidityBuilder {
 
     #[inline]
     fn push(&mut self, present: bool) {
-        if self.len % 8 == 0 {
+        if self.len.is_multiple_of(8) {
             self.bits.push(0);
         }
         if present {

@@ -1,0 +1,195 @@
+//! spam-detector through the real host, under the least grant it needs:
+//! read the text column, write label, score and rules.
+
+use std::path::Path;
+
+use sluice::contract::ParamValue;
+use sluice::data::{Chunk, ColumnValues};
+use sluice_tests::{policy, runtime, text_chunk};
+
+#[test]
+fn spam_detector_scores_labels_and_explains() {
+    let runtime = runtime();
+    let policy = policy(
+        "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
+        Path::new("."),
+    );
+    let plugin = runtime
+        .load(
+            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            Some("spam-detector"),
+            &policy,
+        )
+        .unwrap();
+    assert!(!plugin.info().fits);
+    let (params, effective) = plugin
+        .effective_grant(&[("column".to_string(), ParamValue::Text("text".into()))])
+        .unwrap();
+    let input = text_chunk(
+        "text",
+        &[
+            "URGENT!!!! YOU HAVE WON A CASH PRIZE, claim at www.win.example.com",
+            "Are you coming to dinner tonight? I'll call you later.",
+            "¡Gana dinero gratis! Llama ya",
+            "feel free to come by",
+        ],
+    );
+    let run = || {
+        plugin
+            .session(&params, &effective, None)
+            .unwrap()
+            .process(input.clone())
+            .unwrap()
+    };
+    let out: Chunk = run();
+    assert_eq!(run(), out, "same input, same output");
+    assert_eq!(out.columns.len(), 3);
+    assert_eq!(
+        out.column("spam_label"),
+        Some(&ColumnValues::Boolean {
+            values: vec![1, 0, 1, 0],
+            valid: vec![]
+        })
+    );
+    let Some(ColumnValues::Float64 { values: scores, .. }) = out.column("spam_score") else {
+        panic!("{out:?}")
+    };
+    // noisy-OR of the weights: flood 0.25, links 0.45, money 0.6, shouting 0.3
+    let want = [1.0 - 0.75 * 0.55 * 0.4 * 0.7, 0.0, 0.6, 0.3];
+    assert!(
+        scores.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9),
+        "{scores:?}"
+    );
+    let Some(ColumnValues::Tags {
+        data,
+        offsets,
+        row_offsets,
+    }) = out.column("spam_rules")
+    else {
+        panic!("{out:?}")
+    };
+    let tag = |j: usize| &data[offsets[j] as usize..offsets[j + 1] as usize];
+    let rows: Vec<Vec<&str>> = (0..4)
+        .map(|i| {
+            (row_offsets[i] as usize..row_offsets[i + 1] as usize)
+                .map(tag)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["spam.flood", "spam.links", "spam.money", "spam.shouting"],
+            vec![],
+            vec!["spam.money"],
+            vec!["spam.money"]
+        ]
+    );
+}
+
+#[test]
+fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing() {
+    let runtime = runtime();
+    let policy = policy(
+        "[plugin.spam-detector]\nread = [\"msg\"]\nwrite = [\"is_spam\", \"p_spam\", \"why\"]\n",
+        Path::new("."),
+    );
+    let plugin = runtime
+        .load(
+            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            Some("spam-detector"),
+            &policy,
+        )
+        .unwrap();
+    let given = vec![
+        ("column".to_string(), ParamValue::Text("msg".into())),
+        (
+            "label_output".to_string(),
+            ParamValue::Text("is_spam".into()),
+        ),
+        (
+            "score_output".to_string(),
+            ParamValue::Text("p_spam".into()),
+        ),
+        ("rules_output".to_string(), ParamValue::Text("why".into())),
+        ("repeat_threshold".to_string(), ParamValue::Int64(2)),
+        ("threshold".to_string(), ParamValue::Float64(0.4)),
+    ];
+    let (params, effective) = plugin.effective_grant(&given).unwrap();
+    // rows: "Join my channel now", missing, "JOIN my channel, now!"
+    let data = "Join my channel nowJOIN my channel, now!";
+    let mut input = Chunk::new(3);
+    input.set(
+        "msg",
+        ColumnValues::Text {
+            data: data.into(),
+            offsets: vec![0, 19, 19, 40],
+            valid: vec![0b101],
+        },
+    );
+    let out = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(input)
+        .unwrap();
+    assert_eq!(
+        out.column("is_spam"),
+        Some(&ColumnValues::Boolean {
+            values: vec![1, 0, 1],
+            valid: vec![0b101]
+        })
+    );
+    assert_eq!(
+        out.column("p_spam"),
+        Some(&ColumnValues::Float64 {
+            values: vec![0.4, 0.0, 0.4],
+            valid: vec![0b101]
+        })
+    );
+    let Some(ColumnValues::Tags { row_offsets, .. }) = out.column("why") else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        row_offsets,
+        &[0, 1, 1, 2],
+        "spam.repeated on both copies, nothing for the missing row"
+    );
+}
+
+#[test]
+fn spam_detector_rejects_bad_params_with_their_names() {
+    let runtime = runtime();
+    let policy = policy(
+        "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
+        Path::new("."),
+    );
+    let plugin = runtime
+        .load(
+            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            Some("spam-detector"),
+            &policy,
+        )
+        .unwrap();
+    for (name, value) in [
+        ("threshold", ParamValue::Float64(1.5)),
+        ("repeat_threshold", ParamValue::Int64(1)),
+    ] {
+        let (params, effective) = plugin
+            .effective_grant(&[(name.to_string(), value)])
+            .unwrap();
+        let err = plugin
+            .session(&params, &effective, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("spam-detector") && err.contains(&format!("param `{name}`")),
+            "{err}"
+        );
+    }
+    let err = plugin
+        .effective_grant(&[("threshold".to_string(), ParamValue::Text("high".into()))])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("threshold"), "{err}");
+}

@@ -1,0 +1,31 @@
+use std::path::Path;
+
+use sluice::data::ColumnValues;
+use sluice_tests::*;
+
+use crate::embedded;
+
+#[test]
+fn word_count() {
+    let runtime = runtime();
+    let policy = policy(
+        "[plugin.word-count]\nread = [\"text\"]\nwrite = [\"word_count\"]\n",
+        Path::new("."),
+    );
+    let plugin = runtime
+        .load(embedded("word-count"), Some("word-count"), &policy)
+        .unwrap();
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    let out = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(text_chunk("text", &["one two  three", ""]))
+        .unwrap();
+    assert_eq!(
+        out.column("word_count"),
+        Some(&ColumnValues::Int64 {
+            values: vec![3, 0],
+            valid: vec![]
+        })
+    );
+}
