@@ -31,6 +31,8 @@ fn main() {
     code.push_str("    };\n}\n");
     let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("stdlib.rs");
     std::fs::write(out, code).unwrap();
+    // `sqlx::migrate!` embeds the files but does not watch the directory
+    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build_guests.rs");
 }

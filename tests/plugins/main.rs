@@ -2,9 +2,13 @@
 //! least grant each needs: one module per plugin, named after it.
 //! `foreach_stdlib_plugin!` fails the build when a plugin has no module.
 
+mod cast;
 mod clean_text;
+mod clip_outliers;
 mod hash_features;
+mod impute;
 mod lexicon_detector;
+mod one_hot;
 mod pii_detector;
 mod spam_detector;
 mod standard_scaler;
@@ -76,4 +80,163 @@ fn compiled_plugins_are_cached_on_disk_by_digest() {
         .unwrap();
     assert!(!third.cache_hit());
     assert_eq!(third.info(), first.info());
+}
+
+/// Least capability: every column a first-party plugin declares it reads
+/// must influence its output. For each plugin (params chosen to exercise
+/// it), each required read column is perturbed in turn; if the output does
+/// not change, the plugin asks for a column it never touches.
+#[test]
+fn first_party_plugins_declare_only_columns_they_use() {
+    use sluice::contract::ParamValue;
+    use sluice::data::{Chunk, ColumnType};
+    use sluice::policy::Policy;
+
+    let texts_a = [
+        "FREE cash now!!! call 0800 123 4567",
+        "hello @Bob see www.example.com",
+        "you are a fucking idiot",
+        "hola amigo, que tal",
+        "mail a.b@example.org",
+        "2024-01-05",
+        "true",
+        "42",
+    ];
+    let texts_b = [
+        "ok",
+        "see you later",
+        "lovely day",
+        "CLAIM YOUR PRIZE",
+        "adios",
+        "1999-12-31",
+        "no",
+        "7",
+    ];
+    let floats_a = [
+        Some(1.0),
+        Some(2.0),
+        None,
+        Some(4.0),
+        Some(100.0),
+        Some(-3.0),
+        Some(0.5),
+        Some(2.5),
+    ];
+    let floats_b = [
+        Some(9.0),
+        None,
+        Some(7.0),
+        Some(-4.0),
+        Some(1.0),
+        Some(30.0),
+        Some(5.5),
+        Some(0.0),
+    ];
+    let sample = |ty: ColumnType, alternative: bool| -> ColumnValues {
+        match ty {
+            ColumnType::Text => {
+                let rows = if alternative { texts_b } else { texts_a };
+                sluice_tests::text_chunk("x", &rows)
+                    .columns
+                    .remove(0)
+                    .values
+            }
+            ColumnType::Float64 => floats(if alternative { &floats_b } else { &floats_a }),
+            other => panic!("no sample data for {other} columns"),
+        }
+    };
+    let text = |v: &str| ParamValue::Text(v.into());
+    let list = |v: &[&str]| ParamValue::TextList(v.iter().map(|s| s.to_string()).collect());
+    let cases: Vec<(&str, Vec<(String, ParamValue)>)> = vec![
+        (
+            "cast",
+            vec![
+                ("column".into(), text("text")),
+                ("to_date".into(), list(&["day"])),
+            ],
+        ),
+        ("clean-text", vec![]),
+        ("clip-outliers", vec![("columns".into(), list(&["a", "b"]))]),
+        ("hash-features", vec![("column".into(), text("text"))]),
+        ("impute", vec![("columns".into(), list(&["a", "b"]))]),
+        ("lexicon-detector", vec![]),
+        ("one-hot", vec![("column".into(), text("text"))]),
+        ("pii-detector", vec![]),
+        ("spam-detector", vec![]),
+        (
+            "standard-scaler",
+            vec![("columns".into(), list(&["a", "b"]))],
+        ),
+        ("word-count", vec![]),
+    ];
+    let covered: Vec<&str> = cases.iter().map(|(n, _)| *n).collect();
+    for plugin in sluice::stdlib::PLUGINS {
+        assert!(
+            covered.contains(&plugin.name),
+            "add a least-capability case for `{}`",
+            plugin.name
+        );
+    }
+
+    let runtime = sluice_tests::runtime();
+    for (name, given) in cases {
+        let probe = runtime
+            .load(embedded(name), Some(name), &Policy::deny_all())
+            .unwrap();
+        let params = probe.info().resolve_params(&given).unwrap();
+        let reads = sluice::contract::StepInfo::resolve_columns(&probe.info().reads, &params);
+        let writes = sluice::contract::StepInfo::resolve_columns(&probe.info().writes, &params);
+        let quote = |cols: &[(String, sluice::contract::ColumnSpec)]| {
+            cols.iter()
+                .map(|(n, _)| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let policy = sluice_tests::policy(
+            &format!(
+                "[plugin.{name}]\nread = [{}]\nwrite = [{}]\n",
+                quote(&reads),
+                quote(&writes)
+            ),
+            std::path::Path::new("."),
+        );
+        let plugin = runtime.load(embedded(name), Some(name), &policy).unwrap();
+        let (params, effective) = plugin.effective_grant(&given).unwrap();
+        let build = |perturbed: Option<&str>| -> Chunk {
+            let mut chunk = Chunk::new(8);
+            for (column, spec) in &reads {
+                if spec.optional {
+                    continue;
+                }
+                chunk.set(column, sample(spec.ty, perturbed == Some(column.as_str())));
+            }
+            chunk
+        };
+        let run = |input: Chunk| -> Chunk {
+            let state = if plugin.info().fits {
+                let mut fit = plugin.session(&params, &effective, None).unwrap();
+                fit.fit(input.clone()).unwrap();
+                Some(fit.finish_fit().unwrap())
+            } else {
+                None
+            };
+            let mut session = plugin
+                .session(&params, &effective, state.as_deref())
+                .unwrap();
+            session
+                .process(input)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let baseline = run(build(None));
+        for (column, spec) in &reads {
+            if spec.optional {
+                continue;
+            }
+            let changed = run(build(Some(column)));
+            assert_ne!(
+                changed, baseline,
+                "`{name}` declares it reads `{column}` but its output does not depend on it"
+            );
+        }
+    }
 }

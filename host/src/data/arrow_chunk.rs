@@ -78,6 +78,42 @@ pub fn batch_to_chunk(
     Ok(chunk)
 }
 
+/// Whether an Arrow column of type `dt` can feed a step column of type
+/// `ty` without loss (numbers widen to float64, any string type is text).
+pub fn accepts(ty: ColumnType, dt: &DataType) -> bool {
+    match (ty, dt) {
+        (_, DataType::Null) => !matches!(ty, ColumnType::Sparse | ColumnType::Tags),
+        (ColumnType::Float64, dt) => dt.is_numeric(),
+        (ColumnType::Int64, dt) => dt.is_integer(),
+        (ColumnType::Boolean, dt) => *dt == DataType::Boolean,
+        (ColumnType::Text, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => true,
+        (ColumnType::Tags, DataType::List(item)) => item.data_type() == &DataType::Utf8,
+        (ColumnType::Sparse, DataType::List(item)) => {
+            matches!(item.data_type(), DataType::Struct(_))
+        }
+        _ => false,
+    }
+}
+
+/// The Arrow type a step's output column of type `ty` is stored as.
+pub fn data_type(ty: ColumnType) -> DataType {
+    match ty {
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Boolean => DataType::Boolean,
+        ColumnType::Text => DataType::Utf8,
+        ColumnType::Tags => DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+        ColumnType::Sparse => DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Struct(Fields::from(vec![
+                Field::new("index", DataType::UInt32, false),
+                Field::new("value", DataType::Float32, false),
+            ])),
+            false,
+        ))),
+    }
+}
+
 fn array_to_values(
     name: &str,
     array: &ArrayRef,
@@ -88,14 +124,7 @@ fn array_to_values(
         if array.data_type() == target {
             return Ok(array.clone());
         }
-        let allowed = match (ty, array.data_type()) {
-            (ColumnType::Float64, dt) => dt.is_numeric() || dt.is_null(),
-            (ColumnType::Int64, dt) => dt.is_integer() || dt.is_null(),
-            (ColumnType::Text, DataType::LargeUtf8 | DataType::Utf8View | DataType::Null) => true,
-            (ColumnType::Boolean, DataType::Null) => true,
-            _ => false,
-        };
-        if !allowed {
+        if !accepts(ty, array.data_type()) {
             return Err(column_error(
                 name,
                 format!("is {}, the step needs {ty}", array.data_type()),

@@ -12,7 +12,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::DataError;
+use std::collections::BTreeMap;
+
+use super::{ColumnType, DataError};
 
 /// Rows read to infer CSV / JSON column types.
 const INFER_ROWS: usize = 10_000;
@@ -51,6 +53,17 @@ pub struct TableReader {
 
 impl TableReader {
     pub fn open(path: &Path, batch_size: usize) -> Result<Self, DataError> {
+        Self::open_with_types(path, batch_size, &BTreeMap::new())
+    }
+
+    /// Opens a table; for CSV, `types` overrides the inferred type of the
+    /// named columns (a value that does not parse is an error naming the
+    /// line, never a silent null).
+    pub fn open_with_types(
+        path: &Path,
+        batch_size: usize,
+        types: &BTreeMap<String, ColumnType>,
+    ) -> Result<Self, DataError> {
         let read_error = |message: String| DataError::Read {
             path: path.to_path_buf(),
             message,
@@ -64,13 +77,31 @@ impl TableReader {
                         .infer_schema(BufReader::new(&mut file), Some(INFER_ROWS))
                         .map_err(|e| read_error(e.to_string()))?;
                     file.rewind().map_err(|e| read_error(e.to_string()))?;
-                    let schema = Arc::new(schema);
+                    let mut fields: Vec<Field> =
+                        schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    for (column, ty) in types {
+                        let field = fields.iter_mut().find(|f| f.name() == column).ok_or_else(|| {
+                            read_error(format!("type override for column `{column}`, which the file does not have"))
+                        })?;
+                        if matches!(ty, ColumnType::Sparse | ColumnType::Tags) {
+                            return Err(read_error(format!(
+                                "column `{column}`: CSV cannot hold {ty} values"
+                            )));
+                        }
+                        *field = Field::new(column, super::data_type(*ty), true);
+                    }
+                    let schema = Arc::new(Schema::new(fields));
                     let reader = arrow::csv::ReaderBuilder::new(schema.clone())
                         .with_format(format)
                         .with_batch_size(batch_size)
                         .build(BufReader::new(file))
                         .map_err(|e| read_error(e.to_string()))?;
                     (schema, Box::new(reader))
+                }
+                Format::JsonLines | Format::Parquet if !types.is_empty() => {
+                    return Err(read_error(
+                        "type overrides apply to CSV files only (JSON Lines and Parquet carry types)".into(),
+                    ));
                 }
                 Format::JsonLines => {
                     let (schema, _) = arrow::json::reader::infer_json_schema_from_seekable(

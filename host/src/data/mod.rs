@@ -5,7 +5,9 @@ mod arrow_chunk;
 mod chunk;
 mod files;
 
-pub use arrow_chunk::{batch_to_chunk, chunk_column_to_array, merge_into_batch};
+pub use arrow_chunk::{
+    accepts, batch_to_chunk, chunk_column_to_array, data_type, merge_into_batch,
+};
 pub use chunk::{Chunk, ChunkError, Column, ColumnType, ColumnValues, is_valid};
 pub use files::{Format, TableReader, TableWriter};
 

@@ -47,6 +47,8 @@ pub enum PolicyError {
 pub struct Limits {
     /// Guest execution time per call (one chunk), enforced by epoch interruption.
     pub cpu: Duration,
+    /// Wall time for a whole pipeline step (all chunks), checked between chunks.
+    pub timeout: Duration,
     /// Linear memory, bytes.
     pub memory: u64,
     /// Table elements (indirect function tables).
@@ -63,6 +65,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             cpu: Duration::from_secs(10),
+            timeout: Duration::from_secs(3600),
             memory: 256 << 20,
             table_elements: 100_000,
             max_output_rows: 1_000_000,
@@ -121,6 +124,7 @@ struct PolicyFile {
 #[serde(deny_unknown_fields)]
 struct EntryFile {
     digest: Option<String>,
+    path: Option<PathBuf>,
     #[serde(default)]
     read: Vec<String>,
     #[serde(default)]
@@ -130,6 +134,7 @@ struct EntryFile {
     #[serde(default)]
     env: BTreeMap<String, String>,
     cpu: Option<String>,
+    timeout: Option<String>,
     memory: Option<String>,
     table_elements: Option<u64>,
     max_output_rows: Option<u64>,
@@ -148,6 +153,8 @@ struct DirFile {
 #[derive(Debug, Clone)]
 struct Entry {
     digest: Option<Digest>,
+    /// Where the plugin's bytes live (`path = "..."`, relative to the policy file).
+    path: Option<PathBuf>,
     grant: Grant,
 }
 
@@ -203,6 +210,13 @@ impl Policy {
                     .transpose()
                     .map_err(|m| field_error("cpu", m))?
                     .unwrap_or(defaults.cpu),
+                timeout: entry
+                    .timeout
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()
+                    .map_err(|m| field_error("timeout", m))?
+                    .unwrap_or(defaults.timeout),
                 memory: entry
                     .memory
                     .as_deref()
@@ -261,6 +275,7 @@ impl Policy {
                 .then(|| key.parse::<Digest>())
                 .transpose()
                 .map_err(|m| field_error("name", m))?;
+            let location = entry.path.as_ref().map(|p| base.join(p));
             let pinned = entry
                 .digest
                 .as_deref()
@@ -273,6 +288,7 @@ impl Policy {
                         digest,
                         Entry {
                             digest: Some(digest),
+                            path: None,
                             grant,
                         },
                     );
@@ -283,6 +299,7 @@ impl Policy {
                             digest,
                             Entry {
                                 digest: Some(digest),
+                                path: None,
                                 grant: grant.clone(),
                             },
                         );
@@ -291,6 +308,7 @@ impl Policy {
                         key.clone(),
                         Entry {
                             digest: pinned,
+                            path: location,
                             grant,
                         },
                     );
@@ -302,6 +320,27 @@ impl Policy {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The `.wasm` file a policy entry points at (`path = "..."`), if any.
+    pub fn plugin_location(&self, name: &str) -> Option<&Path> {
+        self.by_name.get(name).and_then(|e| e.path.as_deref())
+    }
+
+    /// A digest of the policy text's meaning (entries and grants), to
+    /// notice grant changes between runs.
+    pub fn fingerprint(&self) -> String {
+        let mut entries: Vec<String> = self
+            .by_name
+            .iter()
+            .map(|(k, e)| format!("{k}={:?}{:?}", e.digest, e.grant))
+            .collect();
+        entries.extend(
+            self.by_digest
+                .iter()
+                .map(|(k, e)| format!("{k}={:?}", e.grant)),
+        );
+        Digest::of(entries.join("\n").as_bytes()).to_string()
     }
 
     /// The grant for a plugin known by `name` (if any) with these bytes'

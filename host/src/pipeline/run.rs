@@ -1,0 +1,846 @@
+//! Running a checked plan: a scheduler over the DAG (tokio; plugin work on
+//! blocking threads), steps streaming chunk by chunk from their input table
+//! to a content-addressed Parquet artifact, the step cache, and the run
+//! record in the store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use tokio::task::JoinSet;
+
+use super::plan::{Plan, PlannedStep};
+use super::spec::SourceKind;
+use crate::contract::Metric;
+use crate::data::{DataError, TableReader, TableWriter, batch_to_chunk, merge_into_batch};
+use crate::policy::Digest;
+use crate::runtime::{RuntimeError, SessionStats};
+use crate::store::{
+    ArtifactKind, CacheEntry, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
+};
+
+/// Attempts for a step whose failure was transient I/O (never for plugin errors).
+const MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// What observers (the CLI's progress bars) are told while a run goes on.
+#[derive(Debug, Clone)]
+pub enum Event {
+    StepStarted {
+        step: String,
+    },
+    Rows {
+        step: String,
+        rows: u64,
+    },
+    StepFinished {
+        step: String,
+        status: StepStatus,
+        cache_hit: bool,
+    },
+}
+
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event);
+}
+
+/// An observer that ignores everything (library use, tests).
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&self, _: Event) {}
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Re-run every step, ignoring (and refreshing) the cache.
+    pub no_cache: bool,
+    /// Steps at once (default: the pipeline's `concurrency`).
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepSummary {
+    pub name: String,
+    pub status: StepStatus,
+    pub cache_hit: bool,
+    pub elapsed: Duration,
+    pub stats: SessionStats,
+    pub output: Option<String>,
+    pub state: Option<String>,
+    pub metrics: Vec<Metric>,
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub elapsed: Duration,
+    pub steps: Vec<StepSummary>,
+}
+
+/// A finished node's table: where it is and what it is.
+#[derive(Debug, Clone)]
+struct NodeTable {
+    digest: String,
+    path: PathBuf,
+}
+
+/// Content-addressed artifact files under `<home>/artifacts`.
+#[derive(Debug, Clone)]
+pub struct ArtifactDir {
+    root: PathBuf,
+}
+
+impl ArtifactDir {
+    pub fn new(home: &Path) -> Self {
+        ArtifactDir {
+            root: home.join("artifacts"),
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Moves a finished file into place under its content digest.
+    fn adopt(&self, temp: &Path, extension: &str) -> std::io::Result<(String, String, u64)> {
+        let digest = hash_file(temp)?;
+        let name = format!("{}.{extension}", digest.trim_start_matches("sha256:"));
+        let bytes = std::fs::metadata(temp)?.len();
+        let target = self.root.join(&name);
+        if target.exists() {
+            std::fs::remove_file(temp)?;
+        } else {
+            std::fs::rename(temp, &target)?;
+        }
+        Ok((digest, name, bytes))
+    }
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+}
+
+/// Hash of every file under the granted directories (their content can
+/// change a step's output, their host paths cannot).
+fn dirs_digest(step: &PlannedStep) -> String {
+    let mut hasher = Sha256::new();
+    for dir in &step.effective.grant.dirs {
+        hasher.update(dir.guest.as_bytes());
+        let mut files: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![dir.host.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path)
+                } else {
+                    files.push(path)
+                }
+            }
+        }
+        files.sort();
+        for file in files {
+            hasher.update(
+                file.strip_prefix(&dir.host)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hasher.update(std::fs::read(&file).unwrap_or_default());
+        }
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The step's cache key: plugin digest, params, effective grant (columns,
+/// directories' content, environment), input digests, chunk size and the
+/// sluice version. Nothing incidental (paths, times, limits).
+fn cache_key(step: &PlannedStep, input: &str, fit: Option<&str>, chunk_rows: usize) -> String {
+    let grant = &step.effective;
+    let key = serde_json::json!({
+        "v": 1,
+        "sluice": env!("CARGO_PKG_VERSION"),
+        "plugin": step.plugin.digest().to_string(),
+        "params": step.params,
+        "reads": grant.reads,
+        "writes": grant.writes,
+        "dirs": if grant.grant.dirs.is_empty() { String::new() } else { dirs_digest(step) },
+        "env": grant.grant.env,
+        "input": input,
+        "fit": fit,
+        "chunk_rows": chunk_rows,
+    });
+    Digest::of(key.to_string().as_bytes()).to_string()
+}
+
+enum Failure {
+    Cancelled,
+    Transient(String),
+    Fatal(String),
+}
+
+impl From<RuntimeError> for Failure {
+    fn from(e: RuntimeError) -> Self {
+        Failure::Fatal(e.to_string())
+    }
+}
+
+impl From<DataError> for Failure {
+    fn from(e: DataError) -> Self {
+        Failure::Fatal(e.to_string())
+    }
+}
+
+struct JobOutput {
+    table: (String, String, u64, u64),
+    state: Option<(String, String, u64)>,
+    stats: SessionStats,
+    metrics: Vec<Metric>,
+}
+
+struct Job {
+    plan: Arc<Plan>,
+    step: usize,
+    input: NodeTable,
+    fit: Option<NodeTable>,
+    artifacts: ArtifactDir,
+    cancel: Arc<AtomicBool>,
+    observer: Arc<dyn Observer>,
+}
+
+fn transient(e: std::io::Error) -> Failure {
+    Failure::Transient(e.to_string())
+}
+
+/// One attempt at a step, on a blocking thread: fit pass (if fitted), then
+/// stream the input through `process` into a Parquet artifact.
+fn run_job(job: &Job) -> Result<JobOutput, Failure> {
+    let step = &job.plan.steps[job.step];
+    let chunk_rows = job.plan.pipeline.chunk_rows;
+    let started = Instant::now();
+    let timeout = step.effective.grant.limits.timeout;
+    let check = |what: &str| -> Result<(), Failure> {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(Failure::Cancelled);
+        }
+        if started.elapsed() > timeout {
+            return Err(Failure::Fatal(format!(
+                "step timeout: {what} ran past {timeout:?} (policy `timeout`)"
+            )));
+        }
+        Ok(())
+    };
+    std::fs::create_dir_all(&job.artifacts.root).map_err(transient)?;
+    let mut stats = SessionStats::default();
+    let state = if step.plugin.info().fits {
+        let source = job.fit.as_ref().unwrap_or(&job.input);
+        let mut session = step.plugin.session(&step.params, &step.effective, None)?;
+        for batch in TableReader::open(&source.path, chunk_rows)? {
+            check("fit")?;
+            session.fit(batch_to_chunk(&batch?, &step.effective.reads)?)?;
+        }
+        let bytes = session.finish_fit()?;
+        add(&mut stats, session.stats());
+        let temp = tempfile::NamedTempFile::new_in(&job.artifacts.root).map_err(transient)?;
+        std::fs::write(temp.path(), &bytes).map_err(transient)?;
+        let (digest, name, size) = job
+            .artifacts
+            .adopt(
+                &temp
+                    .into_temp_path()
+                    .keep()
+                    .map_err(|e| transient(e.error))?,
+                "state",
+            )
+            .map_err(transient)?;
+        Some((digest, name, size, bytes))
+    } else {
+        None
+    };
+
+    let mut session = step.plugin.session(
+        &step.params,
+        &step.effective,
+        state.as_ref().map(|s| s.3.as_slice()),
+    )?;
+    let temp = job.artifacts.root.join(format!(
+        ".partial-{}-{}.parquet",
+        step.name,
+        std::process::id()
+    ));
+    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut rows = 0u64;
+    for batch in TableReader::open(&job.input.path, chunk_rows)? {
+        check("process")?;
+        let batch = batch?;
+        let output = session.process(batch_to_chunk(&batch, &step.effective.reads)?)?;
+        writer.write(&merge_into_batch(&batch, &output)?)?;
+        rows += batch.num_rows() as u64;
+        job.observer.event(Event::Rows {
+            step: step.name.clone(),
+            rows: batch.num_rows() as u64,
+        });
+    }
+    let metrics = session.finish()?;
+    add(&mut stats, session.stats());
+    writer
+        .finish()
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
+    Ok(JobOutput {
+        table: (digest, name, bytes, rows),
+        state: state.map(|(d, n, s, _)| (d, n, s)),
+        stats,
+        metrics,
+    })
+}
+
+fn add(total: &mut SessionStats, s: &SessionStats) {
+    total.calls += s.calls;
+    total.guest_time += s.guest_time;
+    total.epochs += s.epochs;
+    total.peak_memory = total.peak_memory.max(s.peak_memory);
+    total.rows_in += s.rows_in;
+    total.rows_out += s.rows_out;
+    total.log_dropped += s.log_dropped;
+}
+
+/// Runs `job` with retries for transient I/O failures (never for plugin
+/// errors: a trap is not retried blindly).
+fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
+    let mut attempt = 1;
+    loop {
+        match run_job(job) {
+            Err(Failure::Transient(message)) if attempt < MAX_ATTEMPTS => {
+                tracing::warn!(step = %job.plan.steps[job.step].name, attempt, "transient failure, retrying: {message}");
+                std::thread::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1)));
+                attempt += 1;
+            }
+            result => return (result, attempt),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs `plan` to completion (or failure, or cancellation), recording
+/// everything in `store`. Step failures are in the summary, not errors:
+/// an error here means the store or the file system failed.
+pub async fn execute(
+    plan: Arc<Plan>,
+    store: &Store,
+    home: &Path,
+    options: &RunOptions,
+    observer: Arc<dyn Observer>,
+    cancel: Arc<AtomicBool>,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let pipeline = &plan.pipeline;
+    let text = std::fs::read(&pipeline.file).unwrap_or_default();
+    let pipeline_digest = Digest::of(&text).to_string();
+    let run_id = store.create_run(&pipeline.name, &pipeline_digest).await?;
+    let policy_fingerprint = plan.policy.fingerprint();
+    let previous = store
+        .audit_log(200)
+        .await?
+        .into_iter()
+        .find(|a| a.action == "run.start" && a.subject == pipeline.name)
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a.detail).ok())
+        .and_then(|d| d["policy"].as_str().map(str::to_string));
+    if previous.as_deref().is_some_and(|p| p != policy_fingerprint) {
+        store
+            .audit("sluice", "grant.change", &pipeline.name, &serde_json::json!({"policy": policy_fingerprint, "previous": previous, "file": plan.policy.path().display().to_string()}))
+            .await?;
+    }
+    store
+        .audit("sluice", "run.start", &pipeline.name, &serde_json::json!({"run": run_id, "pipeline": pipeline_digest, "policy": policy_fingerprint}))
+        .await?;
+    for step in &plan.steps {
+        let info = step.plugin.info();
+        store
+            .record_plugin(
+                &step.plugin.digest().to_string(),
+                &info.name,
+                &info.version,
+                step.plugin.contract(),
+            )
+            .await?;
+    }
+
+    let artifacts = ArtifactDir::new(home);
+    let mut tables: HashMap<String, NodeTable> = HashMap::new();
+    let mut summaries: BTreeMap<String, StepSummary> = BTreeMap::new();
+    let mut source_error = None;
+    for source in &pipeline.sources {
+        match &source.kind {
+            SourceKind::File(path) => match hash_file(path) {
+                Ok(digest) => {
+                    tables.insert(
+                        source.name.clone(),
+                        NodeTable {
+                            digest,
+                            path: path.clone(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    source_error = Some(format!("[source.{}] {}: {e}", source.name, path.display()))
+                }
+            },
+            SourceKind::Query(sql) => match store
+                .query_to_parquet(sql, &artifacts.root, pipeline.chunk_rows)
+                .await
+            {
+                Ok(temp) => match artifacts.adopt(&temp, "parquet") {
+                    Ok((digest, name, _)) => {
+                        tables.insert(
+                            source.name.clone(),
+                            NodeTable {
+                                digest,
+                                path: artifacts.path(&name),
+                            },
+                        );
+                    }
+                    Err(e) => source_error = Some(format!("[source.{}]: {e}", source.name)),
+                },
+                Err(e) => source_error = Some(format!("[source.{}] query: {e}", source.name)),
+            },
+        }
+    }
+
+    let concurrency = options.concurrency.unwrap_or(pipeline.concurrency).max(1);
+    let mut pending: Vec<usize> = (0..plan.steps.len()).collect();
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut join: JoinSet<(
+        usize,
+        i64,
+        Instant,
+        Result<(Result<JobOutput, Failure>, u32), String>,
+    )> = JoinSet::new();
+    if let Some(error) = &source_error {
+        for step in &plan.steps {
+            failed.insert(step.name.clone());
+            let id = store
+                .start_step(
+                    run_id,
+                    &step.name,
+                    Some(&step.plugin.digest().to_string()),
+                    "",
+                )
+                .await?;
+            store
+                .finish_step(
+                    id,
+                    &outcome(StepStatus::Skipped, false, None, 1, Some(error.clone())),
+                )
+                .await?;
+            summaries.insert(step.name.clone(), skipped(&step.name, error));
+        }
+        pending.clear();
+    }
+
+    loop {
+        // launch every ready step, up to the concurrency limit
+        let mut index = 0;
+        while index < pending.len() {
+            let step = &plan.steps[pending[index]];
+            let upstream: Vec<&String> = std::iter::once(&step.input)
+                .chain(step.fit.as_ref())
+                .collect();
+            if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
+                let message = format!("not run: upstream `{bad}` did not succeed");
+                let id = store
+                    .start_step(
+                        run_id,
+                        &step.name,
+                        Some(&step.plugin.digest().to_string()),
+                        "",
+                    )
+                    .await?;
+                store
+                    .finish_step(
+                        id,
+                        &outcome(StepStatus::Skipped, false, None, 1, Some(message.clone())),
+                    )
+                    .await?;
+                observer.event(Event::StepFinished {
+                    step: step.name.clone(),
+                    status: StepStatus::Skipped,
+                    cache_hit: false,
+                });
+                summaries.insert(step.name.clone(), skipped(&step.name, &message));
+                failed.insert(step.name.clone());
+                pending.remove(index);
+                continue;
+            }
+            if !upstream.iter().all(|u| tables.contains_key(*u)) || cancel.load(Ordering::Relaxed) {
+                index += 1;
+                continue;
+            }
+            let input = tables[&step.input].clone();
+            let fit = step.fit.as_ref().map(|f| tables[f].clone());
+            let key = cache_key(
+                step,
+                &input.digest,
+                fit.as_ref().map(|f| f.digest.as_str()),
+                pipeline.chunk_rows,
+            );
+            if !options.no_cache
+                && let Some(hit) = store.cache_get(&key).await?
+                && let Some(artifact) = store.artifact(&hit.output_digest).await?
+                && artifacts.path(&artifact.path).exists()
+            {
+                let id = store
+                    .start_step(
+                        run_id,
+                        &step.name,
+                        Some(&step.plugin.digest().to_string()),
+                        &key,
+                    )
+                    .await?;
+                let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
+                done.rows_out = artifact.rows;
+                store.finish_step(id, &done).await?;
+                observer.event(Event::StepFinished {
+                    step: step.name.clone(),
+                    status: StepStatus::Succeeded,
+                    cache_hit: true,
+                });
+                tables.insert(
+                    step.name.clone(),
+                    NodeTable {
+                        digest: hit.output_digest.clone(),
+                        path: artifacts.path(&artifact.path),
+                    },
+                );
+                summaries.insert(
+                    step.name.clone(),
+                    StepSummary {
+                        name: step.name.clone(),
+                        status: StepStatus::Succeeded,
+                        cache_hit: true,
+                        elapsed: Duration::ZERO,
+                        stats: SessionStats {
+                            rows_out: artifact.rows.unwrap_or(0) as u64,
+                            ..Default::default()
+                        },
+                        output: Some(hit.output_digest),
+                        state: hit.state_digest,
+                        metrics: Vec::new(),
+                        attempts: 0,
+                        error: None,
+                    },
+                );
+                pending.remove(index);
+                index = 0; // a hit can make earlier-listed steps ready
+                continue;
+            }
+            if join.len() >= concurrency {
+                break;
+            }
+            let id = store
+                .start_step(
+                    run_id,
+                    &step.name,
+                    Some(&step.plugin.digest().to_string()),
+                    &key,
+                )
+                .await?;
+            observer.event(Event::StepStarted {
+                step: step.name.clone(),
+            });
+            let job = Job {
+                plan: plan.clone(),
+                step: pending[index],
+                input,
+                fit,
+                artifacts: artifacts.clone(),
+                cancel: cancel.clone(),
+                observer: observer.clone(),
+            };
+            let position = pending.remove(index);
+            join.spawn(async move {
+                let begun = Instant::now();
+                let result = tokio::task::spawn_blocking(move || run_with_retries(&job))
+                    .await
+                    .map_err(|e| e.to_string());
+                (position, id, begun, result)
+            });
+        }
+        let Some(finished) = join.join_next().await else {
+            break;
+        };
+        let (position, id, begun, result) = finished.map_err(|e| RunError::Io(e.to_string()))?;
+        let step = &plan.steps[position];
+        let key = cache_key(
+            step,
+            &tables[&step.input].digest,
+            step.fit.as_ref().map(|f| tables[f].digest.as_str()),
+            pipeline.chunk_rows,
+        );
+        let (result, attempts) = match result {
+            Ok(r) => r,
+            Err(panic) => (
+                Err(Failure::Fatal(format!("step thread failed: {panic}"))),
+                1,
+            ),
+        };
+        match result {
+            Ok(output) => {
+                let inputs: Vec<String> = std::iter::once(tables[&step.input].digest.clone())
+                    .chain(step.fit.as_ref().map(|f| tables[f].digest.clone()))
+                    .collect();
+                let params = serde_json::to_string(&step.params).unwrap_or_default();
+                let plugin_digest = step.plugin.digest().to_string();
+                if let Some((digest, name, bytes)) = &output.state {
+                    store
+                        .put_artifact(&NewArtifact {
+                            digest: digest.clone(),
+                            kind: ArtifactKind::State,
+                            path: name.clone(),
+                            rows: None,
+                            bytes: *bytes as i64,
+                            created_by_run: run_id,
+                            created_by_step: step.name.clone(),
+                            plugin_digest: Some(plugin_digest.clone()),
+                            params: params.clone(),
+                            inputs: inputs[inputs.len() - 1..].to_vec(),
+                        })
+                        .await?;
+                }
+                let (digest, name, bytes, rows) = &output.table;
+                let mut table_inputs = inputs.clone();
+                table_inputs.extend(output.state.as_ref().map(|s| s.0.clone()));
+                store
+                    .put_artifact(&NewArtifact {
+                        digest: digest.clone(),
+                        kind: ArtifactKind::Table,
+                        path: name.clone(),
+                        rows: Some(*rows as i64),
+                        bytes: *bytes as i64,
+                        created_by_run: run_id,
+                        created_by_step: step.name.clone(),
+                        plugin_digest: Some(plugin_digest),
+                        params,
+                        inputs: table_inputs,
+                    })
+                    .await?;
+                store
+                    .cache_put(&CacheEntry {
+                        cache_key: key,
+                        output_digest: digest.clone(),
+                        state_digest: output.state.as_ref().map(|s| s.0.clone()),
+                        created_at: now_ms(),
+                    })
+                    .await?;
+                let mut done = outcome(
+                    StepStatus::Succeeded,
+                    false,
+                    Some(&output.stats),
+                    attempts,
+                    None,
+                );
+                done.rows_out = Some(*rows as i64);
+                store.finish_step(id, &done).await?;
+                observer.event(Event::StepFinished {
+                    step: step.name.clone(),
+                    status: StepStatus::Succeeded,
+                    cache_hit: false,
+                });
+                tables.insert(
+                    step.name.clone(),
+                    NodeTable {
+                        digest: digest.clone(),
+                        path: artifacts.path(name),
+                    },
+                );
+                summaries.insert(
+                    step.name.clone(),
+                    StepSummary {
+                        name: step.name.clone(),
+                        status: StepStatus::Succeeded,
+                        cache_hit: false,
+                        elapsed: begun.elapsed(),
+                        stats: output.stats,
+                        output: Some(digest.clone()),
+                        state: output.state.map(|s| s.0),
+                        metrics: output.metrics,
+                        attempts,
+                        error: None,
+                    },
+                );
+            }
+            Err(failure) => {
+                let (status, message) = match failure {
+                    Failure::Cancelled => (StepStatus::Cancelled, "cancelled".to_string()),
+                    Failure::Transient(m) => (
+                        StepStatus::Failed,
+                        format!("[step.{}] {m} (after {attempts} attempts)", step.name),
+                    ),
+                    Failure::Fatal(m) => (StepStatus::Failed, format!("[step.{}] {m}", step.name)),
+                };
+                store
+                    .finish_step(
+                        id,
+                        &outcome(status, false, None, attempts, Some(message.clone())),
+                    )
+                    .await?;
+                observer.event(Event::StepFinished {
+                    step: step.name.clone(),
+                    status,
+                    cache_hit: false,
+                });
+                failed.insert(step.name.clone());
+                let mut summary = skipped(&step.name, &message);
+                summary.status = status;
+                summary.elapsed = begun.elapsed();
+                summary.attempts = attempts;
+                summaries.insert(step.name.clone(), summary);
+            }
+        }
+    }
+    // steps never started because of cancellation
+    for position in pending {
+        let step = &plan.steps[position];
+        let id = store
+            .start_step(
+                run_id,
+                &step.name,
+                Some(&step.plugin.digest().to_string()),
+                "",
+            )
+            .await?;
+        store
+            .finish_step(
+                id,
+                &outcome(
+                    StepStatus::Cancelled,
+                    false,
+                    None,
+                    1,
+                    Some("cancelled before it started".into()),
+                ),
+            )
+            .await?;
+        let mut summary = skipped(&step.name, "cancelled before it started");
+        summary.status = StepStatus::Cancelled;
+        summaries.insert(step.name.clone(), summary);
+    }
+
+    let cancelled = cancel.load(Ordering::Relaxed);
+    let all_ok = summaries
+        .values()
+        .all(|s| s.status == StepStatus::Succeeded)
+        && source_error.is_none();
+    let mut error = source_error.clone();
+    if all_ok {
+        for output in &pipeline.outputs {
+            if let Err(e) = export(&tables[&output.step].path, &output.path) {
+                error = Some(format!("[output.{}] {e}", output.name));
+            }
+        }
+    } else if error.is_none() {
+        error = summaries.values().find_map(|s| s.error.clone());
+    }
+    let status = if cancelled {
+        RunStatus::Cancelled
+    } else if all_ok && error.is_none() {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
+    store.finish_run(run_id, status, error.as_deref()).await?;
+    store
+        .audit(
+            "sluice",
+            "run.finish",
+            &pipeline.name,
+            &serde_json::json!({"run": run_id, "status": status.to_string()}),
+        )
+        .await?;
+    let order = plan.dag.topological_steps();
+    let mut steps: Vec<StepSummary> = Vec::new();
+    for name in order {
+        if let Some(s) = summaries.remove(&name) {
+            steps.push(s);
+        }
+    }
+    Ok(RunSummary {
+        run_id,
+        status,
+        elapsed: started.elapsed(),
+        steps,
+    })
+}
+
+fn skipped(name: &str, message: &str) -> StepSummary {
+    StepSummary {
+        name: name.to_string(),
+        status: StepStatus::Skipped,
+        cache_hit: false,
+        elapsed: Duration::ZERO,
+        stats: SessionStats::default(),
+        output: None,
+        state: None,
+        metrics: Vec::new(),
+        attempts: 0,
+        error: Some(message.to_string()),
+    }
+}
+
+fn outcome(
+    status: StepStatus,
+    cache_hit: bool,
+    stats: Option<&SessionStats>,
+    attempts: u32,
+    error: Option<String>,
+) -> StepOutcome {
+    StepOutcome {
+        status,
+        cache_hit,
+        cpu_ms: stats.map(|s| s.guest_time.as_millis() as i64),
+        peak_memory: stats.map(|s| s.peak_memory as i64),
+        rows_in: stats.map(|s| s.rows_in as i64),
+        rows_out: stats.map(|s| s.rows_out as i64),
+        attempts: i64::from(attempts),
+        error,
+    }
+}
+
+/// Copies a table artifact to a file of any supported format.
+pub fn export(artifact: &Path, out: &Path) -> Result<(), DataError> {
+    let mut writer = TableWriter::create(out)?;
+    for batch in TableReader::open(artifact, 8192)? {
+        writer.write(&batch?)?;
+    }
+    writer.finish()
+}

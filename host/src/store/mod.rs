@@ -1,0 +1,880 @@
+//! The persistent store: runs, step runs, artifacts and their lineage, the
+//! step cache, seen plugins, and a hash-chained append-only audit log.
+//!
+//! One SQL dialect serves both backends: `$N` placeholders (SQLite reads
+//! them as numbered parameters), `ON CONFLICT ... DO UPDATE/NOTHING`,
+//! `RETURNING`, `BIGINT`. Only the DDL differs (`migrations/sqlite` vs
+//! `migrations/postgres`: id columns, booleans, triggers).
+
+mod audit;
+mod error;
+mod query;
+mod types;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Connection;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+pub use error::StoreError;
+pub use types::{
+    ArtifactKind, ArtifactRecord, AuditRecord, AuditVerification, CacheEntry, NewArtifact,
+    ParseEnumError, PluginRecord, RunRecord, RunStatus, StepOutcome, StepRunRecord, StepStatus,
+};
+
+use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
+use error::OpError;
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite writer waits for another writer's lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows per page when verifying the audit chain (bounded memory).
+const VERIFY_PAGE: i64 = 1000;
+
+/// Handle to the store; cheap to clone (the pool is shared).
+///
+/// Backed by an enum of the two concrete pools rather than `sqlx::Any`:
+/// the concrete drivers keep native types (`BOOLEAN` on PostgreSQL), need
+/// no runtime driver registration, and let the few backend-specific steps
+/// (`BEGIN IMMEDIATE`, advisory locks) be plain code. The query text is
+/// shared; the `with_pool!`/`with_write_tx!` macros expand one body per
+/// backend so each compiles against its own driver.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    display_url: Arc<str>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.display_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `$body` with `$pool` bound to whichever concrete pool the store has.
+macro_rules! with_pool {
+    ($backend:expr, $pool:ident => $body:expr) => {
+        match $backend {
+            Backend::Sqlite($pool) => $body,
+            Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` (which may use `?`) in a write transaction bound to `$tx`
+/// and commits; an error drops the transaction, rolling it back.
+///
+/// SQLite: `BEGIN IMMEDIATE` takes the write lock up front, so concurrent
+/// writers queue in the busy timeout instead of failing with SQLITE_BUSY
+/// when a read tries to upgrade to a write. PostgreSQL: with `lock = key`,
+/// a transaction-scoped advisory lock serialises the critical section.
+macro_rules! with_write_tx {
+    ($backend:expr, $tx:ident => $body:expr) => {
+        with_write_tx!($backend, $tx, lock = None::<i64> => $body)
+    };
+    ($backend:expr, $tx:ident, lock = $lock:expr => $body:expr) => {
+        match $backend {
+            Backend::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                if let Some(key) = $lock {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(key)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+fn now_ms() -> i64 {
+    // A clock before 1970 is a broken machine; 0 keeps rows writable.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `sha256:` + 64 lowercase hex digits, as `policy::Digest` prints.
+fn check_digest(what: &str, digest: &str) -> Result<(), OpError> {
+    let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(format!(
+            "{what} `{digest}` is not a digest (expected `sha256:` and 64 lowercase hex digits)"
+        )))
+    }
+}
+
+fn check_limit(limit: i64) -> Result<(), OpError> {
+    if limit < 0 {
+        return Err(OpError::Invalid(format!(
+            "limit must not be negative, got {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// Turns a foreign-key violation into "`what` `key` does not exist".
+fn missing_parent(e: sqlx::Error, what: &'static str, key: impl Into<String>) -> OpError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => OpError::NotFound {
+            what,
+            key: key.into(),
+        },
+        _ => OpError::Sql(e),
+    }
+}
+
+/// `SELECT <every runs column> FROM runs <tail>` as a `&'static str`.
+macro_rules! select_runs {
+    ($tail:literal) => {
+        concat!("SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error FROM runs ", $tail)
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store at `url`:
+    /// `sqlite:///abs/path.db`, `sqlite://relative.db`, `sqlite::memory:`,
+    /// a bare file path (SQLite; the file and its parent directory are
+    /// created), or `postgres://...` (the database must exist).
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let redacted = url::redact(url);
+        let target = url::parse(url).map_err(|reason| StoreError::BadUrl {
+            url: redacted.clone(),
+            reason,
+        })?;
+        match target {
+            url::Target::SqliteFile(path) => Self::open_sqlite_file(path).await,
+            url::Target::SqliteMemory => {
+                let display = "sqlite::memory:".to_owned();
+                // `new()` is an in-memory database until given a filename.
+                let options = SqliteConnectOptions::new();
+                // One connection that never expires: each in-memory connection is its own database.
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await
+                    .map_err(|cause| StoreError::Database {
+                        op: "open",
+                        url: display.clone(),
+                        cause,
+                    })?;
+                Self::finish_open(Backend::Sqlite(pool), display).await
+            }
+            url::Target::Postgres => {
+                let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+                    url: redacted.clone(),
+                    reason: url::redact(&e.to_string()),
+                })?;
+                // A direct first connection reports the real failure (refused,
+                // auth, no such database); the pool would retry a refused
+                // connection until its timeout and then only say "timed out".
+                let conn = PgConnection::connect_with(&options)
+                    .await
+                    .map_err(|cause| StoreError::Database {
+                        op: "open",
+                        url: redacted.clone(),
+                        cause,
+                    })?;
+                let _ = conn.close().await;
+                let pool = PgPoolOptions::new()
+                    .max_connections(5)
+                    .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                Self::finish_open(Backend::Postgres(pool), redacted).await
+            }
+        }
+    }
+
+    /// The default store: SQLite at `<home>/sluice.db` (home is usually `.sluice`).
+    pub async fn open_default(home: &Path) -> Result<Store, StoreError> {
+        Self::open_sqlite_file(home.join("sluice.db")).await
+    }
+
+    async fn open_sqlite_file(path: PathBuf) -> Result<Store, StoreError> {
+        let display = format!("sqlite://{}", path.display());
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Blocking, but once per process and tiny.
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
+                op: "open",
+                url: display.clone(),
+                path: parent.to_path_buf(),
+                message: format!("creating the directory: {e}"),
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            // WAL: readers (e.g. `sluice runs` during a run) do not block the writer.
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|cause| StoreError::Database {
+                op: "open",
+                url: display.clone(),
+                cause,
+            })?;
+        Self::finish_open(Backend::Sqlite(pool), display).await
+    }
+
+    async fn finish_open(backend: Backend, display_url: String) -> Result<Store, StoreError> {
+        let migrated = match &backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
+            Backend::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        };
+        if let Err(cause) = migrated {
+            with_pool!(&backend, pool => pool.close().await);
+            return Err(StoreError::Migrate {
+                op: "open",
+                url: display_url,
+                cause,
+            });
+        }
+        tracing::debug!(url = %display_url, "store opened");
+        Ok(Store {
+            backend,
+            display_url: display_url.into(),
+        })
+    }
+
+    /// The URL without any password, for messages and `--verbose` output.
+    pub fn url_for_display(&self) -> String {
+        self.display_url.to_string()
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to come back (and
+    /// letting SQLite checkpoint its WAL). Clones of this store stop working.
+    pub async fn close(&self) {
+        with_pool!(&self.backend, pool => pool.close().await);
+    }
+
+    /// Maps an op body's error into a [`StoreError`] naming `op` and the URL.
+    async fn op<T>(
+        &self,
+        op: &'static str,
+        body: impl Future<Output = Result<T, OpError>>,
+    ) -> Result<T, StoreError> {
+        body.await.map_err(|e| {
+            let e = e.into_store_error(op, self.url_for_display());
+            tracing::debug!(error = %e, "store operation failed");
+            e
+        })
+    }
+
+    // ---- runs -------------------------------------------------------------
+
+    pub async fn create_run(
+        &self,
+        pipeline: &str,
+        pipeline_digest: &str,
+    ) -> Result<i64, StoreError> {
+        self.op("create_run", async {
+            let sql = "INSERT INTO runs (pipeline, pipeline_digest, status, started_at) \
+                       VALUES ($1, $2, $3, $4) RETURNING id";
+            let id: i64 = with_pool!(&self.backend, pool => sqlx::query_scalar(sql)
+                .bind(pipeline)
+                .bind(pipeline_digest)
+                .bind(RunStatus::Running.as_str())
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await?);
+            tracing::debug!(run = id, pipeline, "run created");
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Ends a `running` run. Finishing a run that is already over (or
+    /// finishing with `running`) is an error: it means two owners.
+    pub async fn finish_run(
+        &self,
+        run: i64,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.op("finish_run", async {
+            if !status.is_terminal() {
+                return Err(OpError::Invalid(format!(
+                    "cannot finish run {run} with status `{status}`"
+                )));
+            }
+            let sql = "UPDATE runs SET status = $1, finished_at = $2, error = $3 \
+                       WHERE id = $4 AND status = 'running'";
+            let updated = with_pool!(&self.backend, pool => sqlx::query(sql)
+                .bind(status.as_str())
+                .bind(now_ms())
+                .bind(error)
+                .bind(run)
+                .execute(pool)
+                .await?
+                .rows_affected());
+            if updated == 0 {
+                let current: Option<String> = with_pool!(&self.backend, pool =>
+                    sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                        .bind(run)
+                        .fetch_optional(pool)
+                        .await?);
+                return Err(match current {
+                    Some(current) => OpError::Invalid(format!("run {run} is already {current}")),
+                    None => OpError::NotFound {
+                        what: "run",
+                        key: run.to_string(),
+                    },
+                });
+            }
+            tracing::debug!(run, %status, "run finished");
+            Ok(())
+        })
+        .await
+    }
+
+    /// The latest `limit` runs, newest first.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        self.op("runs", async {
+            check_limit(limit)?;
+            let sql = select_runs!("ORDER BY id DESC LIMIT $1");
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
+    pub async fn run(&self, run: i64) -> Result<Option<RunRecord>, StoreError> {
+        self.op("run", async {
+            let sql = select_runs!("WHERE id = $1");
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(run)
+                .fetch_optional(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Marks runs left `running` by a crashed process (and their unfinished
+    /// steps) as `cancelled`; returns how many runs. Call once at startup.
+    ///
+    /// Assumes one engine process per store: a second live process sharing
+    /// a PostgreSQL store would see its runs cancelled.
+    pub async fn recover_interrupted(&self) -> Result<u64, StoreError> {
+        self.op("recover_interrupted", async {
+            let now = now_ms();
+            let reason = "interrupted: the process running it stopped before it finished";
+            let recovered = with_write_tx!(&self.backend, tx => {
+                sqlx::query(
+                    "UPDATE step_runs SET status = 'cancelled', finished_at = $1, error = COALESCE(error, $2) \
+                     WHERE status IN ('pending', 'running') \
+                     AND run_id IN (SELECT id FROM runs WHERE status = 'running')",
+                )
+                .bind(now)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE runs SET status = 'cancelled', finished_at = $1, error = COALESCE(error, $2) \
+                     WHERE status = 'running'",
+                )
+                .bind(now)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+            });
+            if recovered > 0 {
+                tracing::warn!(runs = recovered, "marked interrupted runs as cancelled");
+            }
+            Ok(recovered)
+        })
+        .await
+    }
+
+    // ---- step runs --------------------------------------------------------
+
+    /// Records a step starting (status `running`, attempt 1).
+    pub async fn start_step(
+        &self,
+        run: i64,
+        step: &str,
+        plugin_digest: Option<&str>,
+        cache_key: &str,
+    ) -> Result<i64, StoreError> {
+        self.op("start_step", async {
+            let sql = "INSERT INTO step_runs (run_id, step, plugin_digest, cache_key, status, cache_hit, started_at, attempts) \
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id";
+            let id: i64 = with_pool!(&self.backend, pool => sqlx::query_scalar(sql)
+                .bind(run)
+                .bind(step)
+                .bind(plugin_digest)
+                .bind(cache_key)
+                .bind(StepStatus::Running.as_str())
+                .bind(false)
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await
+                .map_err(|e| missing_parent(e, "run", run.to_string()))?);
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Ends a `pending`/`running` step run with a terminal outcome.
+    pub async fn finish_step(
+        &self,
+        step_run: i64,
+        outcome: &StepOutcome,
+    ) -> Result<(), StoreError> {
+        self.op("finish_step", async {
+            if !outcome.status.is_terminal() {
+                return Err(OpError::Invalid(format!(
+                    "cannot finish step run {step_run} with status `{}`",
+                    outcome.status
+                )));
+            }
+            let sql = "UPDATE step_runs SET status = $1, cache_hit = $2, finished_at = $3, cpu_ms = $4, \
+                       peak_memory = $5, rows_in = $6, rows_out = $7, attempts = $8, error = $9 \
+                       WHERE id = $10 AND status IN ('pending', 'running')";
+            let updated = with_pool!(&self.backend, pool => sqlx::query(sql)
+                .bind(outcome.status.as_str())
+                .bind(outcome.cache_hit)
+                .bind(now_ms())
+                .bind(outcome.cpu_ms)
+                .bind(outcome.peak_memory)
+                .bind(outcome.rows_in)
+                .bind(outcome.rows_out)
+                .bind(outcome.attempts)
+                .bind(outcome.error.as_deref())
+                .bind(step_run)
+                .execute(pool)
+                .await?
+                .rows_affected());
+            if updated == 0 {
+                let status: Option<String> = with_pool!(&self.backend, pool =>
+                    sqlx::query_scalar("SELECT status FROM step_runs WHERE id = $1")
+                        .bind(step_run)
+                        .fetch_optional(pool)
+                        .await?);
+                return Err(match status {
+                    Some(status) => OpError::Invalid(format!("step run {step_run} is already {status}")),
+                    None => OpError::NotFound { what: "step run", key: step_run.to_string() },
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The run's step runs in the order they started.
+    pub async fn step_runs(&self, run: i64) -> Result<Vec<StepRunRecord>, StoreError> {
+        self.op("step_runs", async {
+            let sql = "SELECT id, run_id, step, plugin_digest, cache_key, status, cache_hit, started_at, \
+                       finished_at, cpu_ms, peak_memory, rows_in, rows_out, attempts, error \
+                       FROM step_runs WHERE run_id = $1 ORDER BY id";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(run)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
+    // ---- artifacts --------------------------------------------------------
+
+    /// Records an artifact and its lineage. Content-addressed, so putting a
+    /// digest that exists is a no-op (the first producer stays recorded).
+    pub async fn put_artifact(&self, artifact: &NewArtifact) -> Result<(), StoreError> {
+        self.op("put_artifact", async {
+            check_digest("artifact digest", &artifact.digest)?;
+            for input in &artifact.inputs {
+                check_digest("input digest", input)?;
+            }
+            if let Some(plugin) = &artifact.plugin_digest {
+                check_digest("plugin digest", plugin)?;
+            }
+            if artifact.bytes < 0 || artifact.rows.is_some_and(|r| r < 0) {
+                return Err(OpError::Invalid("rows and bytes must not be negative".into()));
+            }
+            let now = now_ms();
+            let inserted = with_write_tx!(&self.backend, tx => {
+                let inserted = sqlx::query(
+                    "INSERT INTO artifacts (digest, kind, path, rows, bytes, created_by_run, created_by_step, \
+                     plugin_digest, params, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(&artifact.digest)
+                .bind(artifact.kind.as_str())
+                .bind(&artifact.path)
+                .bind(artifact.rows)
+                .bind(artifact.bytes)
+                .bind(artifact.created_by_run)
+                .bind(&artifact.created_by_step)
+                .bind(artifact.plugin_digest.as_deref())
+                .bind(&artifact.params)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| missing_parent(e, "run", artifact.created_by_run.to_string()))?
+                .rows_affected()
+                    == 1;
+                if inserted {
+                    for (position, input) in artifact.inputs.iter().enumerate() {
+                        sqlx::query(
+                            "INSERT INTO artifact_inputs (artifact_digest, input_digest, position) VALUES ($1, $2, $3)",
+                        )
+                        .bind(&artifact.digest)
+                        .bind(input)
+                        .bind(position as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                inserted
+            });
+            if inserted {
+                tracing::debug!(digest = %artifact.digest, kind = %artifact.kind, "artifact recorded");
+            } else {
+                tracing::debug!(digest = %artifact.digest, "artifact already recorded");
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// One artifact with its inputs.
+    pub async fn artifact(&self, digest: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+        self.op("artifact", async {
+            let sql = "SELECT digest, kind, path, rows, bytes, created_by_run, created_by_step, plugin_digest, \
+                       params, created_at FROM artifacts WHERE digest = $1";
+            let record: Option<ArtifactRecord> = with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(digest)
+                .fetch_optional(pool)
+                .await?);
+            let Some(mut record) = record else { return Ok(None) };
+            // Inputs are committed with their artifact, so no transaction is needed.
+            record.inputs = with_pool!(&self.backend, pool => sqlx::query_scalar(
+                "SELECT input_digest FROM artifact_inputs WHERE artifact_digest = $1 ORDER BY position",
+            )
+            .bind(digest)
+            .fetch_all(pool)
+            .await?);
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    /// Artifacts a run produced first (oldest first), each with its inputs.
+    pub async fn artifacts_of_run(&self, run: i64) -> Result<Vec<ArtifactRecord>, StoreError> {
+        self.op("artifacts_of_run", async {
+            let sql = "SELECT digest, kind, path, rows, bytes, created_by_run, created_by_step, plugin_digest, \
+                       params, created_at FROM artifacts WHERE created_by_run = $1 ORDER BY created_at, digest";
+            let mut records: Vec<ArtifactRecord> = with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(run)
+                .fetch_all(pool)
+                .await?);
+            let links: Vec<(String, String)> = with_pool!(&self.backend, pool => sqlx::query_as(
+                "SELECT i.artifact_digest, i.input_digest FROM artifact_inputs i \
+                 JOIN artifacts a ON a.digest = i.artifact_digest \
+                 WHERE a.created_by_run = $1 ORDER BY i.artifact_digest, i.position",
+            )
+            .bind(run)
+            .fetch_all(pool)
+            .await?);
+            let mut inputs: HashMap<String, Vec<String>> = HashMap::new();
+            for (artifact, input) in links {
+                inputs.entry(artifact).or_default().push(input);
+            }
+            for record in &mut records {
+                record.inputs = inputs.remove(&record.digest).unwrap_or_default();
+            }
+            Ok(records)
+        })
+        .await
+    }
+
+    // ---- step cache -------------------------------------------------------
+
+    pub async fn cache_get(&self, cache_key: &str) -> Result<Option<CacheEntry>, StoreError> {
+        self.op("cache_get", async {
+            let sql = "SELECT cache_key, output_digest, state_digest, created_at FROM step_cache WHERE cache_key = $1";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(cache_key)
+                .fetch_optional(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Inserts or replaces the entry for `entry.cache_key`. The artifacts
+    /// must already be recorded; `created_at` is set to now.
+    pub async fn cache_put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
+        self.op("cache_put", async {
+            check_digest("output digest", &entry.output_digest)?;
+            if let Some(state) = &entry.state_digest {
+                check_digest("state digest", state)?;
+            }
+            let sql = "INSERT INTO step_cache (cache_key, output_digest, state_digest, created_at) \
+                       VALUES ($1, $2, $3, $4) ON CONFLICT (cache_key) DO UPDATE SET \
+                       output_digest = excluded.output_digest, state_digest = excluded.state_digest, \
+                       created_at = excluded.created_at";
+            with_pool!(&self.backend, pool => {
+                sqlx::query(sql)
+                    .bind(&entry.cache_key)
+                    .bind(&entry.output_digest)
+                    .bind(entry.state_digest.as_deref())
+                    .bind(now_ms())
+                    .execute(pool)
+                    .await
+                    .map_err(|e| {
+                        let key = match &entry.state_digest {
+                            Some(state) => format!("{} or {state}", entry.output_digest),
+                            None => entry.output_digest.clone(),
+                        };
+                        missing_parent(e, "artifact", key)
+                    })?;
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- plugins ----------------------------------------------------------
+
+    /// Notes a plugin as seen now (first_seen is kept on later calls).
+    pub async fn record_plugin(
+        &self,
+        digest: &str,
+        name: &str,
+        version: &str,
+        contract: &str,
+    ) -> Result<(), StoreError> {
+        self.op("record_plugin", async {
+            check_digest("plugin digest", digest)?;
+            let sql = "INSERT INTO plugins (digest, name, version, contract, first_seen, last_seen) \
+                       VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (digest) DO UPDATE SET \
+                       name = excluded.name, version = excluded.version, contract = excluded.contract, \
+                       last_seen = excluded.last_seen";
+            with_pool!(&self.backend, pool => {
+                sqlx::query(sql)
+                    .bind(digest)
+                    .bind(name)
+                    .bind(version)
+                    .bind(contract)
+                    .bind(now_ms())
+                    .execute(pool)
+                    .await?;
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn plugin(&self, digest: &str) -> Result<Option<PluginRecord>, StoreError> {
+        self.op("plugin", async {
+            let sql = "SELECT digest, name, version, contract, first_seen, last_seen FROM plugins WHERE digest = $1";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(digest)
+                .fetch_optional(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// All plugins seen, most recently seen first.
+    pub async fn plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        self.op("plugins", async {
+            let sql = "SELECT digest, name, version, contract, first_seen, last_seen FROM plugins \
+                       ORDER BY last_seen DESC, digest";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+        })
+        .await
+    }
+
+    // ---- audit log --------------------------------------------------------
+
+    /// Appends an entry to the audit chain and returns its id.
+    ///
+    /// Appends are serialised (PostgreSQL advisory lock, SQLite `BEGIN
+    /// IMMEDIATE`) so concurrent writers extend one chain; `UNIQUE
+    /// (prev_hash)` would reject a fork even if they were not.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        self.op("audit", async {
+            let detail = canonical_json(detail);
+            let at = now_ms();
+            let id = with_write_tx!(&self.backend, tx, lock = Some(PG_AUDIT_LOCK) => {
+                let last: Option<(i64, String)> =
+                    sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let (id, prev_hash) = match last {
+                    Some((id, hash)) => (id + 1, hash),
+                    None => (1, GENESIS.to_owned()),
+                };
+                let row = RowContent { id, at, actor, action, subject, detail: &detail };
+                let hash = row_hash(&prev_hash, &row);
+                sqlx::query(
+                    "INSERT INTO audit_log (id, at, actor, action, subject, detail, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(actor)
+                .bind(action)
+                .bind(subject)
+                .bind(&detail)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut *tx)
+                .await?;
+                id
+            });
+            tracing::debug!(id, actor, action, subject, "audit entry appended");
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The latest `limit` audit entries, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.op("audit_log", async {
+            check_limit(limit)?;
+            let sql = "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log \
+                       ORDER BY id DESC LIMIT $1";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Recomputes the chain from the first row. Every row is checked against
+    /// the stored hash of the row before it, and the first broken row is
+    /// reported with the reason. Removing rows from the end cannot be seen
+    /// from the chain alone.
+    pub async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        self.op("verify_audit", async {
+            let mut rows_checked = 0u64;
+            let mut first_bad: Option<(i64, String)> = None;
+            let mut expected_prev = GENESIS.to_owned();
+            let mut after = i64::MIN;
+            loop {
+                let sql = "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log \
+                           WHERE id > $1 ORDER BY id LIMIT $2";
+                let page: Vec<AuditRecord> = with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                    .bind(after)
+                    .bind(VERIFY_PAGE)
+                    .fetch_all(pool)
+                    .await?);
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                for row in &page {
+                    rows_checked += 1;
+                    if first_bad.is_none() {
+                        first_bad = check_row(&expected_prev, row).map(|reason| (row.id, reason));
+                    }
+                    expected_prev.clone_from(&row.hash);
+                }
+            }
+            match &first_bad {
+                Some((id, reason)) => tracing::warn!(id, %reason, "audit chain broken"),
+                None => tracing::debug!(rows_checked, "audit chain verified"),
+            }
+            Ok(AuditVerification { rows_checked, first_bad })
+        })
+        .await
+    }
+
+    /// Runs raw SQL for tests that must get around the store (tampering).
+    #[cfg(test)]
+    async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        Ok(
+            with_pool!(&self.backend, pool => sqlx::raw_sql(sql).execute(pool).await?.rows_affected()),
+        )
+    }
+}
+
+/// Why `row` does not follow a row whose stored hash is `expected_prev`.
+fn check_row(expected_prev: &str, row: &AuditRecord) -> Option<String> {
+    if row.prev_hash != expected_prev {
+        return Some(format!(
+            "prev_hash mismatch: row stores {}, the row before it hashes to {expected_prev}",
+            row.prev_hash
+        ));
+    }
+    let content = RowContent {
+        id: row.id,
+        at: row.at,
+        actor: &row.actor,
+        action: &row.action,
+        subject: &row.subject,
+        detail: &row.detail,
+    };
+    let recomputed = row_hash(&row.prev_hash, &content);
+    if recomputed != row.hash {
+        return Some(format!(
+            "hash mismatch: row stores {}, its content hashes to {recomputed}",
+            row.hash
+        ));
+    }
+    None
+}

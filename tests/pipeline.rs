@@ -1,0 +1,471 @@
+//! Pipelines end to end: real plugins, a real SQLite file (and the real
+//! PostgreSQL server), real Parquet artifacts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use sluice::pipeline::{self, Pipeline, Quiet, RunOptions, RunSummary};
+use sluice::store::{RunStatus, StepStatus, Store};
+
+/// A temporary project: pipeline file, policy, data, and a sluice home.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+const POLICY: &str = r#"
+[plugin.clean-text]
+read = ["text"]
+write = ["text_clean"]
+[plugin.word-count]
+read = ["text_clean", "out"]
+write = ["word_count"]
+[plugin.spam-detector]
+read = ["text"]
+write = ["spam_label", "spam_score", "spam_rules"]
+[plugin.standard-scaler]
+read = ["n"]
+write = ["n"]
+[plugin.panic-mid-chunk]
+read = ["text"]
+write = ["out"]
+"#;
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "demo"
+policy = "policy.toml"
+chunk_rows = 2
+concurrency = 2
+
+[source.messages]
+path = "messages.csv"
+
+[step.clean]
+plugin = "clean-text"
+input = "messages"
+
+[step.count]
+plugin = "word-count"
+input = "clean"
+params = { column = "text_clean" }
+
+[step.spam]
+plugin = "spam-detector"
+input = "messages"
+
+[step.scale]
+plugin = "standard-scaler"
+input = "messages"
+params = { columns = ["n"] }
+
+[output.counted]
+step = "count"
+path = "out/counted.csv"
+"#;
+
+const MESSAGES: &str = "text,n\n\"FREE entry!! WIN cash now www.win.example.com\",1\nhello mum see you at 5,2\n\"  ｈｅｌｌｏ   @Bob \",3\nURGENT call now to claim your prize,4\nok,5\n";
+
+impl Project {
+    fn new(pipeline: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        std::fs::write(dir.path().join("messages.csv"), MESSAGES).unwrap();
+        std::fs::write(dir.path().join("pipeline.toml"), pipeline).unwrap();
+        Project { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path(".sluice")
+    }
+
+    async fn store(&self) -> Store {
+        Store::open_default(&self.home()).await.unwrap()
+    }
+
+    fn plan(&self) -> Result<pipeline::Plan, String> {
+        let runtime = sluice_tests::runtime();
+        let pipeline = Pipeline::load(&self.path("pipeline.toml")).map_err(|e| e.to_string())?;
+        pipeline::plan(pipeline, &runtime, &self.home()).map_err(|e| e.to_string())
+    }
+
+    async fn run_with(&self, store: &Store, options: RunOptions) -> RunSummary {
+        let plan = Arc::new(self.plan().unwrap());
+        pipeline::execute(
+            plan,
+            store,
+            &self.home(),
+            &options,
+            Arc::new(Quiet),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn run(&self, options: RunOptions) -> RunSummary {
+        self.run_with(&self.store().await, options).await
+    }
+}
+
+fn statuses(summary: &RunSummary) -> Vec<(String, StepStatus, bool)> {
+    let mut out: Vec<_> = summary
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), s.status, s.cache_hit))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn outputs(summary: &RunSummary) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<_> = summary
+        .steps
+        .iter()
+        .map(|s| (s.name.clone(), s.output.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_end_to_end_then_caches_then_reruns_only_what_changed() {
+    let project = Project::new(PIPELINE);
+    let first = project.run(RunOptions::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    assert!(first.steps.iter().all(|s| !s.cache_hit));
+    let csv = std::fs::read_to_string(project.path("out/counted.csv")).unwrap();
+    assert!(csv.starts_with("text,n,text_clean,word_count\n"), "{csv}");
+    assert!(csv.contains("hello <user>,2"), "{csv}");
+
+    // unchanged: nothing executes
+    let second = project.run(RunOptions::default()).await;
+    assert_eq!(second.status, RunStatus::Succeeded);
+    assert!(
+        second.steps.iter().all(|s| s.cache_hit),
+        "{:?}",
+        statuses(&second)
+    );
+    assert_eq!(outputs(&first), outputs(&second));
+
+    // one param changed: that step and its dependants re-run, nothing else
+    let changed = PIPELINE.replace(
+        "[step.clean]\nplugin = \"clean-text\"\ninput = \"messages\"",
+        "[step.clean]\nplugin = \"clean-text\"\ninput = \"messages\"\nparams = { max_repeat = 1 }",
+    );
+    std::fs::write(project.path("pipeline.toml"), changed).unwrap();
+    let third = project.run(RunOptions::default()).await;
+    let hits: Vec<(String, bool)> = statuses(&third)
+        .into_iter()
+        .map(|(n, _, hit)| (n, hit))
+        .collect();
+    assert_eq!(
+        hits,
+        vec![
+            ("clean".into(), false),
+            ("count".into(), false),
+            ("scale".into(), true),
+            ("spam".into(), true)
+        ]
+    );
+
+    // --no-cache forces everything
+    let forced = project
+        .run(RunOptions {
+            no_cache: true,
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        forced
+            .steps
+            .iter()
+            .all(|s| !s.cache_hit && s.status == StepStatus::Succeeded)
+    );
+    assert_eq!(
+        outputs(&forced),
+        outputs(&third),
+        "same inputs, same artifact digests"
+    );
+
+    // the store has every run, step and artifact with lineage
+    let store = project.store().await;
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    let steps = store.step_runs(first.run_id).await.unwrap();
+    assert_eq!(steps.len(), 4);
+    let count = first.steps.iter().find(|s| s.name == "count").unwrap();
+    let artifact = store
+        .artifact(count.output.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let clean = first.steps.iter().find(|s| s.name == "clean").unwrap();
+    assert_eq!(artifact.inputs, vec![clean.output.clone().unwrap()]);
+    assert_eq!(artifact.rows, Some(5));
+    // the fitted scaler's state is an artifact too
+    let scale = first.steps.iter().find(|s| s.name == "scale").unwrap();
+    assert!(scale.state.is_some());
+    assert!(store.verify_audit().await.unwrap().first_bad.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clean_runs_produce_identical_artifact_digests() {
+    let a = Project::new(PIPELINE).run(RunOptions::default()).await;
+    let b = Project::new(PIPELINE).run(RunOptions::default()).await;
+    assert_eq!(a.status, RunStatus::Succeeded);
+    assert_eq!(outputs(&a), outputs(&b));
+    let states = |s: &RunSummary| s.steps.iter().map(|s| s.state.clone()).collect::<Vec<_>>();
+    assert_eq!(states(&a), states(&b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_fails_its_downstream_and_nothing_else() {
+    let pipeline = format!(
+        r#"
+[pipeline]
+name = "partly-broken"
+policy = "policy.toml"
+[source.messages]
+path = "messages.csv"
+[step.boom]
+plugin = "{}"
+input = "messages"
+[step.after]
+plugin = "word-count"
+input = "boom"
+params = {{ column = "out" }}
+[step.spam]
+plugin = "spam-detector"
+input = "messages"
+"#,
+        sluice_tests::PANIC_MID_CHUNK
+    );
+    let project = Project::new(&pipeline);
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let by_name = |n: &str| summary.steps.iter().find(|s| s.name == n).unwrap().clone();
+    let boom = by_name("boom");
+    assert_eq!(boom.status, StepStatus::Failed);
+    assert!(
+        boom.error.as_ref().unwrap().contains("[step.boom]")
+            && boom.error.as_ref().unwrap().contains("panic-mid-chunk"),
+        "{boom:?}"
+    );
+    assert_eq!(boom.attempts, 1, "a trap is never retried");
+    assert_eq!(by_name("after").status, StepStatus::Skipped);
+    assert!(by_name("after").error.unwrap().contains("upstream `boom`"));
+    assert_eq!(
+        by_name("spam").status,
+        StepStatus::Succeeded,
+        "an independent branch is unaffected"
+    );
+    let store = project.store().await;
+    assert_eq!(
+        store.run(summary.run_id).await.unwrap().unwrap().status,
+        RunStatus::Failed
+    );
+    assert!(
+        store
+            .step_runs(summary.run_id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.finished_at.is_some())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_data_names_file_and_line_and_writes_nothing() {
+    // caught by `check` when the bad row is within the rows read to infer types
+    let project = Project::new(PIPELINE);
+    std::fs::write(
+        project.path("messages.csv"),
+        format!("{MESSAGES}broken,row,with,extra,fields\n"),
+    )
+    .unwrap();
+    let e = project.plan().unwrap_err();
+    assert!(
+        e.contains("[source.messages]") && e.contains("messages.csv") && e.contains("line 7"),
+        "{e}"
+    );
+
+    // past them, the step that reads it fails at run time, naming the line
+    let mut data = String::from(MESSAGES);
+    for i in 0..10_100 {
+        data.push_str(&format!("message {i},{i}\n"));
+    }
+    data.push_str("broken,row,with,extra,fields\n");
+    std::fs::write(project.path("messages.csv"), data).unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let clean = summary.steps.iter().find(|s| s.name == "clean").unwrap();
+    assert_eq!(clean.status, StepStatus::Failed);
+    let error = clean.error.clone().unwrap();
+    assert!(
+        error.contains("[step.clean]")
+            && error.contains("messages.csv")
+            && error.contains("line 10107"),
+        "{error}"
+    );
+    assert_eq!(
+        summary
+            .steps
+            .iter()
+            .find(|s| s.name == "count")
+            .unwrap()
+            .status,
+        StepStatus::Skipped
+    );
+    assert!(!project.path("out/counted.csv").exists());
+    let partials: Vec<_> = std::fs::read_dir(project.home().join("artifacts"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(partials.is_empty(), "{partials:?}");
+}
+
+fn check_error(pipeline: &str) -> String {
+    Project::new(pipeline)
+        .plan()
+        .expect_err("the check must fail")
+}
+
+#[test]
+fn check_reports_problems_with_file_step_and_field() {
+    let e =
+        check_error(&PIPELINE.replace("plugin = \"word-count\"", "plugin = \"no-such-plugin\""));
+    assert!(
+        e.contains("pipeline.toml")
+            && e.contains("[step.count] plugin")
+            && e.contains("unknown plugin `no-such-plugin`"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace(
+        "params = { column = \"text_clean\" }",
+        "params = { colunm = \"text_clean\" }",
+    ));
+    assert!(
+        e.contains("[step.count] params") && e.contains("unknown param `colunm`"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace(
+        "params = { column = \"text_clean\" }",
+        "params = { column = \"text\" }",
+    ));
+    assert!(
+        e.contains("[step.count]")
+            && e.contains("reads column `text`")
+            && e.contains("does not grant"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace(
+        "[step.count]\nplugin = \"word-count\"\ninput = \"clean\"",
+        "[step.count]\nplugin = \"word-count\"\ninput = \"messages\"",
+    ));
+    assert!(
+        e.contains("[step.count] input")
+            && e.contains("`text_clean`")
+            && e.contains("`messages` does not produce"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace(
+        "input = \"messages\"\n\n[step.count]",
+        "input = \"count\"\n\n[step.count]",
+    ));
+    assert!(
+        e.contains("cycle: ") && e.contains("clean -> count -> clean")
+            || e.contains("count -> clean -> count"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace("input = \"clean\"", "input = \"cleaned\""));
+    assert!(
+        e.contains("[step.count] input") && e.contains("`cleaned` is neither a source nor a step"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace("path = \"messages.csv\"", "path = \"missing.csv\""));
+    assert!(
+        e.contains("[source.messages] path") && e.contains("does not exist"),
+        "{e}"
+    );
+
+    let e = check_error(&PIPELINE.replace(
+        "[step.spam]\nplugin = \"spam-detector\"",
+        "[step.spam]\ntrain = \"logistic-regression\"",
+    ));
+    assert!(
+        e.contains("[step.spam] train") && e.contains("not available"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_query_source_reads_the_store_database() {
+    let project = Project::new(PIPELINE);
+    let pipeline = r#"
+[pipeline]
+name = "from-sql"
+policy = "policy.toml"
+[source.rows]
+query = "SELECT 'FREE WIN cash' AS text, 1 AS n UNION ALL SELECT 'hi there', 2"
+[step.spam]
+plugin = "spam-detector"
+input = "rows"
+"#;
+    std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    assert_eq!(summary.steps[0].stats.rows_out, 2);
+}
+
+/// The same pipeline against the PostgreSQL server the machine runs (a
+/// fresh database, dropped afterwards).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_against_postgresql() {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if admin == "off" {
+        return;
+    }
+    let name = format!("sluice_pipeline_{}", std::process::id());
+    sqlx_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    let url = admin
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let target = url.clone();
+    let result = async move {
+        let url = target;
+        let project = Project::new(PIPELINE);
+        let store = Store::open(&url).await.unwrap();
+        let first = project.run_with(&store, RunOptions::default()).await;
+        let second = project.run_with(&store, RunOptions::default()).await;
+        store.close().await;
+        (first, second)
+    };
+    let (first, second) = tokio::spawn(result).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    assert_eq!(first.status, RunStatus::Succeeded);
+    assert!(second.steps.iter().all(|s| s.cache_hit));
+}
+
+/// Runs an administrative statement without touching sluice's schema.
+async fn sqlx_exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
