@@ -248,7 +248,8 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects one benchmark
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut report = String::new();
-    let all: [(&str, fn(&mut String)); 3] = [
+    type Bench = fn(&mut String);
+    let all: [(&str, Bench); 3] = [
         ("orchestration", orchestration),
         ("cache", cache),
         ("streaming", streaming),

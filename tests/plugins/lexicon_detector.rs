@@ -248,8 +248,7 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
     std::fs::write(dir.path().join("es.txt"), "joder\tawful\n").unwrap();
     let err = plugin
         .session(&params, &effective, None)
-        .err()
-        .expect("invalid list")
+        .expect_err("invalid list")
         .to_string();
     assert!(
         err.contains("/lexicons/es.txt:1") && err.contains("awful"),
@@ -274,8 +273,7 @@ fn lexicon_detector_extra_dir_without_a_dir_grant_fails_naming_the_path() {
     let (params, effective) = plugin.effective_grant(&given).unwrap();
     let err = plugin
         .session(&params, &effective, None)
-        .err()
-        .expect("no directory is granted")
+        .expect_err("no directory is granted")
         .to_string();
     assert!(
         err.contains("lexicon-detector")
@@ -290,8 +288,7 @@ fn lexicon_detector_extra_dir_without_a_dir_grant_fails_naming_the_path() {
     let (params, effective) = plugin.effective_grant(&given).unwrap();
     let err = plugin
         .session(&params, &effective, None)
-        .err()
-        .expect("unknown lang")
+        .expect_err("unknown lang")
         .to_string();
     assert!(
         err.contains("param `lang` should be auto, en or es"),

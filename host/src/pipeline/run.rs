@@ -346,6 +346,15 @@ fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
     }
 }
 
+/// A finished step task: its index, step-run id, start, and the attempt
+/// result with the attempt count (or the thread's panic message).
+type Finished = (
+    usize,
+    i64,
+    Instant,
+    Result<(Result<JobOutput, Failure>, u32), String>,
+);
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -440,12 +449,7 @@ pub async fn execute(
     let concurrency = options.concurrency.unwrap_or(pipeline.concurrency).max(1);
     let mut pending: Vec<usize> = (0..plan.steps.len()).collect();
     let mut failed: HashSet<String> = HashSet::new();
-    let mut join: JoinSet<(
-        usize,
-        i64,
-        Instant,
-        Result<(Result<JobOutput, Failure>, u32), String>,
-    )> = JoinSet::new();
+    let mut join: JoinSet<Finished> = JoinSet::new();
     if let Some(error) = &source_error {
         for step in &plan.steps {
             failed.insert(step.name.clone());
