@@ -1,7 +1,7 @@
 //! `sluice check`, `sluice graph`, `sluice run`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -187,7 +187,7 @@ pub fn short(digest: &str) -> &str {
     &hex[..hex.len().min(12)]
 }
 
-pub fn export(ctx: &Context, digest: &str, out: &PathBuf) -> Result<()> {
+pub fn export(ctx: &Context, digest: &str, out: &Path) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
     let full = if digest.starts_with("sha256:") {
