@@ -35,6 +35,7 @@ mod columns;
 mod info;
 pub mod log;
 mod params;
+pub mod state;
 pub mod testing;
 
 pub use bindings::sluice::plugin::types::{

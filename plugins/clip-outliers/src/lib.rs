@@ -17,6 +17,7 @@
 //! (8 bytes each, plus up to 2x while the buffer grows), as exact quartiles
 //! need them all; `zscore` keeps three numbers per column.
 
+use sluice_sdk::state::{StateReader as Reader, corrupt};
 use sluice_sdk::*;
 
 /// How a column's bounds are fitted.
@@ -197,59 +198,6 @@ impl Fitted {
         }
         r.end()?;
         Ok(Fitted { method, k, columns })
-    }
-}
-
-fn corrupt(what: &str) -> StepError {
-    StepError::InvalidInput(format!("fitted state is corrupt: {what}"))
-}
-
-/// Bounds-checked little-endian reader over state bytes.
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Reader { rest: bytes }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StepError> {
-        if self.rest.len() < n {
-            return Err(corrupt("truncated"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, StepError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, StepError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn f64(&mut self) -> Result<f64, StepError> {
-        Ok(f64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-
-    fn string(&mut self) -> Result<String, StepError> {
-        let len = self.u32()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| corrupt("column name is not UTF-8"))
-    }
-
-    fn end(self) -> Result<(), StepError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(corrupt("trailing bytes"))
-        }
     }
 }
 

@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 
+use sluice_sdk::state::{StateReader as Reader, StateWriter, corrupt};
 use sluice_sdk::*;
 
 /// Label of the bucket for unseen and rare values.
@@ -69,14 +70,14 @@ impl Fitted {
     /// UTF-8 column name, category count u32, then per category (index
     /// order): length u32, UTF-8 value.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = STATE_MAGIC.to_vec();
-        out.push(STATE_VERSION);
-        put_str(&mut out, &self.column);
-        out.extend_from_slice(&(self.categories.len() as u32).to_le_bytes());
+        let mut out = StateWriter::new(STATE_MAGIC);
+        out.u8(STATE_VERSION)
+            .str(&self.column)
+            .u32(self.categories.len() as u32);
         for category in &self.categories {
-            put_str(&mut out, category);
+            out.str(category);
         }
-        out
+        out.finish()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
@@ -110,58 +111,6 @@ impl Fitted {
             return Err(corrupt(&format!("category `{}` appears twice", pair[0])));
         }
         Ok(Fitted { column, categories })
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn corrupt(what: &str) -> StepError {
-    StepError::InvalidInput(format!("fitted state is corrupt: {what}"))
-}
-
-/// Bounds-checked little-endian reader over state bytes.
-struct Reader<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Reader { rest: bytes }
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], StepError> {
-        if self.rest.len() < n {
-            return Err(corrupt("truncated"));
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, StepError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, StepError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
-    }
-
-    fn string(&mut self) -> Result<String, StepError> {
-        let len = self.u32()? as usize;
-        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| corrupt("a string is not UTF-8"))
-    }
-
-    fn end(self) -> Result<(), StepError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(corrupt("trailing bytes"))
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! learnt in a fit pass and carried as state bytes, so serving applies the
 //! exact training statistics.
 
+use sluice_sdk::state::{StateReader, StateWriter};
 use sluice_sdk::*;
 
 /// Running statistics of one column (Chan et al. parallel update, stable
@@ -44,40 +45,23 @@ impl Fitted {
     /// Versioned little-endian encoding: magic, count, then per column
     /// name length, name bytes, mean, sd.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = STATE_MAGIC.to_vec();
-        out.extend_from_slice(&(self.columns.len() as u32).to_le_bytes());
+        let mut out = StateWriter::new(STATE_MAGIC);
+        out.u32(self.columns.len() as u32);
         for (name, mean, sd) in &self.columns {
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&mean.to_le_bytes());
-            out.extend_from_slice(&sd.to_le_bytes());
+            out.str(name).f64(*mean).f64(*sd);
         }
-        out
+        out.finish()
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let bad = |what: &str| StepError::InvalidInput(format!("fitted state is corrupt: {what}"));
-        let mut rest = bytes
-            .strip_prefix(STATE_MAGIC)
-            .ok_or_else(|| bad("wrong magic"))?;
-        let mut take = |n: usize| -> Result<&[u8], StepError> {
-            if rest.len() < n {
-                return Err(bad("truncated"));
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let count = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+        let mut r = StateReader::new(bytes);
+        r.expect_magic(STATE_MAGIC)?;
+        let count = r.u32()? as usize;
         let mut columns = Vec::with_capacity(count.min(4096));
         for _ in 0..count {
-            let len = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
-            let name = String::from_utf8(take(len)?.to_vec())
-                .map_err(|_| bad("column name is not UTF-8"))?;
-            let mean = f64::from_le_bytes(take(8)?.try_into().unwrap());
-            let sd = f64::from_le_bytes(take(8)?.try_into().unwrap());
-            columns.push((name, mean, sd));
+            columns.push((r.string()?, r.f64()?, r.f64()?));
         }
+        r.end()?;
         Ok(Fitted { columns })
     }
 }
