@@ -85,6 +85,9 @@ fn session(c: &mut Criterion) {
     let plugin = load(&runtime);
     let (params, effective) = plugin.effective_grant(&[]).unwrap();
     let mut group = c.benchmark_group("session");
+    group.bench_function("wasm_instantiate", |b| {
+        b.iter(|| plugin.instantiate().unwrap());
+    });
     group.bench_function("wasm_session_open", |b| {
         b.iter(|| std::hint::black_box(plugin.session(&params, &effective, None).unwrap()));
     });
@@ -135,12 +138,17 @@ fn clean_text(c: &mut Criterion) {
             .effective_grant(&[("column".into(), ParamValue::Text("text".into()))])
             .unwrap();
         group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                let mut session = plugin.session(&params, &effective, None).unwrap();
-                for chunk in &chunks {
-                    std::hint::black_box(session.process(chunk.clone()).unwrap());
-                }
-            });
+            // the input copy is setup, as the native side reads its input in place
+            b.iter_batched(
+                || chunks.clone(),
+                |input| {
+                    let mut session = plugin.session(&params, &effective, None).unwrap();
+                    for chunk in input {
+                        std::hint::black_box(session.process(chunk).unwrap());
+                    }
+                },
+                criterion::BatchSize::PerIteration,
+            );
         });
     }
     group.finish();

@@ -118,7 +118,10 @@ pub mod __private {
 
     impl<S: Step> GuestSession for SessionCell<S> {
         fn open(params: Vec<Param>, state: Option<Vec<u8>>) -> Result<Session, StepError> {
-            let params = Params::resolve(&S::describe().params, params)?;
+            // The host has already checked the params against `describe()`
+            // and filled in defaults (it must: it cannot trust the guest),
+            // so a fresh instance need not build its description again.
+            let params = Params::from_host(params);
             let step = S::open(params, state)?;
             Ok(Session::new(SessionCell(RefCell::new(step))))
         }

@@ -40,6 +40,12 @@ impl Params {
         Ok(Params(resolved))
     }
 
+    /// Params as the host sends them: already resolved against
+    /// `describe()` (every declared param present, typed, defaults in).
+    pub fn from_host(params: Vec<Param>) -> Self {
+        Params(params)
+    }
+
     /// All params, in declaration order.
     pub fn all(&self) -> &[Param] {
         &self.0

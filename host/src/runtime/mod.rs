@@ -520,6 +520,15 @@ impl Plugin {
         Ok(info.into())
     }
 
+    /// A fresh store and instance, without calling into the guest: what
+    /// opening a session costs before the plugin's own `open` runs
+    /// (benchmarks measure the two apart).
+    pub fn instantiate(&self) -> Result<(), RuntimeError> {
+        let mut store = self.new_store()?;
+        GuestCall::new(self, &mut store).run("instantiate", |store| self.pre.instantiate(store).map(Ok::<_, WitStepError>))?;
+        Ok(())
+    }
+
     /// Opens a session in a fresh store: `state` is fitted state from an
     /// earlier [`Session::finish_fit`].
     pub fn session(
