@@ -91,11 +91,11 @@ pub fn build_packages(workspace: &Path, packages: &[(String, PathBuf)]) -> PathB
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS")
         // SIMD for the guests' own code (wasmtime compiles simd128 to SSE/AVX);
-        // a 256 KiB shadow stack instead of 1 MiB: fewer pages to map and
+        // a 64 KiB shadow stack instead of 1 MiB: fewer pages to map and
         // reset per instance, ample for these plugins (no deep recursion)
         .env(
             "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
-            "-C target-feature=+simd128 -C link-arg=-zstack-size=262144",
+            "-C target-feature=+simd128 -C link-arg=-zstack-size=65536",
         );
     for (name, _) in packages {
         command.args(["-p", name]);

@@ -67,7 +67,7 @@ impl Default for Limits {
             cpu: Duration::from_secs(10),
             timeout: Duration::from_secs(3600),
             memory: 256 << 20,
-            table_elements: 100_000,
+            table_elements: 20_000,
             max_output_rows: 1_000_000,
             max_output_bytes: 256 << 20,
             log_bytes: 1 << 20,

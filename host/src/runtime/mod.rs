@@ -216,9 +216,10 @@ impl Runtime {
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
             .max_memory_size(config.max_memory as usize)
-            .table_elements(200_000)
+            .table_elements(20_000)
             // keep a warm page set per slot: fewer page faults per session
-            .linear_memory_keep_resident(64 << 10);
+            .linear_memory_keep_resident(256 << 10)
+            .table_keep_resident(64 << 10);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(config.epoch_interruption)
@@ -525,7 +526,9 @@ impl Plugin {
     /// (benchmarks measure the two apart).
     pub fn instantiate(&self) -> Result<(), RuntimeError> {
         let mut store = self.new_store()?;
-        GuestCall::new(self, &mut store).run("instantiate", |store| self.pre.instantiate(store).map(Ok::<_, WitStepError>))?;
+        GuestCall::new(self, &mut store).run("instantiate", |store| {
+            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
+        })?;
         Ok(())
     }
 
