@@ -247,6 +247,9 @@ impl Store {
             .create_if_missing(true)
             // WAL: readers (e.g. `sluice runs` during a run) do not block the writer.
             .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: commits do not fsync (checkpoints do); the
+            // database cannot corrupt, a power cut may lose the last commits
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
