@@ -77,9 +77,9 @@ impl Bars {
 impl Observer for Bars {
     fn event(&self, event: Event) {
         match event {
-            Event::StepStarted { step } => self
-                .bar(&step)
-                .enable_steady_tick(std::time::Duration::from_millis(120)),
+            // no steady tick: it costs a thread per bar (a 100-step pipeline
+            // would start 100); arriving rows move the bar instead
+            Event::StepStarted { step } => self.bar(&step).tick(),
             Event::Rows { step, rows } => self.bar(&step).inc(rows),
             Event::StepFinished {
                 step,

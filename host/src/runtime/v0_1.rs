@@ -10,8 +10,8 @@ wasmtime::component::bindgen!({
     path: "../wit/since_v0.1.0",
 });
 
+pub use self::sluice::plugin::types as wit;
 pub use exports::sluice::plugin::step::StepError as WitStepError;
-pub use sluice::plugin::types as wit;
 
 impl From<wit::ColumnType> for ColumnType {
     fn from(t: wit::ColumnType) -> Self {
