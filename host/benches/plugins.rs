@@ -35,9 +35,9 @@ fn load(path: &str) -> (Vec<String>, Vec<bool>) {
         let ColumnValues::Int64 { values, .. } = chunk.column("label").unwrap() else {
             unreachable!()
         };
-        for row in 0..chunk.rows as usize {
+        for (row, label) in values.iter().enumerate() {
             texts.push(chunk.text("text", row).unwrap_or("").to_string());
-            labels.push(values[row] == 1);
+            labels.push(*label == 1);
         }
     }
     (texts, labels)
