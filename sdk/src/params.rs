@@ -101,6 +101,26 @@ impl Params {
         }
     }
 
+    /// A text-list param naming columns: at least one, no name twice.
+    pub fn column_list(&self, name: &str) -> Result<Vec<String>, StepError> {
+        let columns = self.text_list(name)?;
+        if columns.is_empty() {
+            return Err(StepError::InvalidParams(format!(
+                "param `{name}` must name at least one column"
+            )));
+        }
+        if let Some((_, dup)) = columns
+            .iter()
+            .enumerate()
+            .find(|(i, c)| columns[..*i].contains(c))
+        {
+            return Err(StepError::InvalidParams(format!(
+                "param `{name}` lists `{dup}` twice"
+            )));
+        }
+        Ok(columns)
+    }
+
     pub fn float64_list(&self, name: &str) -> Result<Vec<f64>, StepError> {
         match self.get(name)? {
             ParamValue::Float64List(v) => Ok(v.clone()),

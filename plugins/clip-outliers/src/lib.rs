@@ -247,22 +247,7 @@ impl Step for ClipOutliers {
     }
 
     fn open(params: Params, state: Option<Vec<u8>>) -> Result<Self, StepError> {
-        let columns = params.text_list("columns")?;
-        if columns.is_empty() {
-            return Err(StepError::InvalidParams(
-                "param `columns` must name at least one column".into(),
-            ));
-        }
-        if let Some(dup) = columns
-            .iter()
-            .enumerate()
-            .find(|(i, c)| columns[..*i].contains(c))
-            .map(|(_, c)| c)
-        {
-            return Err(StepError::InvalidParams(format!(
-                "param `columns` lists `{dup}` twice"
-            )));
-        }
+        let columns = params.column_list("columns")?;
         let method = Method::parse(&params.text("method")?)?;
         let k = params.float64("k")?;
         if !(k.is_finite() && k >= 0.0) {

@@ -290,22 +290,7 @@ impl Step for Impute {
     }
 
     fn open(params: Params, state: Option<Vec<u8>>) -> Result<Self, StepError> {
-        let columns = params.text_list("columns")?;
-        if columns.is_empty() {
-            return Err(StepError::InvalidParams(
-                "param `columns` must name at least one column".into(),
-            ));
-        }
-        if let Some(dup) = columns
-            .iter()
-            .enumerate()
-            .find(|(i, c)| columns[..*i].contains(c))
-            .map(|(_, c)| c)
-        {
-            return Err(StepError::InvalidParams(format!(
-                "param `columns` lists `{dup}` twice"
-            )));
-        }
+        let columns = params.column_list("columns")?;
         let strategy = Strategy::parse(&params.text("strategy")?)?;
         let fill_value = params.float64("fill_value")?;
         if !fill_value.is_finite() {

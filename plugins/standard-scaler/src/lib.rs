@@ -87,12 +87,7 @@ impl Step for StandardScaler {
     }
 
     fn open(params: Params, state: Option<Vec<u8>>) -> Result<Self, StepError> {
-        let columns = params.text_list("columns")?;
-        if columns.is_empty() {
-            return Err(StepError::InvalidParams(
-                "param `columns` must name at least one column".into(),
-            ));
-        }
+        let columns = params.column_list("columns")?;
         let fitted = state.as_deref().map(Fitted::decode).transpose()?;
         if let Some(fitted) = &fitted {
             for column in &columns {
