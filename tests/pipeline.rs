@@ -469,3 +469,59 @@ async fn sqlx_exec(url: &str, sql: &str) {
         .await
         .unwrap();
 }
+
+/// Cancels the run as soon as any step reports its first chunk (what
+/// Ctrl-C does through the same flag).
+struct CancelOnFirstRows(Arc<AtomicBool>);
+
+impl pipeline::Observer for CancelOnFirstRows {
+    fn event(&self, event: pipeline::Event) {
+        if matches!(event, pipeline::Event::Rows { .. }) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_at_a_chunk_boundary_and_leaves_the_store_consistent() {
+    let project = Project::new(&PIPELINE.replace("concurrency = 2", "concurrency = 1"));
+    let plan = Arc::new(project.plan().unwrap());
+    let store = project.store().await;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let observer = Arc::new(CancelOnFirstRows(cancel.clone()));
+    let summary = pipeline::execute(
+        plan,
+        &store,
+        &project.home(),
+        &RunOptions::default(),
+        observer,
+        cancel,
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, RunStatus::Cancelled);
+    assert!(
+        summary
+            .steps
+            .iter()
+            .all(|s| s.status == StepStatus::Cancelled),
+        "{:?}",
+        statuses(&summary)
+    );
+    let run = store.run(summary.run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    let steps = store.step_runs(summary.run_id).await.unwrap();
+    assert_eq!(steps.len(), 4);
+    assert!(
+        steps
+            .iter()
+            .all(|s| s.status == StepStatus::Cancelled && s.finished_at.is_some())
+    );
+    assert!(
+        !project.path("out/counted.csv").exists(),
+        "no outputs from a cancelled run"
+    );
+    // the next run starts clean and completes
+    let next = project.run(RunOptions::default()).await;
+    assert_eq!(next.status, RunStatus::Succeeded);
+}
