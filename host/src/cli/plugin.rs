@@ -308,7 +308,7 @@ fn run_plugin(
         }
         let state = session.finish_fit()?;
         bar.finish_and_clear();
-        add_stats(&mut total, session.stats());
+        total.add(session.stats());
         eprintln!(
             "fitted {}: state {} from {} rows",
             plugin.name(),
@@ -349,7 +349,7 @@ fn run_plugin(
     if let Some(writer) = writer {
         writer.finish()?;
     }
-    add_stats(&mut total, session.stats());
+    total.add(session.stats());
 
     if out.is_none() {
         println!("{}", arrow::util::pretty::pretty_format_batches(&printed)?);
@@ -398,14 +398,4 @@ fn run_plugin(
         );
     }
     Ok(())
-}
-
-fn add_stats(total: &mut SessionStats, s: &SessionStats) {
-    total.calls += s.calls;
-    total.guest_time += s.guest_time;
-    total.epochs += s.epochs;
-    total.peak_memory = total.peak_memory.max(s.peak_memory);
-    total.rows_in += s.rows_in;
-    total.rows_out += s.rows_out;
-    total.log_dropped += s.log_dropped;
 }

@@ -134,7 +134,7 @@ impl ArtifactDir {
 fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
+    let mut buffer = vec![0u8; 64 << 10];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
@@ -265,7 +265,7 @@ fn run_job(job: &Job) -> Result<JobOutput, Failure> {
             session.fit(batch_to_chunk(&batch?, &step.effective.reads)?)?;
         }
         let bytes = session.finish_fit()?;
-        add(&mut stats, session.stats());
+        stats.add(session.stats());
         let temp = tempfile::NamedTempFile::new_in(&job.artifacts.root).map_err(transient)?;
         std::fs::write(temp.path(), &bytes).map_err(transient)?;
         let (digest, name, size) = job
@@ -307,7 +307,7 @@ fn run_job(job: &Job) -> Result<JobOutput, Failure> {
         });
     }
     let metrics = session.finish()?;
-    add(&mut stats, session.stats());
+    stats.add(session.stats());
     writer
         .finish()
         .map_err(|e| Failure::Transient(e.to_string()))?;
@@ -318,16 +318,6 @@ fn run_job(job: &Job) -> Result<JobOutput, Failure> {
         stats,
         metrics,
     })
-}
-
-fn add(total: &mut SessionStats, s: &SessionStats) {
-    total.calls += s.calls;
-    total.guest_time += s.guest_time;
-    total.epochs += s.epochs;
-    total.peak_memory = total.peak_memory.max(s.peak_memory);
-    total.rows_in += s.rows_in;
-    total.rows_out += s.rows_out;
-    total.log_dropped += s.log_dropped;
 }
 
 /// Runs `job` with retries for transient I/O failures (never for plugin
@@ -346,14 +336,16 @@ fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
     }
 }
 
-/// A finished step task: its index, step-run id, start, and the attempt
-/// result with the attempt count (or the thread's panic message).
-type Finished = (
-    usize,
-    i64,
-    Instant,
-    Result<(Result<JobOutput, Failure>, u32), String>,
-);
+/// A finished step task: which step, its step-run id and cache key, when
+/// it began, and the attempt result with the attempt count (or the
+/// thread's panic message).
+struct Finished {
+    position: usize,
+    step_run: i64,
+    key: String,
+    begun: Instant,
+    result: Result<(Result<JobOutput, Failure>, u32), String>,
+}
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -597,20 +589,26 @@ pub async fn execute(
                 let result = tokio::task::spawn_blocking(move || run_with_retries(&job))
                     .await
                     .map_err(|e| e.to_string());
-                (position, id, begun, result)
+                Finished {
+                    position,
+                    step_run: id,
+                    key,
+                    begun,
+                    result,
+                }
             });
         }
         let Some(finished) = join.join_next().await else {
             break;
         };
-        let (position, id, begun, result) = finished.map_err(|e| RunError::Io(e.to_string()))?;
+        let Finished {
+            position,
+            step_run: id,
+            key,
+            begun,
+            result,
+        } = finished.map_err(|e| RunError::Io(e.to_string()))?;
         let step = &plan.steps[position];
-        let key = cache_key(
-            step,
-            &tables[&step.input].digest,
-            step.fit.as_ref().map(|f| tables[f].digest.as_str()),
-            pipeline.chunk_rows,
-        );
         let (result, attempts) = match result {
             Ok(r) => r,
             Err(panic) => (

@@ -298,7 +298,7 @@ impl Runtime {
             });
         }
         let digest = Digest::of(bytes);
-        let mut grant = policy.grant_for(name, &digest)?;
+        let grant = policy.grant_for(name, &digest)?;
         let started = Instant::now();
         let (component, cache_hit) =
             cache::compile(&self.0.engine, &self.0.config, bytes, &digest, &label)?;
@@ -375,18 +375,13 @@ impl Runtime {
         let info = plugin.describe()?;
         // The step's own name may carry a policy entry too: a pinned one
         // refuses these bytes; an unpinned one grants by name.
-        if name.is_none_or(|n| n != info.name)
-            && policy.grant_for(Some(&info.name), &digest).is_ok()
-        {
-            grant = policy.grant_for(Some(&info.name), &digest)?;
-            if grant.entry.is_some() && plugin.grant.entry.is_none() {
-                refuse(&grant, &info.name)?;
-                plugin.grant = grant;
+        // (When loaded under that very name, the pin was checked above.)
+        if name != Some(info.name.as_str()) {
+            let by_own_name = policy.grant_for(Some(&info.name), &digest)?;
+            if by_own_name.entry.is_some() && plugin.grant.entry.is_none() {
+                refuse(&by_own_name, &info.name)?;
+                plugin.grant = by_own_name;
             }
-        } else if let Err(e @ PolicyError::DigestMismatch { .. }) =
-            policy.grant_for(Some(&info.name), &digest)
-        {
-            return Err(e.into());
         }
         plugin.label = info.name.clone();
         plugin.info = Some(info);
@@ -696,6 +691,17 @@ impl<'a> GuestCall<'a> {
 }
 
 impl SessionStats {
+    /// Adds another session's figures (peak memory: the larger).
+    pub fn add(&mut self, other: &SessionStats) {
+        self.calls += other.calls;
+        self.guest_time += other.guest_time;
+        self.epochs += other.epochs;
+        self.peak_memory = self.peak_memory.max(other.peak_memory);
+        self.rows_in += other.rows_in;
+        self.rows_out += other.rows_out;
+        self.log_dropped += other.log_dropped;
+    }
+
     fn absorb(&mut self, call: &GuestCall<'_>) {
         self.calls += 1;
         self.guest_time += call.elapsed;
