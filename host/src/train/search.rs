@@ -1,0 +1,1 @@
+//! Cross-validated hyperparameter search. (Being written.)

@@ -1,0 +1,1 @@
+//! Train/test splits and k-fold. (Being written.)
