@@ -405,7 +405,7 @@ fn check_reports_problems_with_file_step_and_field() {
         "[step.spam]\ntrain = \"logistic-regression\"",
     ));
     assert!(
-        e.contains("[step.spam] train") && e.contains("not available"),
+        e.contains("[step.spam] target") && e.contains("learns from a target column"),
         "{e}"
     );
 }
@@ -439,7 +439,7 @@ async fn runs_against_postgresql() {
         return;
     }
     let name = format!("sluice_pipeline_{}", std::process::id());
-    sqlx_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    sluice_tests::pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
     let url = admin
         .rsplit_once('/')
         .map(|(base, _)| format!("{base}/{name}"))
@@ -455,20 +455,11 @@ async fn runs_against_postgresql() {
         (first, second)
     };
     let (first, second) = tokio::spawn(result).await.unwrap_or_else(|e| panic!("{e}"));
-    sqlx_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     assert_eq!(first.status, RunStatus::Succeeded);
     assert!(second.steps.iter().all(|s| s.cache_hit));
 }
 
-/// Runs an administrative statement without touching sluice's schema.
-async fn sqlx_exec(url: &str, sql: &str) {
-    use sqlx::Connection;
-    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-}
 
 /// Cancels the run as soon as any step reports its first chunk (what
 /// Ctrl-C does through the same flag).

@@ -64,3 +64,13 @@ pub fn assert_host_still_works(runtime: &Runtime) {
         vec![Some("hello world <user>".to_string())]
     );
 }
+
+/// Runs an administrative statement without touching sluice's schema.
+pub async fn pg_exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing, output formatting, progress.
 //! All work happens in the library; errors become `anyhow` only here.
 
+mod models;
 mod pipeline;
 mod plugin;
 mod runs;
@@ -69,6 +70,30 @@ enum Command {
     /// Inspect and run single plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Registered models: versions, metrics, aliases (`sluice models show NAME`).
+    Models {
+        /// Only this model's versions.
+        name: Option<String>,
+        #[command(subcommand)]
+        command: Option<models::ModelsCommand>,
+    },
+    /// Point an alias (e.g. `production`) at a model version, if its gate passes.
+    Promote {
+        name: String,
+        version: i64,
+        #[arg(long)]
+        alias: String,
+    },
+    /// Export or import a model with the exact plugins and states feeding it.
+    #[command(subcommand)]
+    Bundle(models::BundleCommand),
+    /// Write an offline HTML report of a run (metrics, ROC/PR curves, confusion, groups).
+    Report {
+        run: i64,
+        /// Output file (default: sluice-report-RUN.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +187,17 @@ pub fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify) => runs::audit_verify(&ctx),
         Command::Audit(AuditCommand::Log { limit }) => runs::audit_log(&ctx, limit),
         Command::Plugin(command) => plugin::run(command, ctx.home()),
+        Command::Models { name, command } => match command {
+            Some(command) => models::run(&ctx, command),
+            None => models::list(&ctx, name.as_deref()),
+        },
+        Command::Promote {
+            name,
+            version,
+            alias,
+        } => models::promote(&ctx, &name, version, &alias),
+        Command::Bundle(command) => models::bundle_command(&ctx, command),
+        Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -167,9 +167,35 @@ pub fn print_summary(summary: &RunSummary) {
             },
             step.output.as_deref().map(short).unwrap_or("-"),
         );
-        for metric in &step.metrics {
-            println!("    {} = {}", metric.name, metric.value);
+        // headline numbers only; curves and per-class values are in the report
+        let headline: Vec<_> = step.metrics.iter().filter(|m| m.labels.is_empty()).collect();
+        for metric in &headline {
+            println!("    {} = {:.6}", metric.name, metric.value);
         }
+        if step.metrics.len() > headline.len() {
+            println!(
+                "    (+{} labelled values: `sluice report {}`)",
+                step.metrics.len() - headline.len(),
+                summary.run_id
+            );
+        }
+    }
+    for model in &summary.models {
+        println!(
+            "\nmodel {} version {} ({}) from step `{}`",
+            model.name,
+            model.version,
+            if model.created {
+                "new, now `candidate`"
+            } else {
+                "unchanged"
+            },
+            model.step
+        );
+        println!(
+            "  promote it with: sluice promote {} {} --alias production",
+            model.name, model.version
+        );
     }
     for step in summary
         .steps

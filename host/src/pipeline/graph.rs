@@ -51,9 +51,8 @@ impl Dag {
         for step in &pipeline.steps {
             let label = match &step.action {
                 StepAction::Plugin(p) => p.clone(),
-                StepAction::Native {
-                    kind, algorithm, ..
-                } => format!("{kind} {algorithm}"),
+                StepAction::Train(spec) => format!("train {}", spec.algorithm),
+                StepAction::Predict { model } => format!("predict with {model}"),
             };
             index.insert(
                 step.name.clone(),
@@ -66,7 +65,15 @@ impl Dag {
         }
         for step in &pipeline.steps {
             let to = index[&step.name];
-            for (field, input) in [("input", Some(&step.input)), ("fit", step.fit.as_ref())] {
+            let model = match &step.action {
+                StepAction::Predict { model } => Some(model),
+                _ => None,
+            };
+            for (field, input) in [
+                ("input", Some(&step.input)),
+                ("fit", step.fit.as_ref()),
+                ("predict", model),
+            ] {
                 let Some(input) = input else { continue };
                 let Some(&from) = index.get(input) else {
                     let mut known: Vec<&str> = index
@@ -84,7 +91,15 @@ impl Dag {
                         ),
                     ));
                 };
-                graph.add_edge(from, to, if field == "fit" { "fit" } else { "input" });
+                graph.add_edge(
+                    from,
+                    to,
+                    match field {
+                        "fit" => "fit",
+                        "predict" => "model",
+                        _ => "input",
+                    },
+                );
             }
         }
         let dag = Dag { graph, index };

@@ -2,14 +2,16 @@
 //! running (`plan`) and running (`run`).
 
 pub mod graph;
+pub mod native;
 pub mod plan;
 pub mod run;
 pub mod spec;
 
 pub use graph::Dag;
-pub use plan::{Plan, PlannedStep, describe_plan, plan};
+pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
 pub use run::{
-    ArtifactDir, Event, Observer, Quiet, RunError, RunOptions, RunSummary, StepSummary, execute,
+    ArtifactDir, Event, Observer, Quiet, RegisteredModel, RunError, RunOptions, RunSummary,
+    StepSummary, execute,
     export,
 };
 pub use spec::{Pipeline, SpecError};

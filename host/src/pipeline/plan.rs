@@ -10,7 +10,8 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::graph::Dag;
-use super::spec::{Pipeline, SourceKind, SpecError, StepAction};
+use super::native;
+use super::spec::{Pipeline, SourceKind, SpecError, StepAction, TrainSpec};
 use crate::contract::Params;
 use crate::data::{ColumnType, TableReader, accepts, data_type};
 use crate::policy::{Digest, EffectiveGrant, Policy};
@@ -20,13 +21,57 @@ use crate::runtime::{Plugin, Runtime, RuntimeError};
 #[derive(Debug)]
 pub struct PlannedStep {
     pub name: String,
-    pub plugin: Arc<Plugin>,
-    pub params: Params,
-    pub effective: EffectiveGrant,
+    pub work: StepWork,
     pub input: String,
     pub fit: Option<String>,
     /// Columns of the table this step produces.
     pub schema: SchemaRef,
+}
+
+/// What a planned step does.
+#[derive(Debug)]
+pub enum StepWork {
+    /// A sandboxed plugin with its resolved params and effective grant.
+    Plugin {
+        plugin: Arc<Plugin>,
+        params: Params,
+        effective: EffectiveGrant,
+    },
+    /// Native training; `features` are the columns the model reads.
+    Train {
+        spec: TrainSpec,
+        features: Vec<(String, ColumnType)>,
+    },
+    /// Native prediction with the model of train step `model`.
+    Predict { model: String },
+}
+
+impl PlannedStep {
+    pub fn plugin(&self) -> Option<&Arc<Plugin>> {
+        match &self.work {
+            StepWork::Plugin { plugin, .. } => Some(plugin),
+            _ => None,
+        }
+    }
+
+    /// The plugin digest the store records for the step (none for native steps).
+    pub fn plugin_digest(&self) -> Option<String> {
+        self.plugin().map(|p| p.digest().to_string())
+    }
+
+    /// What `sluice check` and `sluice graph` call the step's work.
+    pub fn describe_work(&self) -> String {
+        match &self.work {
+            StepWork::Plugin { plugin, .. } => format!(
+                "{} {} ({})",
+                plugin.name(),
+                plugin.info().version,
+                plugin.digest().short()
+            ),
+            StepWork::Train { spec, .. } => format!("train {} (native)", spec.algorithm),
+            StepWork::Predict { model } => format!("predict with `{model}` (native)"),
+        }
+    }
 }
 
 /// A checked pipeline: every step resolved, every column accounted for.
@@ -72,20 +117,7 @@ pub fn resolve_plugin(
     }
     if reference.starts_with("sha256:") {
         let digest: Digest = reference.parse()?;
-        if let Some(embedded) = crate::stdlib::PLUGINS
-            .iter()
-            .find(|p| Digest::of(p.bytes) == digest)
-        {
-            return Ok((embedded.bytes.to_vec(), embedded.name.to_string()));
-        }
-        let saved = plugin_store_path(home, &digest);
-        if saved.exists() {
-            return Ok((read(&saved)?, reference.to_string()));
-        }
-        return Err(format!(
-            "no plugin with digest {digest} is embedded or saved in {}",
-            saved.parent().unwrap().display()
-        ));
+        return plugin_by_digest(&digest, home);
     }
     if let Some(path) = policy.plugin_location(reference) {
         return Ok((read(path)?, reference.to_string()));
@@ -97,6 +129,27 @@ pub fn resolve_plugin(
     Err(format!(
         "unknown plugin `{reference}`: not a .wasm path, a digest, a policy entry with `path`, or an embedded plugin ({})",
         known.join(", ")
+    ))
+}
+
+/// The plugin with `digest`, embedded or saved under `<home>/plugins`:
+/// its bytes and the name to grant it by.
+pub fn plugin_by_digest(digest: &Digest, home: &Path) -> Result<(Vec<u8>, String), String> {
+    if let Some(embedded) = crate::stdlib::PLUGINS
+        .iter()
+        .find(|p| Digest::of(p.bytes) == *digest)
+    {
+        return Ok((embedded.bytes.to_vec(), embedded.name.to_string()));
+    }
+    let saved = plugin_store_path(home, digest);
+    if saved.exists() {
+        let bytes = std::fs::read(&saved)
+            .map_err(|e| format!("cannot read {}: {e}", saved.display()))?;
+        return Ok((bytes, digest.to_string()));
+    }
+    Err(format!(
+        "no plugin with digest {digest} is embedded or saved in {}",
+        saved.parent().unwrap().display()
     ))
 }
 
@@ -161,17 +214,66 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
     for name in dag.topological_steps() {
         let step = pipeline.step(&name).expect("dag nodes are steps");
         let at = format!("[step.{name}]");
+        let input_schema = schemas.get(&step.input).cloned();
         let reference = match &step.action {
             StepAction::Plugin(reference) => reference,
-            StepAction::Native {
-                kind, algorithm, ..
-            } => {
-                return Err(err(
-                    format!("{at} {kind}"),
-                    format!(
-                        "native `{kind}` steps (here `{algorithm}`) are not available in this build yet; use a plugin step"
-                    ),
-                ));
+            StepAction::Train(spec) => {
+                let Some(input) = input_schema else {
+                    return Err(err(
+                        format!("{at} input"),
+                        "a train step cannot read a SQL query source directly (its columns are only known at run time); put a step in between".into(),
+                    ));
+                };
+                let planned = native::plan_train(spec, &input)
+                    .map_err(|e| err(format!("{at} {}", e.field), e.message))?;
+                schemas.insert(name.clone(), planned.schema.clone());
+                steps.push(PlannedStep {
+                    name: name.clone(),
+                    work: StepWork::Train {
+                        spec: spec.clone(),
+                        features: planned.features,
+                    },
+                    input: step.input.clone(),
+                    fit: None,
+                    schema: planned.schema,
+                });
+                continue;
+            }
+            StepAction::Predict { model } => {
+                let Some(StepWork::Train { spec, features }) = steps
+                    .iter()
+                    .find(|s: &&PlannedStep| &s.name == model)
+                    .map(|s| &s.work)
+                else {
+                    return Err(err(
+                        format!("{at} predict"),
+                        format!("`{model}` is not a train step of this pipeline"),
+                    ));
+                };
+                let Some(input) = input_schema else {
+                    return Err(err(
+                        format!("{at} input"),
+                        "a predict step cannot read a SQL query source directly; put a step in between".into(),
+                    ));
+                };
+                let task = crate::train::ALGORITHMS
+                    .iter()
+                    .find(|a| a.name == spec.algorithm)
+                    .map(|a| a.task)
+                    .expect("checked when parsed");
+                let schema = native::plan_predict(features, task, &input)
+                    .map_err(|e| err(format!("{at} {}", e.field), e.message))?;
+                schemas.insert(name.clone(), schema.clone());
+                steps.push(PlannedStep {
+                    name: name.clone(),
+                    work: StepWork::Predict {
+                        model: model.clone(),
+                    },
+                    input: step.input.clone(),
+                    fit: None,
+                    schema,
+                });
+                continue;
             }
         };
         let plugin = match loaded.get(reference) {
@@ -250,9 +352,11 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
         schemas.insert(name.clone(), schema.clone());
         steps.push(PlannedStep {
             name: name.clone(),
-            plugin,
-            params,
-            effective,
+            work: StepWork::Plugin {
+                plugin,
+                params,
+                effective,
+            },
             input: step.input.clone(),
             fit: step.fit.clone(),
             schema,
@@ -271,31 +375,40 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
     for step in &plan.steps {
-        let reads: Vec<&str> = step
-            .effective
-            .reads
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let writes: Vec<&str> = step
-            .effective
-            .writes
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
-        out.push_str(&format!(
-            "  {:<14} {} {} ({})  reads [{}]  writes [{}]{}\n",
-            step.name,
-            step.plugin.name(),
-            step.plugin.info().version,
-            step.plugin.digest().short(),
-            reads.join(", "),
-            writes.join(", "),
-            if step.plugin.info().fits {
-                "  fitted"
-            } else {
-                ""
+        let detail = match &step.work {
+            StepWork::Plugin {
+                plugin, effective, ..
+            } => {
+                let names = |columns: &[(String, ColumnType)]| {
+                    columns
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                format!(
+                    "reads [{}]  writes [{}]{}",
+                    names(&effective.reads),
+                    names(&effective.writes),
+                    if plugin.info().fits { "  fitted" } else { "" }
+                )
             }
+            StepWork::Train { spec, features } => format!(
+                "target {}  features [{}]  model `{}`",
+                spec.target.as_deref().unwrap_or("(none)"),
+                features
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                spec.model_name
+            ),
+            StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
+        };
+        out.push_str(&format!(
+            "  {:<14} {}  {detail}\n",
+            step.name,
+            step.describe_work()
         ));
     }
     out

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinSet;
 
-use super::plan::{Plan, PlannedStep};
+use super::native;
+use super::plan::{Plan, StepWork};
 use super::spec::SourceKind;
 use crate::contract::Metric;
 use crate::data::{DataError, TableReader, TableWriter, batch_to_chunk, merge_into_batch};
-use crate::policy::Digest;
-use crate::runtime::{RuntimeError, SessionStats};
+use crate::policy::{Digest, EffectiveGrant};
+use crate::contract::Params;
+use crate::runtime::{Plugin, RuntimeError, SessionStats};
 use crate::store::{
     ArtifactKind, CacheEntry, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
 };
@@ -90,13 +92,27 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub elapsed: Duration,
     pub steps: Vec<StepSummary>,
+    /// Model versions the run's train steps registered (or found).
+    pub models: Vec<RegisteredModel>,
 }
 
-/// A finished node's table: where it is and what it is.
+/// A model version a train step registered.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegisteredModel {
+    pub name: String,
+    pub version: i64,
+    pub step: String,
+    /// False when this exact model was already registered.
+    pub created: bool,
+}
+
+/// A finished node's table: where it is and what it is, and where its
+/// state (fitted plugin state or trained model) is, if it has one.
 #[derive(Debug, Clone)]
 struct NodeTable {
     digest: String,
     path: PathBuf,
+    state: Option<(String, PathBuf)>,
 }
 
 /// Content-addressed artifact files under `<home>/artifacts`.
@@ -147,9 +163,9 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
 
 /// Hash of every file under the granted directories (their content can
 /// change a step's output, their host paths cannot).
-fn dirs_digest(step: &PlannedStep) -> String {
+fn dirs_digest(grant: &EffectiveGrant) -> String {
     let mut hasher = Sha256::new();
-    for dir in &step.effective.grant.dirs {
+    for dir in &grant.grant.dirs {
         hasher.update(dir.guest.as_bytes());
         let mut files: Vec<PathBuf> = Vec::new();
         let mut stack = vec![dir.host.clone()];
@@ -179,18 +195,32 @@ fn dirs_digest(step: &PlannedStep) -> String {
 
 /// The step's cache key: plugin digest, params, effective grant (columns,
 /// directories' content, environment), input digests, chunk size and the
-/// sluice version. Nothing incidental (paths, times, limits).
-fn cache_key(step: &PlannedStep, input: &str, fit: Option<&str>, chunk_rows: usize) -> String {
-    let grant = &step.effective;
+/// sluice version; for native steps the whole train spec and the model's
+/// digest. Nothing incidental (paths, times, limits).
+fn cache_key(work: &StepWork, input: &str, fit: Option<&str>, chunk_rows: usize) -> String {
+    let work = match work {
+        StepWork::Plugin {
+            plugin,
+            params,
+            effective,
+        } => serde_json::json!({
+            "plugin": plugin.digest().to_string(),
+            "params": params,
+            "reads": effective.reads,
+            "writes": effective.writes,
+            "dirs": if effective.grant.dirs.is_empty() { String::new() } else { dirs_digest(effective) },
+            "env": effective.grant.env,
+        }),
+        StepWork::Train { spec, features } => serde_json::json!({
+            "train": spec,
+            "features": features,
+        }),
+        StepWork::Predict { .. } => serde_json::json!({ "predict": true }),
+    };
     let key = serde_json::json!({
-        "v": 1,
+        "v": 2,
         "sluice": env!("CARGO_PKG_VERSION"),
-        "plugin": step.plugin.digest().to_string(),
-        "params": step.params,
-        "reads": grant.reads,
-        "writes": grant.writes,
-        "dirs": if grant.grant.dirs.is_empty() { String::new() } else { dirs_digest(step) },
-        "env": grant.grant.env,
+        "work": work,
         "input": input,
         "fit": fit,
         "chunk_rows": chunk_rows,
@@ -216,9 +246,17 @@ impl From<DataError> for Failure {
     }
 }
 
+impl From<native::NativeError> for Failure {
+    fn from(e: native::NativeError) -> Self {
+        Failure::Fatal(format!("{}: {}", e.field, e.message))
+    }
+}
+
 struct JobOutput {
     table: (String, String, u64, u64),
+    /// Fitted plugin state or trained model: digest, file name, bytes.
     state: Option<(String, String, u64)>,
+    state_kind: ArtifactKind,
     stats: SessionStats,
     metrics: Vec<Metric>,
 }
@@ -237,13 +275,146 @@ fn transient(e: std::io::Error) -> Failure {
     Failure::Transient(e.to_string())
 }
 
-/// One attempt at a step, on a blocking thread: fit pass (if fitted), then
-/// stream the input through `process` into a Parquet artifact.
+/// One attempt at a step, on a blocking thread.
 fn run_job(job: &Job) -> Result<JobOutput, Failure> {
+    std::fs::create_dir_all(&job.artifacts.root).map_err(transient)?;
+    let step = &job.plan.steps[job.step];
+    match &step.work {
+        StepWork::Plugin {
+            plugin,
+            params,
+            effective,
+        } => run_plugin_job(job, plugin, params, effective),
+        StepWork::Train { spec, features } => run_train_job(job, spec, features),
+        StepWork::Predict { .. } => run_predict_job(job),
+    }
+}
+
+/// Writes `bytes` as a content-addressed artifact with `extension`.
+fn write_artifact(
+    artifacts: &ArtifactDir,
+    bytes: &[u8],
+    extension: &str,
+) -> Result<(String, String, u64), Failure> {
+    let temp = tempfile::NamedTempFile::new_in(&artifacts.root).map_err(transient)?;
+    std::fs::write(temp.path(), bytes).map_err(transient)?;
+    let kept = temp
+        .into_temp_path()
+        .keep()
+        .map_err(|e| transient(e.error))?;
+    artifacts.adopt(&kept, extension).map_err(transient)
+}
+
+/// Where a step's partial output is written before it is adopted.
+fn partial_path(job: &Job) -> PathBuf {
+    job.artifacts.root.join(format!(
+        ".partial-{}-{}.parquet",
+        job.plan.steps[job.step].name,
+        std::process::id()
+    ))
+}
+
+/// Native training: the whole input in memory, split, search, fit; the
+/// held-out predictions become the step's table and the model its state.
+fn run_train_job(
+    job: &Job,
+    spec: &super::spec::TrainSpec,
+    features: &[(String, crate::data::ColumnType)],
+) -> Result<JobOutput, Failure> {
+    let chunk_rows = job.plan.pipeline.chunk_rows;
+    let reader = TableReader::open(&job.input.path, chunk_rows)?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(Failure::Cancelled);
+        }
+        batches.push(batch?);
+    }
+    let table = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))?;
+    drop(batches);
+    let trained = native::train(spec, features, &table)?;
+    let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
+    let temp = partial_path(job);
+    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    writer.write(&trained.test_predictions)?;
+    writer
+        .finish()
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let rows = trained.test_predictions.num_rows() as u64;
+    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
+    job.observer.event(Event::Rows {
+        step: job.plan.steps[job.step].name.clone(),
+        rows: trained.rows_in,
+    });
+    Ok(JobOutput {
+        table: (digest, name, bytes, rows),
+        state: Some(model),
+        state_kind: ArtifactKind::Model,
+        stats: SessionStats {
+            rows_in: trained.rows_in,
+            rows_out: rows,
+            ..Default::default()
+        },
+        metrics: trained.metrics,
+    })
+}
+
+/// Native prediction, streamed chunk by chunk.
+fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
+    let step = &job.plan.steps[job.step];
+    let model_path = job
+        .fit
+        .as_ref()
+        .and_then(|m| m.state.as_ref())
+        .ok_or_else(|| Failure::Fatal("the model step left no model".into()))?;
+    let bytes = std::fs::read(&model_path.1).map_err(transient)?;
+    let model = native::ModelFile::from_bytes(&bytes).map_err(Failure::Fatal)?;
+    let temp = partial_path(job);
+    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut rows = 0u64;
+    for batch in TableReader::open(&job.input.path, job.plan.pipeline.chunk_rows)? {
+        if job.cancel.load(Ordering::Relaxed) {
+            return Err(Failure::Cancelled);
+        }
+        let batch = batch?;
+        writer.write(&native::predict_batch(&model, &batch)?)?;
+        rows += batch.num_rows() as u64;
+        job.observer.event(Event::Rows {
+            step: step.name.clone(),
+            rows: batch.num_rows() as u64,
+        });
+    }
+    writer
+        .finish()
+        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
+    Ok(JobOutput {
+        table: (digest, name, bytes, rows),
+        state: None,
+        state_kind: ArtifactKind::State,
+        stats: SessionStats {
+            rows_in: rows,
+            rows_out: rows,
+            ..Default::default()
+        },
+        metrics: Vec::new(),
+    })
+}
+
+/// A plugin step: fit pass (if fitted), then stream the input through
+/// `process` into a Parquet artifact.
+fn run_plugin_job(
+    job: &Job,
+    plugin: &Plugin,
+    params: &Params,
+    effective: &EffectiveGrant,
+) -> Result<JobOutput, Failure> {
     let step = &job.plan.steps[job.step];
     let chunk_rows = job.plan.pipeline.chunk_rows;
     let started = Instant::now();
-    let timeout = step.effective.grant.limits.timeout;
+    let timeout = effective.grant.limits.timeout;
     let check = |what: &str| -> Result<(), Failure> {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(Failure::Cancelled);
@@ -255,50 +426,30 @@ fn run_job(job: &Job) -> Result<JobOutput, Failure> {
         }
         Ok(())
     };
-    std::fs::create_dir_all(&job.artifacts.root).map_err(transient)?;
     let mut stats = SessionStats::default();
-    let state = if step.plugin.info().fits {
+    let state = if plugin.info().fits {
         let source = job.fit.as_ref().unwrap_or(&job.input);
-        let mut session = step.plugin.session(&step.params, &step.effective, None)?;
+        let mut session = plugin.session(params, effective, None)?;
         for batch in TableReader::open(&source.path, chunk_rows)? {
             check("fit")?;
-            session.fit(batch_to_chunk(&batch?, &step.effective.reads)?)?;
+            session.fit(batch_to_chunk(&batch?, &effective.reads)?)?;
         }
         let bytes = session.finish_fit()?;
         stats.add(session.stats());
-        let temp = tempfile::NamedTempFile::new_in(&job.artifacts.root).map_err(transient)?;
-        std::fs::write(temp.path(), &bytes).map_err(transient)?;
-        let (digest, name, size) = job
-            .artifacts
-            .adopt(
-                &temp
-                    .into_temp_path()
-                    .keep()
-                    .map_err(|e| transient(e.error))?,
-                "state",
-            )
-            .map_err(transient)?;
+        let (digest, name, size) = write_artifact(&job.artifacts, &bytes, "state")?;
         Some((digest, name, size, bytes))
     } else {
         None
     };
 
-    let mut session = step.plugin.session(
-        &step.params,
-        &step.effective,
-        state.as_ref().map(|s| s.3.as_slice()),
-    )?;
-    let temp = job.artifacts.root.join(format!(
-        ".partial-{}-{}.parquet",
-        step.name,
-        std::process::id()
-    ));
+    let mut session = plugin.session(params, effective, state.as_ref().map(|s| s.3.as_slice()))?;
+    let temp = partial_path(job);
     let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
     let mut rows = 0u64;
     for batch in TableReader::open(&job.input.path, chunk_rows)? {
         check("process")?;
         let batch = batch?;
-        let output = session.process(batch_to_chunk(&batch, &step.effective.reads)?)?;
+        let output = session.process(batch_to_chunk(&batch, &effective.reads)?)?;
         writer.write(&merge_into_batch(&batch, &output)?)?;
         rows += batch.num_rows() as u64;
         job.observer.event(Event::Rows {
@@ -315,6 +466,7 @@ fn run_job(job: &Job) -> Result<JobOutput, Failure> {
     Ok(JobOutput {
         table: (digest, name, bytes, rows),
         state: state.map(|(d, n, s, _)| (d, n, s)),
+        state_kind: ArtifactKind::State,
         stats,
         metrics,
     })
@@ -345,6 +497,130 @@ struct Finished {
     key: String,
     begun: Instant,
     result: Result<(Result<JobOutput, Failure>, u32), String>,
+}
+
+/// Registers the model of every train step with the metrics of the
+/// evaluators that scored its held-out predictions and the lineage of
+/// everything before it; a new version becomes the `candidate`.
+async fn register_models(
+    store: &Store,
+    plan: &Plan,
+    tables: &HashMap<String, NodeTable>,
+    summaries: &BTreeMap<String, StepSummary>,
+    run_id: i64,
+) -> Result<Vec<RegisteredModel>, RunError> {
+    use crate::registry::{Lineage, LineageStep, ModelMetric};
+    let mut registered = Vec::new();
+    for step in &plan.steps {
+        let StepWork::Train { spec, .. } = &step.work else {
+            continue;
+        };
+        let Some(model_digest) = tables.get(&step.name).and_then(|t| t.state.as_ref()) else {
+            continue;
+        };
+        let mut metrics: Vec<ModelMetric> = summaries[&step.name]
+            .metrics
+            .iter()
+            .map(|m| ModelMetric::new(&step.name, m))
+            .collect();
+        for scorer in plan.steps.iter().filter(|s| s.input == step.name) {
+            if let Some(summary) = summaries.get(&scorer.name) {
+                metrics.extend(summary.metrics.iter().map(|m| ModelMetric::new(&scorer.name, m)));
+            }
+        }
+        // every node the model depends on, in plan order
+        let mut ancestors: HashSet<&str> = HashSet::new();
+        let mut stack = vec![step.input.as_str()];
+        while let Some(node) = stack.pop() {
+            if !ancestors.insert(node) {
+                continue;
+            }
+            if let Some(upstream) = plan.step(node) {
+                stack.push(upstream.input.as_str());
+                stack.extend(upstream.fit.as_deref());
+                if let StepWork::Predict { model } = &upstream.work {
+                    stack.push(model.as_str());
+                }
+            }
+        }
+        let lineage = Lineage {
+            training_data: tables[&step.input].digest.clone(),
+            sources: plan
+                .pipeline
+                .sources
+                .iter()
+                .filter(|s| ancestors.contains(s.name.as_str()))
+                .map(|s| (s.name.clone(), tables[&s.name].digest.clone()))
+                .collect(),
+            steps: plan
+                .steps
+                .iter()
+                .filter(|s| ancestors.contains(s.name.as_str()))
+                .map(|s| {
+                    let (params, reads, writes) = match &s.work {
+                        StepWork::Plugin {
+                            params, effective, ..
+                        } => (
+                            serde_json::to_value(params).unwrap_or_default(),
+                            effective.reads.iter().map(|(n, _)| n.clone()).collect(),
+                            effective.writes.iter().map(|(n, _)| n.clone()).collect(),
+                        ),
+                        StepWork::Train { spec, .. } => (
+                            serde_json::to_value(spec).unwrap_or_default(),
+                            Vec::new(),
+                            Vec::new(),
+                        ),
+                        StepWork::Predict { model } => (
+                            serde_json::json!({ "model": model }),
+                            Vec::new(),
+                            Vec::new(),
+                        ),
+                    };
+                    LineageStep {
+                        name: s.name.clone(),
+                        input: s.input.clone(),
+                        plugin_digest: s.plugin_digest(),
+                        params,
+                        reads,
+                        writes,
+                        output_digest: tables[&s.name].digest.clone(),
+                        state_digest: tables[&s.name].state.as_ref().map(|st| st.0.clone()),
+                    }
+                })
+                .collect(),
+        };
+        let (version, created) = store
+            .register_model(&crate::store::NewModelVersion {
+                name: spec.model_name.clone(),
+                model_digest: model_digest.0.clone(),
+                run_id,
+                step: step.name.clone(),
+                algorithm: spec.algorithm.clone(),
+                params: serde_json::to_string(spec).unwrap_or_default(),
+                metrics: serde_json::to_string(&metrics).unwrap_or_default(),
+                lineage: serde_json::to_string(&lineage).unwrap_or_default(),
+                gate: spec.gate.clone(),
+            })
+            .await?;
+        if created {
+            store
+                .set_alias(
+                    &spec.model_name,
+                    crate::registry::CANDIDATE,
+                    version,
+                    "sluice",
+                    &serde_json::json!({ "run": run_id, "step": step.name }),
+                )
+                .await?;
+        }
+        registered.push(RegisteredModel {
+            name: spec.model_name.clone(),
+            version,
+            step: step.name.clone(),
+            created,
+        });
+    }
+    Ok(registered)
 }
 
 fn now_ms() -> i64 {
@@ -385,14 +661,21 @@ pub async fn execute(
     store
         .audit("sluice", "run.start", &pipeline.name, &serde_json::json!({"run": run_id, "pipeline": pipeline_digest, "policy": policy_fingerprint}))
         .await?;
+    let mut recorded = HashSet::new();
     for step in &plan.steps {
-        let info = step.plugin.info();
+        let Some(plugin) = step.plugin() else {
+            continue;
+        };
+        if !recorded.insert(plugin.digest()) {
+            continue;
+        }
+        let info = plugin.info();
         store
             .record_plugin(
-                &step.plugin.digest().to_string(),
+                &plugin.digest().to_string(),
                 &info.name,
                 &info.version,
-                step.plugin.contract(),
+                plugin.contract(),
             )
             .await?;
     }
@@ -410,6 +693,7 @@ pub async fn execute(
                         NodeTable {
                             digest,
                             path: path.clone(),
+                            state: None,
                         },
                     );
                 }
@@ -428,6 +712,7 @@ pub async fn execute(
                             NodeTable {
                                 digest,
                                 path: artifacts.path(&name),
+                                state: None,
                             },
                         );
                     }
@@ -449,7 +734,7 @@ pub async fn execute(
                 .start_step(
                     run_id,
                     &step.name,
-                    Some(&step.plugin.digest().to_string()),
+                    step.plugin_digest().as_deref(),
                     "",
                 )
                 .await?;
@@ -469,16 +754,19 @@ pub async fn execute(
         let mut index = 0;
         while index < pending.len() {
             let step = &plan.steps[pending[index]];
-            let upstream: Vec<&String> = std::iter::once(&step.input)
-                .chain(step.fit.as_ref())
-                .collect();
+            // a predict step's model arrives through the `fit` slot
+            let model_node = match &step.work {
+                StepWork::Predict { model } => Some(model),
+                _ => step.fit.as_ref(),
+            };
+            let upstream: Vec<&String> = std::iter::once(&step.input).chain(model_node).collect();
             if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
                 let message = format!("not run: upstream `{bad}` did not succeed");
                 let id = store
                     .start_step(
                         run_id,
                         &step.name,
-                        Some(&step.plugin.digest().to_string()),
+                        step.plugin_digest().as_deref(),
                         "",
                     )
                     .await?;
@@ -503,28 +791,41 @@ pub async fn execute(
                 continue;
             }
             let input = tables[&step.input].clone();
-            let fit = step.fit.as_ref().map(|f| tables[f].clone());
-            let key = cache_key(
-                step,
-                &input.digest,
-                fit.as_ref().map(|f| f.digest.as_str()),
-                pipeline.chunk_rows,
-            );
+            let fit = model_node.map(|f| tables[f].clone());
+            let fit_digest = match &step.work {
+                StepWork::Predict { .. } => fit.as_ref().and_then(|f| f.state.as_ref()).map(|s| s.0.as_str()),
+                _ => fit.as_ref().map(|f| f.digest.as_str()),
+            };
+            let key = cache_key(&step.work, &input.digest, fit_digest, pipeline.chunk_rows);
             if !options.no_cache
-                && let Some(hit) = store.cache_get(&key).await?
-                && let Some(artifact) = store.artifact(&hit.output_digest).await?
-                && artifacts.path(&artifact.path).exists()
+                && let Some(hit) = store.cache_lookup(&key).await?
+                && artifacts.path(&hit.path).exists()
+                && hit.state_path.as_ref().is_none_or(|p| artifacts.path(p).exists())
             {
                 let id = store
                     .start_step(
                         run_id,
                         &step.name,
-                        Some(&step.plugin.digest().to_string()),
+                        step.plugin_digest().as_deref(),
                         &key,
                     )
                     .await?;
+                // only steps that report metrics pay for the extra query
+                let reports_metrics = match &step.work {
+                    StepWork::Plugin { plugin, .. } => {
+                        plugin.info().kind == crate::contract::StepKind::Evaluator
+                    }
+                    StepWork::Train { .. } => true,
+                    StepWork::Predict { .. } => false,
+                };
+                let metrics = if reports_metrics {
+                    store.artifact_metrics(&hit.output_digest).await?
+                } else {
+                    Vec::new()
+                };
                 let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
-                done.rows_out = artifact.rows;
+                done.rows_out = hit.rows;
+                done.output_digest = Some(hit.output_digest.clone());
                 store.finish_step(id, &done).await?;
                 observer.event(Event::StepFinished {
                     step: step.name.clone(),
@@ -535,7 +836,11 @@ pub async fn execute(
                     step.name.clone(),
                     NodeTable {
                         digest: hit.output_digest.clone(),
-                        path: artifacts.path(&artifact.path),
+                        path: artifacts.path(&hit.path),
+                        state: hit
+                            .state_digest
+                            .clone()
+                            .zip(hit.state_path.as_deref().map(|p| artifacts.path(p))),
                     },
                 );
                 summaries.insert(
@@ -546,12 +851,12 @@ pub async fn execute(
                         cache_hit: true,
                         elapsed: Duration::ZERO,
                         stats: SessionStats {
-                            rows_out: artifact.rows.unwrap_or(0) as u64,
+                            rows_out: hit.rows.unwrap_or(0) as u64,
                             ..Default::default()
                         },
                         output: Some(hit.output_digest),
                         state: hit.state_digest,
-                        metrics: Vec::new(),
+                        metrics,
                         attempts: 0,
                         error: None,
                     },
@@ -567,7 +872,7 @@ pub async fn execute(
                 .start_step(
                     run_id,
                     &step.name,
-                    Some(&step.plugin.digest().to_string()),
+                    step.plugin_digest().as_deref(),
                     &key,
                 )
                 .await?;
@@ -618,52 +923,64 @@ pub async fn execute(
         };
         match result {
             Ok(output) => {
+                // lineage: the input table, then the fit table (fitted
+                // plugins) or the model (predict steps)
+                let second = match &step.work {
+                    StepWork::Predict { model } => {
+                        tables[model].state.as_ref().map(|s| s.0.clone())
+                    }
+                    _ => step.fit.as_ref().map(|f| tables[f].digest.clone()),
+                };
                 let inputs: Vec<String> = std::iter::once(tables[&step.input].digest.clone())
-                    .chain(step.fit.as_ref().map(|f| tables[f].digest.clone()))
+                    .chain(second)
                     .collect();
-                let params = serde_json::to_string(&step.params).unwrap_or_default();
-                let plugin_digest = step.plugin.digest().to_string();
+                let params = match &step.work {
+                    StepWork::Plugin { params, .. } => serde_json::to_string(params),
+                    StepWork::Train { spec, .. } => serde_json::to_string(spec),
+                    StepWork::Predict { model } => {
+                        serde_json::to_string(&serde_json::json!({ "model": model }))
+                    }
+                }
+                .unwrap_or_default();
+                let plugin_digest = step.plugin_digest();
+                let mut records = Vec::with_capacity(2);
                 if let Some((digest, name, bytes)) = &output.state {
-                    store
-                        .put_artifact(&NewArtifact {
-                            digest: digest.clone(),
-                            kind: ArtifactKind::State,
-                            path: name.clone(),
-                            rows: None,
-                            bytes: *bytes as i64,
-                            created_by_run: run_id,
-                            created_by_step: step.name.clone(),
-                            plugin_digest: Some(plugin_digest.clone()),
-                            params: params.clone(),
-                            inputs: inputs[inputs.len() - 1..].to_vec(),
-                        })
-                        .await?;
+                    records.push(NewArtifact {
+                        digest: digest.clone(),
+                        kind: output.state_kind,
+                        path: name.clone(),
+                        rows: None,
+                        bytes: *bytes as i64,
+                        created_by_run: run_id,
+                        created_by_step: step.name.clone(),
+                        plugin_digest: plugin_digest.clone(),
+                        params: params.clone(),
+                        inputs: inputs[inputs.len() - 1..].to_vec(),
+                        metrics: Vec::new(),
+                    });
                 }
                 let (digest, name, bytes, rows) = &output.table;
                 let mut table_inputs = inputs.clone();
                 table_inputs.extend(output.state.as_ref().map(|s| s.0.clone()));
-                store
-                    .put_artifact(&NewArtifact {
-                        digest: digest.clone(),
-                        kind: ArtifactKind::Table,
-                        path: name.clone(),
-                        rows: Some(*rows as i64),
-                        bytes: *bytes as i64,
-                        created_by_run: run_id,
-                        created_by_step: step.name.clone(),
-                        plugin_digest: Some(plugin_digest),
-                        params,
-                        inputs: table_inputs,
-                    })
-                    .await?;
-                store
-                    .cache_put(&CacheEntry {
-                        cache_key: key,
-                        output_digest: digest.clone(),
-                        state_digest: output.state.as_ref().map(|s| s.0.clone()),
-                        created_at: now_ms(),
-                    })
-                    .await?;
+                records.push(NewArtifact {
+                    digest: digest.clone(),
+                    kind: ArtifactKind::Table,
+                    path: name.clone(),
+                    rows: Some(*rows as i64),
+                    bytes: *bytes as i64,
+                    created_by_run: run_id,
+                    created_by_step: step.name.clone(),
+                    plugin_digest,
+                    params,
+                    inputs: table_inputs,
+                    metrics: output.metrics.clone(),
+                });
+                let cache = CacheEntry {
+                    cache_key: key,
+                    output_digest: digest.clone(),
+                    state_digest: output.state.as_ref().map(|s| s.0.clone()),
+                    created_at: now_ms(),
+                };
                 let mut done = outcome(
                     StepStatus::Succeeded,
                     false,
@@ -672,7 +989,10 @@ pub async fn execute(
                     None,
                 );
                 done.rows_out = Some(*rows as i64);
-                store.finish_step(id, &done).await?;
+                done.output_digest = Some(digest.clone());
+                store
+                    .complete_step(id, &done, &records, Some(&cache))
+                    .await?;
                 observer.event(Event::StepFinished {
                     step: step.name.clone(),
                     status: StepStatus::Succeeded,
@@ -683,6 +1003,10 @@ pub async fn execute(
                     NodeTable {
                         digest: digest.clone(),
                         path: artifacts.path(name),
+                        state: output
+                            .state
+                            .as_ref()
+                            .map(|(d, n, _)| (d.clone(), artifacts.path(n))),
                     },
                 );
                 summaries.insert(
@@ -737,7 +1061,7 @@ pub async fn execute(
             .start_step(
                 run_id,
                 &step.name,
-                Some(&step.plugin.digest().to_string()),
+                step.plugin_digest().as_deref(),
                 "",
             )
             .await?;
@@ -773,6 +1097,10 @@ pub async fn execute(
     } else if error.is_none() {
         error = summaries.values().find_map(|s| s.error.clone());
     }
+    let mut models = Vec::new();
+    if all_ok && error.is_none() && !cancelled {
+        models = register_models(store, &plan, &tables, &summaries, run_id).await?;
+    }
     let status = if cancelled {
         RunStatus::Cancelled
     } else if all_ok && error.is_none() {
@@ -801,6 +1129,7 @@ pub async fn execute(
         status,
         elapsed: started.elapsed(),
         steps,
+        models,
     })
 }
 
@@ -835,6 +1164,7 @@ fn outcome(
         rows_out: stats.map(|s| s.rows_out as i64),
         attempts: i64::from(attempts),
         error,
+        output_digest: None,
     }
 }
 

@@ -75,6 +75,36 @@ struct StepFile {
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
     target: Option<String>,
+    /// train: feature columns (default: every numeric and sparse column
+    /// except the target)
+    features: Option<Vec<String>>,
+    /// train: held-out split
+    split: Option<SplitFile>,
+    /// train: cross-validated hyperparameter search
+    search: Option<SearchFile>,
+    /// train: the registry name the fitted model is recorded under
+    /// (default: the pipeline's name)
+    model: Option<String>,
+    /// train: the condition `sluice promote` checks before moving an alias
+    gate: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitFile {
+    test: Option<f64>,
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchFile {
+    metric: String,
+    folds: Option<usize>,
+    /// candidate values per hyperparameter
+    grid: BTreeMap<String, Vec<toml::Value>>,
+    /// sample this many candidates from the grid instead of trying all
+    random: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,12 +137,62 @@ pub enum StepAction {
     /// A Wasm plugin: an embedded name, a policy entry name, a `.wasm` path
     /// or a `sha256:` digest.
     Plugin(String),
-    /// A native step (`train`, `predict`): the seam for the training work.
-    Native {
-        kind: String,
-        algorithm: String,
-        target: Option<String>,
+    /// Native training (see [`crate::train`]).
+    Train(TrainSpec),
+    /// Native prediction with the model a `train` step of this pipeline fits.
+    Predict {
+        /// The train step's name.
+        model: String,
     },
+}
+
+/// A `train` step, as written in the pipeline file. Serialised into the
+/// step's cache key, so every field that changes the model is here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainSpec {
+    pub algorithm: String,
+    /// The label (classification) or value (regression) column; `None`
+    /// only for clustering.
+    pub target: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub hyper: BTreeMap<String, crate::train::HyperValue>,
+    /// Fraction of rows held out for `test_predictions` (stratified).
+    pub test_fraction: f64,
+    pub seed: u64,
+    pub search: Option<SearchSpec>,
+    /// Registry name of the model.
+    pub model_name: String,
+    pub gate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchSpec {
+    pub metric: String,
+    pub folds: usize,
+    pub grid: BTreeMap<String, Vec<crate::train::HyperValue>>,
+    pub random: Option<usize>,
+}
+
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+pub const DEFAULT_FOLDS: usize = 5;
+
+/// The named output of a train step: its held-out rows with predictions.
+pub const TEST_PREDICTIONS: &str = "test_predictions";
+
+fn hyper_value(value: &toml::Value) -> Result<crate::train::HyperValue, String> {
+    use crate::train::HyperValue;
+    Ok(match value {
+        toml::Value::Boolean(v) => HyperValue::Bool(*v),
+        toml::Value::Integer(v) => HyperValue::Int(*v),
+        toml::Value::Float(v) => HyperValue::Float(*v),
+        toml::Value::String(v) => HyperValue::Text(v.clone()),
+        other => {
+            return Err(format!(
+                "unsupported value type {} (use a bool, number or string)",
+                other.type_str()
+            ));
+        }
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -266,26 +346,104 @@ impl Pipeline {
                     "a source has the same name; inputs would be ambiguous".into(),
                 ));
             }
+            let native_only = [
+                ("features", step.features.is_some()),
+                ("split", step.split.is_some()),
+                ("search", step.search.is_some()),
+                ("model", step.model.is_some()),
+                ("gate", step.gate.is_some()),
+                ("target", step.target.is_some()),
+            ];
             let action = match (step.plugin, step.train, step.predict) {
                 (Some(plugin), None, None) => {
-                    if step.target.is_some() {
+                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
                         return Err(err(
-                            format!("{at} target"),
-                            "only `train` steps take a target".into(),
+                            format!("{at} {field}"),
+                            "only `train` steps take this field".into(),
                         ));
                     }
                     StepAction::Plugin(plugin)
                 }
-                (None, Some(algorithm), None) => StepAction::Native {
-                    kind: "train".into(),
-                    algorithm,
-                    target: step.target,
-                },
-                (None, None, Some(model)) => StepAction::Native {
-                    kind: "predict".into(),
-                    algorithm: model,
-                    target: None,
-                },
+                (None, Some(algorithm), None) => {
+                    let train_at = |field: &str| format!("{at} {field}");
+                    if !crate::train::ALGORITHMS.iter().any(|a| a.name == algorithm) {
+                        let known: Vec<&str> =
+                            crate::train::ALGORITHMS.iter().map(|a| a.name).collect();
+                        return Err(err(
+                            train_at("train"),
+                            format!("unknown algorithm `{algorithm}` (known: {})", known.join(", ")),
+                        ));
+                    }
+                    let mut hyper = BTreeMap::new();
+                    for (key, value) in &step.params {
+                        hyper.insert(
+                            key.clone(),
+                            hyper_value(value).map_err(|m| err(train_at(&format!("params.{key}")), m))?,
+                        );
+                    }
+                    let split = step.split.unwrap_or(SplitFile { test: None, seed: None });
+                    let test_fraction = split.test.unwrap_or(DEFAULT_TEST_FRACTION);
+                    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+                        return Err(err(
+                            train_at("split.test"),
+                            format!("{test_fraction} is not a fraction between 0 and 1"),
+                        ));
+                    }
+                    let search = match step.search {
+                        None => None,
+                        Some(search) => {
+                            let mut grid = BTreeMap::new();
+                            for (key, values) in &search.grid {
+                                let at = train_at(&format!("search.grid.{key}"));
+                                if values.is_empty() {
+                                    return Err(err(at, "needs at least one value".into()));
+                                }
+                                let values = values
+                                    .iter()
+                                    .map(hyper_value)
+                                    .collect::<Result<Vec<_>, _>>()
+                                    .map_err(|m| err(at.clone(), m))?;
+                                grid.insert(key.clone(), values);
+                            }
+                            let folds = search.folds.unwrap_or(DEFAULT_FOLDS);
+                            if folds < 2 {
+                                return Err(err(train_at("search.folds"), "needs at least 2 folds".into()));
+                            }
+                            if search.random == Some(0) {
+                                return Err(err(train_at("search.random"), "must sample at least 1 candidate".into()));
+                            }
+                            Some(SearchSpec {
+                                metric: search.metric,
+                                folds,
+                                grid,
+                                random: search.random,
+                            })
+                        }
+                    };
+                    if let Some(model) = &step.model {
+                        check_name("model", model)?;
+                    }
+                    StepAction::Train(TrainSpec {
+                        algorithm,
+                        target: step.target,
+                        features: step.features,
+                        hyper,
+                        test_fraction,
+                        seed: split.seed.unwrap_or(0),
+                        search,
+                        model_name: step.model.unwrap_or_else(|| raw.pipeline.name.clone()),
+                        gate: step.gate,
+                    })
+                }
+                (None, None, Some(model)) => {
+                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
+                        return Err(err(
+                            format!("{at} {field}"),
+                            "only `train` steps take this field (a predict step uses its model's)".into(),
+                        ));
+                    }
+                    StepAction::Predict { model }
+                }
                 _ => {
                     return Err(err(
                         at,
@@ -293,6 +451,29 @@ impl Pipeline {
                     ));
                 }
             };
+            let params = Vec::new();
+            if !matches!(action, StepAction::Plugin(_)) && step.fit.is_some() {
+                return Err(err(
+                    format!("{at} fit"),
+                    "only plugin steps take `fit`".into(),
+                ));
+            }
+            if matches!(action, StepAction::Predict { .. }) && !step.params.is_empty() {
+                return Err(err(
+                    format!("{at} params"),
+                    "a predict step takes no params (its model was fitted with them)".into(),
+                ));
+            }
+            if matches!(action, StepAction::Train(_)) {
+                steps.push(Step {
+                    name,
+                    action,
+                    input: step.input,
+                    fit: step.fit,
+                    params,
+                });
+                continue;
+            }
             let mut params = Vec::new();
             for (key, value) in &step.params {
                 params.push((
@@ -313,6 +494,41 @@ impl Pipeline {
                 String::new(),
                 "the pipeline has no steps (add a [step.NAME] table)".into(),
             ));
+        }
+        // `model.test_predictions` names a train step's held-out
+        // predictions, which are that step's table.
+        let train_steps: Vec<String> = steps
+            .iter()
+            .filter(|s| matches!(s.action, StepAction::Train(_)))
+            .map(|s| s.name.clone())
+            .collect();
+        for step in &mut steps {
+            let at = format!("[step.{}]", step.name);
+            for (field, input) in [("input", Some(&mut step.input)), ("fit", step.fit.as_mut())] {
+                let Some(input) = input else { continue };
+                let Some((node, port)) = input.split_once('.') else { continue };
+                if !train_steps.iter().any(|t| t == node) {
+                    return Err(err(
+                        format!("{at} {field}"),
+                        format!("`{input}`: only train steps have named outputs, and `{node}` is not one"),
+                    ));
+                }
+                if port != TEST_PREDICTIONS {
+                    return Err(err(
+                        format!("{at} {field}"),
+                        format!("`{input}`: a train step's output is `{node}.{TEST_PREDICTIONS}`"),
+                    ));
+                }
+                *input = node.to_string();
+            }
+            if let StepAction::Predict { model } = &step.action
+                && !train_steps.contains(model)
+            {
+                return Err(err(
+                    format!("{at} predict"),
+                    format!("`{model}` is not a train step of this pipeline"),
+                ));
+            }
         }
 
         let mut outputs = Vec::new();

@@ -28,7 +28,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use error::StoreError;
 pub use types::{
-    ArtifactKind, ArtifactRecord, AuditRecord, AuditVerification, CacheEntry, NewArtifact,
+    AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditRecord, AuditVerification,
+    CacheEntry, CacheHit, ModelVersionRecord, NewArtifact, NewModelVersion,
     ParseEnumError, PluginRecord, RunRecord, RunStatus, StepOutcome, StepRunRecord, StepStatus,
 };
 
@@ -167,6 +168,226 @@ macro_rules! select_runs {
         concat!("SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error FROM runs ", $tail)
     };
 }
+
+fn check_artifact(artifact: &NewArtifact) -> Result<(), OpError> {
+    check_digest("artifact digest", &artifact.digest)?;
+    for input in &artifact.inputs {
+        check_digest("input digest", input)?;
+    }
+    if let Some(plugin) = &artifact.plugin_digest {
+        check_digest("plugin digest", plugin)?;
+    }
+    if artifact.bytes < 0 || artifact.rows.is_some_and(|r| r < 0) {
+        return Err(OpError::Invalid("rows and bytes must not be negative".into()));
+    }
+    Ok(())
+}
+
+fn check_cache_entry(entry: &CacheEntry) -> Result<(), OpError> {
+    check_digest("output digest", &entry.output_digest)?;
+    if let Some(state) = &entry.state_digest {
+        check_digest("state digest", state)?;
+    }
+    Ok(())
+}
+
+fn check_terminal(step_run: i64, outcome: &StepOutcome) -> Result<(), OpError> {
+    if outcome.status.is_terminal() {
+        Ok(())
+    } else {
+        Err(OpError::Invalid(format!(
+            "cannot finish step run {step_run} with status `{}`",
+            outcome.status
+        )))
+    }
+}
+
+/// Inserts `$artifact` and, when it is new, its lineage rows (one
+/// statement). Content-addressed: an existing digest keeps its first
+/// producer. `$exec` is a transaction.
+macro_rules! insert_artifact {
+    ($exec:ident, $artifact:expr, $now:expr) => {{
+        let artifact: &NewArtifact = $artifact;
+        let inserted = sqlx::query(
+            "INSERT INTO artifacts (digest, kind, path, rows, bytes, created_by_run, created_by_step, \
+             plugin_digest, params, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&artifact.digest)
+        .bind(artifact.kind.as_str())
+        .bind(&artifact.path)
+        .bind(artifact.rows)
+        .bind(artifact.bytes)
+        .bind(artifact.created_by_run)
+        .bind(&artifact.created_by_step)
+        .bind(artifact.plugin_digest.as_deref())
+        .bind(&artifact.params)
+        .bind($now)
+        .execute(&mut *$exec)
+        .await
+        .map_err(|e| missing_parent(e, "run", artifact.created_by_run.to_string()))?
+        .rows_affected()
+            == 1;
+        if inserted && !artifact.inputs.is_empty() {
+            let mut sql = String::from(
+                "INSERT INTO artifact_inputs (artifact_digest, input_digest, position) VALUES ",
+            );
+            for i in 0..artifact.inputs.len() {
+                let base = 2 + 2 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!("{sep}($1, ${base}, ${})", base + 1));
+            }
+            // the SQL is built from placeholders only; every value is bound
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&artifact.digest);
+            for (position, input) in artifact.inputs.iter().enumerate() {
+                query = query.bind(input).bind(position as i64);
+            }
+            query.execute(&mut *$exec).await?;
+        }
+        if inserted {
+            // many rows per statement: a curve can be hundreds of points
+            for (batch, metrics) in artifact.metrics.chunks(100).enumerate() {
+                let mut sql = String::from(
+                    "INSERT INTO artifact_metrics (artifact_digest, position, name, value, labels) VALUES ",
+                );
+                for i in 0..metrics.len() {
+                    let base = 2 + 4 * i;
+                    let sep = if i == 0 { "" } else { ", " };
+                    sql.push_str(&format!(
+                        "{sep}($1, ${base}, ${}, ${}, ${})",
+                        base + 1,
+                        base + 2,
+                        base + 3
+                    ));
+                }
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&artifact.digest);
+                for (i, metric) in metrics.iter().enumerate() {
+                    let labels = serde_json::to_string(&metric.labels).expect("labels serialise");
+                    query = query
+                        .bind((batch * 100 + i) as i64)
+                        .bind(&metric.name)
+                        .bind(metric.value)
+                        .bind(labels);
+                }
+                query.execute(&mut *$exec).await?;
+            }
+            tracing::debug!(digest = %artifact.digest, kind = %artifact.kind, "artifact recorded");
+        } else {
+            tracing::debug!(digest = %artifact.digest, "artifact already recorded");
+        }
+    }};
+}
+
+/// Inserts or replaces a step-cache entry; `$exec` is a connection or transaction.
+macro_rules! upsert_cache {
+    ($exec:ident, $entry:expr, $now:expr) => {{
+        let entry: &CacheEntry = $entry;
+        sqlx::query(
+            "INSERT INTO step_cache (cache_key, output_digest, state_digest, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (cache_key) DO UPDATE SET \
+             output_digest = excluded.output_digest, state_digest = excluded.state_digest, \
+             created_at = excluded.created_at",
+        )
+        .bind(&entry.cache_key)
+        .bind(&entry.output_digest)
+        .bind(entry.state_digest.as_deref())
+        .bind($now)
+        .execute(&mut *$exec)
+        .await
+        .map_err(|e| {
+            let key = match &entry.state_digest {
+                Some(state) => format!("{} or {state}", entry.output_digest),
+                None => entry.output_digest.clone(),
+            };
+            missing_parent(e, "artifact", key)
+        })?;
+    }};
+}
+
+/// Moves a `pending`/`running` step run to its terminal outcome; errors
+/// name the step run when it is unknown or already over.
+macro_rules! update_step {
+    ($exec:ident, $step_run:expr, $outcome:expr, $now:expr) => {{
+        let step_run: i64 = $step_run;
+        let outcome: &StepOutcome = $outcome;
+        let updated = sqlx::query(
+            "UPDATE step_runs SET status = $1, cache_hit = $2, finished_at = $3, cpu_ms = $4, \
+             peak_memory = $5, rows_in = $6, rows_out = $7, attempts = $8, error = $9, \
+             output_digest = $11 WHERE id = $10 AND status IN ('pending', 'running')",
+        )
+        .bind(outcome.status.as_str())
+        .bind(outcome.cache_hit)
+        .bind($now)
+        .bind(outcome.cpu_ms)
+        .bind(outcome.peak_memory)
+        .bind(outcome.rows_in)
+        .bind(outcome.rows_out)
+        .bind(outcome.attempts)
+        .bind(outcome.error.as_deref())
+        .bind(step_run)
+        .bind(outcome.output_digest.as_deref())
+        .execute(&mut *$exec)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM step_runs WHERE id = $1")
+                    .bind(step_run)
+                    .fetch_optional(&mut *$exec)
+                    .await?;
+            return Err(match status {
+                Some(status) => OpError::Invalid(format!("step run {step_run} is already {status}")),
+                None => OpError::NotFound {
+                    what: "step run",
+                    key: step_run.to_string(),
+                },
+            });
+        }
+    }};
+}
+
+/// Appends one audit row chained to the last; `$tx` is a write
+/// transaction holding the audit lock. Evaluates to the new row's id.
+macro_rules! append_audit {
+    ($tx:ident, $at:expr, $actor:expr, $action:expr, $subject:expr, $detail:expr) => {{
+        let (at, actor, action, subject, detail): (i64, &str, &str, &str, &str) =
+            ($at, $actor, $action, $subject, $detail);
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let (id, prev_hash) = match last {
+            Some((id, hash)) => (id + 1, hash),
+            None => (1, GENESIS.to_owned()),
+        };
+        let row = RowContent {
+            id,
+            at,
+            actor,
+            action,
+            subject,
+            detail,
+        };
+        let hash = row_hash(&prev_hash, &row);
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, actor, action, subject, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        id
+    }};
+}
+
+mod registry;
 
 impl Store {
     /// Opens (creating if needed) and migrates the store at `url`:
@@ -481,40 +702,12 @@ impl Store {
         outcome: &StepOutcome,
     ) -> Result<(), StoreError> {
         self.op("finish_step", async {
-            if !outcome.status.is_terminal() {
-                return Err(OpError::Invalid(format!(
-                    "cannot finish step run {step_run} with status `{}`",
-                    outcome.status
-                )));
-            }
-            let sql = "UPDATE step_runs SET status = $1, cache_hit = $2, finished_at = $3, cpu_ms = $4, \
-                       peak_memory = $5, rows_in = $6, rows_out = $7, attempts = $8, error = $9 \
-                       WHERE id = $10 AND status IN ('pending', 'running')";
-            let updated = with_pool!(&self.backend, pool => sqlx::query(sql)
-                .bind(outcome.status.as_str())
-                .bind(outcome.cache_hit)
-                .bind(now_ms())
-                .bind(outcome.cpu_ms)
-                .bind(outcome.peak_memory)
-                .bind(outcome.rows_in)
-                .bind(outcome.rows_out)
-                .bind(outcome.attempts)
-                .bind(outcome.error.as_deref())
-                .bind(step_run)
-                .execute(pool)
-                .await?
-                .rows_affected());
-            if updated == 0 {
-                let status: Option<String> = with_pool!(&self.backend, pool =>
-                    sqlx::query_scalar("SELECT status FROM step_runs WHERE id = $1")
-                        .bind(step_run)
-                        .fetch_optional(pool)
-                        .await?);
-                return Err(match status {
-                    Some(status) => OpError::Invalid(format!("step run {step_run} is already {status}")),
-                    None => OpError::NotFound { what: "step run", key: step_run.to_string() },
-                });
-            }
+            check_terminal(step_run, outcome)?;
+            let now = now_ms();
+            with_pool!(&self.backend, pool => {
+                let mut conn = pool.acquire().await?;
+                update_step!(conn, step_run, outcome, now);
+            });
             Ok(())
         })
         .await
@@ -524,7 +717,7 @@ impl Store {
     pub async fn step_runs(&self, run: i64) -> Result<Vec<StepRunRecord>, StoreError> {
         self.op("step_runs", async {
             let sql = "SELECT id, run_id, step, plugin_digest, cache_key, status, cache_hit, started_at, \
-                       finished_at, cpu_ms, peak_memory, rows_in, rows_out, attempts, error \
+                       finished_at, cpu_ms, peak_memory, rows_in, rows_out, attempts, error, output_digest \
                        FROM step_runs WHERE run_id = $1 ORDER BY id";
             Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
                 .bind(run)
@@ -540,57 +733,45 @@ impl Store {
     /// digest that exists is a no-op (the first producer stays recorded).
     pub async fn put_artifact(&self, artifact: &NewArtifact) -> Result<(), StoreError> {
         self.op("put_artifact", async {
-            check_digest("artifact digest", &artifact.digest)?;
-            for input in &artifact.inputs {
-                check_digest("input digest", input)?;
+            check_artifact(artifact)?;
+            let now = now_ms();
+            with_write_tx!(&self.backend, tx => {
+                insert_artifact!(tx, artifact, now);
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a finished step in one write transaction: its artifacts
+    /// (with lineage), its cache entry and its terminal outcome. One commit
+    /// per step instead of one per row keeps the scheduler's per-step cost
+    /// low, and an interrupted write leaves all of it or none.
+    pub async fn complete_step(
+        &self,
+        step_run: i64,
+        outcome: &StepOutcome,
+        artifacts: &[NewArtifact],
+        cache: Option<&CacheEntry>,
+    ) -> Result<(), StoreError> {
+        self.op("complete_step", async {
+            check_terminal(step_run, outcome)?;
+            for artifact in artifacts {
+                check_artifact(artifact)?;
             }
-            if let Some(plugin) = &artifact.plugin_digest {
-                check_digest("plugin digest", plugin)?;
-            }
-            if artifact.bytes < 0 || artifact.rows.is_some_and(|r| r < 0) {
-                return Err(OpError::Invalid("rows and bytes must not be negative".into()));
+            if let Some(entry) = cache {
+                check_cache_entry(entry)?;
             }
             let now = now_ms();
-            let inserted = with_write_tx!(&self.backend, tx => {
-                let inserted = sqlx::query(
-                    "INSERT INTO artifacts (digest, kind, path, rows, bytes, created_by_run, created_by_step, \
-                     plugin_digest, params, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (digest) DO NOTHING",
-                )
-                .bind(&artifact.digest)
-                .bind(artifact.kind.as_str())
-                .bind(&artifact.path)
-                .bind(artifact.rows)
-                .bind(artifact.bytes)
-                .bind(artifact.created_by_run)
-                .bind(&artifact.created_by_step)
-                .bind(artifact.plugin_digest.as_deref())
-                .bind(&artifact.params)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| missing_parent(e, "run", artifact.created_by_run.to_string()))?
-                .rows_affected()
-                    == 1;
-                if inserted {
-                    for (position, input) in artifact.inputs.iter().enumerate() {
-                        sqlx::query(
-                            "INSERT INTO artifact_inputs (artifact_digest, input_digest, position) VALUES ($1, $2, $3)",
-                        )
-                        .bind(&artifact.digest)
-                        .bind(input)
-                        .bind(position as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+            with_write_tx!(&self.backend, tx => {
+                for artifact in artifacts {
+                    insert_artifact!(tx, artifact, now);
                 }
-                inserted
+                if let Some(entry) = cache {
+                    upsert_cache!(tx, entry, now);
+                }
+                update_step!(tx, step_run, outcome, now);
             });
-            if inserted {
-                tracing::debug!(digest = %artifact.digest, kind = %artifact.kind, "artifact recorded");
-            } else {
-                tracing::debug!(digest = %artifact.digest, "artifact already recorded");
-            }
             Ok(())
         })
         .await
@@ -664,31 +845,28 @@ impl Store {
     /// must already be recorded; `created_at` is set to now.
     pub async fn cache_put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
         self.op("cache_put", async {
-            check_digest("output digest", &entry.output_digest)?;
-            if let Some(state) = &entry.state_digest {
-                check_digest("state digest", state)?;
-            }
-            let sql = "INSERT INTO step_cache (cache_key, output_digest, state_digest, created_at) \
-                       VALUES ($1, $2, $3, $4) ON CONFLICT (cache_key) DO UPDATE SET \
-                       output_digest = excluded.output_digest, state_digest = excluded.state_digest, \
-                       created_at = excluded.created_at";
+            check_cache_entry(entry)?;
+            let now = now_ms();
             with_pool!(&self.backend, pool => {
-                sqlx::query(sql)
-                    .bind(&entry.cache_key)
-                    .bind(&entry.output_digest)
-                    .bind(entry.state_digest.as_deref())
-                    .bind(now_ms())
-                    .execute(pool)
-                    .await
-                    .map_err(|e| {
-                        let key = match &entry.state_digest {
-                            Some(state) => format!("{} or {state}", entry.output_digest),
-                            None => entry.output_digest.clone(),
-                        };
-                        missing_parent(e, "artifact", key)
-                    })?;
+                let mut conn = pool.acquire().await?;
+                upsert_cache!(conn, entry, now);
             });
             Ok(())
+        })
+        .await
+    }
+
+    /// The cache entry for `cache_key` joined with its output artifact, in
+    /// one query: what the scheduler needs to skip a step.
+    pub async fn cache_lookup(&self, cache_key: &str) -> Result<Option<CacheHit>, StoreError> {
+        self.op("cache_lookup", async {
+            let sql = "SELECT c.output_digest, c.state_digest, a.path, a.rows, s.path AS state_path \
+                       FROM step_cache c JOIN artifacts a ON a.digest = c.output_digest \
+                       LEFT JOIN artifacts s ON s.digest = c.state_digest WHERE c.cache_key = $1";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(cache_key)
+                .fetch_optional(pool)
+                .await?))
         })
         .await
     }
@@ -763,31 +941,7 @@ impl Store {
             let detail = canonical_json(detail);
             let at = now_ms();
             let id = with_write_tx!(&self.backend, tx, lock = Some(PG_AUDIT_LOCK) => {
-                let last: Option<(i64, String)> =
-                    sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let (id, prev_hash) = match last {
-                    Some((id, hash)) => (id + 1, hash),
-                    None => (1, GENESIS.to_owned()),
-                };
-                let row = RowContent { id, at, actor, action, subject, detail: &detail };
-                let hash = row_hash(&prev_hash, &row);
-                sqlx::query(
-                    "INSERT INTO audit_log (id, at, actor, action, subject, detail, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(id)
-                .bind(at)
-                .bind(actor)
-                .bind(action)
-                .bind(subject)
-                .bind(&detail)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
-                id
+                append_audit!(tx, at, actor, action, subject, &detail)
             });
             tracing::debug!(id, actor, action, subject, "audit entry appended");
             Ok(id)

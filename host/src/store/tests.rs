@@ -31,6 +31,7 @@ fn outcome(status: StepStatus) -> StepOutcome {
         rows_out: Some(90),
         attempts: 1,
         error: None,
+        output_digest: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn new_artifact(seed: &str, run: i64, inputs: &[&str]) -> NewArtifact {
         plugin_digest: Some(digest("plugin")),
         params: r#"{"k":1}"#.into(),
         inputs: inputs.iter().map(|s| digest(s)).collect(),
+        metrics: Vec::new(),
     }
 }
 
@@ -345,6 +347,157 @@ async fn cache_get_put_upsert(store: &Store) {
         "{missing:?}"
     );
     assert_eq!(store.cache_get("k3").await.unwrap(), None);
+}
+
+async fn complete_step_is_one_transaction(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    store
+        .put_artifact(&new_artifact("source", run, &[]))
+        .await
+        .unwrap();
+    let step = store
+        .start_step(run, "fit", Some(&digest("plugin")), "key-fit")
+        .await
+        .unwrap();
+    let mut state = new_artifact("state", run, &["source"]);
+    state.kind = ArtifactKind::State;
+    state.rows = None;
+    let table = new_artifact("table", run, &["source", "state"]);
+    let entry = CacheEntry {
+        cache_key: "key-fit".into(),
+        output_digest: digest("table"),
+        state_digest: Some(digest("state")),
+        created_at: 0,
+    };
+    store
+        .complete_step(
+            step,
+            &outcome(StepStatus::Succeeded),
+            &[state, table.clone()],
+            Some(&entry),
+        )
+        .await
+        .unwrap();
+    let recorded = store.artifact(&digest("table")).await.unwrap().unwrap();
+    assert_eq!(recorded.inputs, vec![digest("source"), digest("state")]);
+    let hit = store.cache_lookup("key-fit").await.unwrap().unwrap();
+    assert_eq!(
+        hit,
+        CacheHit {
+            output_digest: digest("table"),
+            state_digest: Some(digest("state")),
+            path: "tables/table.parquet".into(),
+            rows: Some(10),
+            state_path: Some("tables/state.parquet".into()),
+        }
+    );
+    assert_eq!(store.cache_lookup("key-other").await.unwrap(), None);
+    let steps = store.step_runs(run).await.unwrap();
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+
+    // A second completion of the same step run fails, and nothing of it
+    // is kept: the new artifact and cache entry roll back with it.
+    let again = store
+        .complete_step(
+            step,
+            &outcome(StepStatus::Succeeded),
+            &[new_artifact("late", run, &["source"])],
+            Some(&CacheEntry {
+                cache_key: "key-late".into(),
+                output_digest: digest("late"),
+                state_digest: None,
+                created_at: 0,
+            }),
+        )
+        .await;
+    assert_err_contains(again, &["complete_step", "already succeeded"]);
+    assert_eq!(store.artifact(&digest("late")).await.unwrap(), None);
+    assert_eq!(store.cache_lookup("key-late").await.unwrap(), None);
+    assert_err_contains(
+        store
+            .complete_step(step, &outcome(StepStatus::Running), &[], None)
+            .await,
+        &["complete_step", "cannot finish"],
+    );
+}
+
+fn new_model(run: i64, seed: &str) -> NewModelVersion {
+    NewModelVersion {
+        name: "spam".into(),
+        model_digest: digest(seed),
+        run_id: run,
+        step: "model".into(),
+        algorithm: "logistic-regression".into(),
+        params: r#"{"c":1.0}"#.into(),
+        metrics: r#"[{"step":"eval","name":"f1","value":0.9,"labels":[]}]"#.into(),
+        lineage: r#"{"training_data":"x","sources":[],"steps":[]}"#.into(),
+        gate: Some("f1 >= 0.85".into()),
+    }
+}
+
+async fn registry_versions_aliases_and_history(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    for seed in ["m1", "m2"] {
+        let mut model = new_artifact(seed, run, &[]);
+        model.kind = ArtifactKind::Model;
+        model.rows = None;
+        model.metrics = vec![crate::contract::Metric {
+            name: "cv.f1".into(),
+            value: f64::NAN,
+            labels: vec![("candidate".into(), "0".into())],
+        }];
+        store.put_artifact(&model).await.unwrap();
+    }
+    let stored = store.artifact_metrics(&digest("m1")).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].value.is_nan(), "NaN survives the round trip");
+    assert_eq!(stored[0].labels, vec![("candidate".to_string(), "0".to_string())]);
+
+    assert_eq!(store.register_model(&new_model(run, "m1")).await.unwrap(), (1, true));
+    // the same model again is the same version
+    assert_eq!(store.register_model(&new_model(run, "m1")).await.unwrap(), (1, false));
+    assert_eq!(store.register_model(&new_model(run, "m2")).await.unwrap(), (2, true));
+    let versions = store.model_versions(Some("spam")).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(versions[1].gate.as_deref(), Some("f1 >= 0.85"));
+    assert_eq!(store.model_versions(Some("other")).await.unwrap(), vec![]);
+    assert_eq!(store.model_version("spam", 3).await.unwrap(), None);
+
+    assert_eq!(store.alias_version("spam", "production").await.unwrap(), None);
+    let detail = json!({"gate": "f1 >= 0.85"});
+    assert_eq!(store.set_alias("spam", "production", 1, "ana", &detail).await.unwrap(), None);
+    assert_eq!(store.set_alias("spam", "production", 2, "ben", &detail).await.unwrap(), Some(1));
+    assert_eq!(store.alias_version("spam", "production").await.unwrap(), Some(2));
+    let history = store.alias_history("spam").await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.version, h.previous_version, h.actor.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, None, "ana"), (2, Some(1), "ben")]
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    let moves: Vec<&AuditRecord> = audit.iter().filter(|a| a.action == "model.alias").collect();
+    assert_eq!(moves.len(), 2, "every alias move is audited");
+    assert!(moves[0].detail.contains("\"previous\":1") && moves[0].detail.contains("gate"));
+    assert!(store.verify_audit().await.unwrap().first_bad.is_none());
+
+    assert_err_contains(
+        store.set_alias("spam", "production", 9, "ana", &detail).await,
+        &["set_alias", "spam 9"],
+    );
+    assert_eq!(store.alias_version("spam", "production").await.unwrap(), Some(2));
+    assert_err_contains(
+        store.set_alias("spam", "bad alias", 1, "ana", &detail).await,
+        &["alias `bad alias`"],
+    );
+    let mut broken = new_model(run, "m3");
+    broken.metrics = "not json".into();
+    assert_err_contains(store.register_model(&broken).await, &["metrics are not JSON"]);
+    assert_err_contains(
+        store.register_model(&new_model(run, "never-stored")).await,
+        &["register_model"],
+    );
 }
 
 async fn plugin_upsert(store: &Store) {
@@ -697,6 +850,8 @@ macro_rules! store_suite {
 
 store_suite!(
     run_lifecycle,
+    registry_versions_aliases_and_history,
+    complete_step_is_one_transaction,
     step_runs_lifecycle,
     artifacts_lineage_and_idempotent_put,
     cache_get_put_upsert,

@@ -152,6 +152,8 @@ pub struct StepRunRecord {
     pub rows_out: Option<i64>,
     pub attempts: i64,
     pub error: Option<String>,
+    /// The table the step produced or found in the cache.
+    pub output_digest: Option<String>,
 }
 
 /// How a step ended; see [`super::Store::finish_step`].
@@ -166,6 +168,8 @@ pub struct StepOutcome {
     pub rows_out: Option<i64>,
     pub attempts: i64,
     pub error: Option<String>,
+    /// The table the step produced or found in the cache.
+    pub output_digest: Option<String>,
 }
 
 /// An artifact to record; see [`super::Store::put_artifact`].
@@ -186,6 +190,8 @@ pub struct NewArtifact {
     pub params: String,
     /// Lineage: digests this artifact was computed from, in order.
     pub inputs: Vec<String>,
+    /// What the step reported (evaluators), kept with the artifact.
+    pub metrics: Vec<crate::contract::Metric>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -215,6 +221,19 @@ pub struct CacheEntry {
     pub state_digest: Option<String>,
     /// Set by the store on [`super::Store::cache_put`]; the value passed in is ignored.
     pub created_at: i64,
+}
+
+/// A cache entry joined with its output artifact; see
+/// [`super::Store::cache_lookup`].
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct CacheHit {
+    pub output_digest: String,
+    pub state_digest: Option<String>,
+    /// The output artifact's file name under the artifact directory.
+    pub path: String,
+    pub rows: Option<i64>,
+    /// The state (or model) artifact's file name, when there is one.
+    pub state_path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -252,4 +271,60 @@ impl AuditVerification {
     pub fn is_ok(&self) -> bool {
         self.first_bad.is_none()
     }
+}
+
+/// A model version to register; see [`super::Store::register_model`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewModelVersion {
+    pub name: String,
+    /// The `model` artifact (must be recorded).
+    pub model_digest: String,
+    pub run_id: i64,
+    pub step: String,
+    pub algorithm: String,
+    /// JSON: the train step as written (hyperparameters, split, search).
+    pub params: String,
+    /// JSON: `[{"step", "name", "value", "labels"}]` from the evaluators
+    /// that scored the model's held-out predictions.
+    pub metrics: String,
+    /// JSON: training data digests and the plugin digests, params and
+    /// fitted states of every step before the model.
+    pub lineage: String,
+    /// The promotion gate the pipeline declared.
+    pub gate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ModelVersionRecord {
+    pub name: String,
+    pub version: i64,
+    pub model_digest: String,
+    pub run_id: i64,
+    pub step: String,
+    pub algorithm: String,
+    pub params: String,
+    pub metrics: String,
+    pub lineage: String,
+    pub gate: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AliasRecord {
+    pub name: String,
+    pub alias: String,
+    pub version: i64,
+    pub updated_at: i64,
+}
+
+/// One move of an alias, oldest first in [`super::Store::alias_history`].
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AliasChange {
+    pub id: i64,
+    pub name: String,
+    pub alias: String,
+    pub version: i64,
+    pub previous_version: Option<i64>,
+    pub actor: String,
+    pub at: i64,
 }

@@ -1,15 +1,15 @@
 //! Native training: every algorithm behind one [`Learner`] / [`Model`] pair,
 //! as linfa does with `Fit` / `Predict`.
 //!
-//! - [`data`]: features (dense or CSR sparse), targets, predictions;
-//! - [`hyper`]: hyperparameters from the pipeline file, with defaults;
-//! - [`linear`]: logistic regression (binary, multinomial, dense or sparse),
+//! - [`data`] — features (dense or CSR sparse), targets, predictions;
+//! - [`hyper`] — hyperparameters from the pipeline file, with defaults;
+//! - [`linear`] — logistic regression (binary, multinomial, dense or sparse),
 //!   linear / ridge / elastic-net regression;
-//! - [`bayes`]: Gaussian and multinomial naive Bayes;
-//! - [`tree`]: decision tree and random forest;
-//! - [`cluster`]: k-means;
-//! - [`split`]: stratified train/test split and k-fold;
-//! - [`search`]: cross-validated grid / random search by a named metric.
+//! - [`bayes`] — Gaussian and multinomial naive Bayes;
+//! - [`tree`] — decision tree and random forest;
+//! - [`cluster`] — k-means;
+//! - [`split`] — stratified train/test split and k-fold;
+//! - [`search`] — cross-validated grid / random search by a named metric.
 //!
 //! This module knows nothing of pipelines, stores or Wasm: the pipeline
 //! scheduler turns tables into [`Features`] and calls in.
@@ -95,8 +95,11 @@ pub struct Algorithm {
     pub task: Task,
     pub summary: &'static str,
     /// Builds the learner; reports unknown or out-of-range hyperparameters.
-    pub build: fn(&HyperParams, u64) -> Result<Box<dyn Learner>, TrainError>,
+    pub build: BuildLearner,
 }
+
+/// Builds a learner from its hyperparameters and seed.
+pub type BuildLearner = fn(&HyperParams, u64) -> Result<Box<dyn Learner>, TrainError>;
 
 /// Every algorithm, by the name pipeline files use.
 pub static ALGORITHMS: &[Algorithm] = &[

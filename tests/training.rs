@@ -1,0 +1,347 @@
+//! Training end to end: a real data set, native training, the real
+//! evaluator plugin in Wasm, the model registry (on SQLite and on the
+//! PostgreSQL server), promotion gates, bundles and the HTML report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use sluice::pipeline::{self, Pipeline, Quiet, RunOptions, RunSummary};
+use sluice::registry::{self, RegistryError, bundle};
+use sluice::store::{RunStatus, Store};
+
+/// Wisconsin diagnostic breast cancer, 569 rows × 30 features, `target`.
+const CANCER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../host/tests/data/tabular/sklearn_breast_cancer.csv"
+);
+
+const POLICY: &str = r#"
+[plugin.classification-metrics]
+read = ["target", "prediction", "score"]
+"#;
+
+fn pipeline_text(seed: u64, gate: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "cancer"
+policy = "policy.toml"
+
+[source.cells]
+path = "cancer.csv"
+types = {{ target = "int64" }}
+
+[step.model]
+train = "logistic-regression"
+input = "cells"
+target = "target"
+params = {{ max_iter = 1000 }}
+split = {{ test = 0.25, seed = {seed} }}
+gate = "{gate}"
+
+[step.metrics]
+plugin = "classification-metrics"
+input = "model.test_predictions"
+params = {{ actual = "target" }}
+
+[step.scored]
+predict = "model"
+input = "cells"
+"#
+    )
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(pipeline: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(CANCER, dir.path().join("cancer.csv")).unwrap();
+        std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+        std::fs::write(dir.path().join("pipeline.toml"), pipeline).unwrap();
+        Project { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path(".sluice")
+    }
+
+    fn plan(&self) -> Result<pipeline::Plan, String> {
+        let pipeline = Pipeline::load(&self.path("pipeline.toml")).map_err(|e| e.to_string())?;
+        pipeline::plan(pipeline, &sluice_tests::runtime(), &self.home()).map_err(|e| e.to_string())
+    }
+
+    async fn run(&self, store: &Store) -> RunSummary {
+        pipeline::execute(
+            Arc::new(self.plan().unwrap()),
+            store,
+            &self.home(),
+            &RunOptions::default(),
+            Arc::new(Quiet),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn metric(summary: &RunSummary, step: &str, name: &str) -> f64 {
+    summary
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .unwrap()
+        .metrics
+        .iter()
+        .find(|m| m.name == name && m.labels.is_empty())
+        .unwrap_or_else(|| panic!("{step} reports {name}"))
+        .value
+}
+
+/// Train → evaluate → register → re-run (cached, same version) → promote
+/// (gate passes, then a stricter gate refuses) → bundle → report.
+async fn lifecycle(project: &Project, store: &Store) {
+    let first = project.run(store).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    let f1 = metric(&first, "metrics", "f1");
+    let auc = metric(&first, "metrics", "roc_auc");
+    // scikit-learn's LogisticRegression on this data scores F1 ≈ 0.97
+    assert!(f1 > 0.93 && auc > 0.97, "f1 {f1}, roc_auc {auc}");
+    assert_eq!(first.models.len(), 1);
+    assert_eq!(
+        (first.models[0].name.as_str(), first.models[0].version),
+        ("cancer", 1)
+    );
+    assert!(first.models[0].created);
+    assert_eq!(
+        store.alias_version("cancer", "candidate").await.unwrap(),
+        Some(1)
+    );
+    let scored = first.steps.iter().find(|s| s.name == "scored").unwrap();
+    assert_eq!(scored.stats.rows_out, 569, "predict scores every row");
+
+    let version = store.model_version("cancer", 1).await.unwrap().unwrap();
+    let metrics = registry::version_metrics(&version).unwrap();
+    assert_eq!(registry::metric_value(&metrics, "f1"), Some(f1));
+    let lineage = registry::version_lineage(&version).unwrap();
+    assert_eq!(lineage.sources.len(), 1);
+    assert_eq!(lineage.training_data, lineage.sources[0].1);
+
+    // unchanged: everything cached, the same version, metrics still there
+    let second = project.run(store).await;
+    assert!(second.steps.iter().all(|s| s.cache_hit), "{second:#?}");
+    assert_eq!(metric(&second, "metrics", "f1"), f1);
+    assert!(!second.models[0].created);
+    assert_eq!(second.models[0].version, 1);
+
+    // first promotion: `production.f1` is skipped (nothing holds it yet)
+    let (previous, outcome) = registry::promote(store, "cancer", 1, "production", "ana")
+        .await
+        .unwrap();
+    assert_eq!(previous, None);
+    let outcome = outcome.unwrap();
+    assert!(outcome.passed() && outcome.skipped().count() == 1, "{outcome}");
+    assert_eq!(
+        store.alias_version("cancer", "production").await.unwrap(),
+        Some(1)
+    );
+
+    // a new split gives a new model; its gate demands the impossible
+    std::fs::write(
+        project.path("pipeline.toml"),
+        pipeline_text(11, "f1 >= 0.999 and f1 >= production.f1 - 0.05"),
+    )
+    .unwrap();
+    let third = project.run(store).await;
+    assert_eq!(third.models[0].version, 2);
+    assert!(third.models[0].created);
+    let refused = registry::promote(store, "cancer", 2, "production", "ana").await;
+    match refused {
+        Err(RegistryError::GateFailed { failed, .. }) => {
+            assert!(failed.starts_with("f1 >= 0.999"), "{failed}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        store.alias_version("cancer", "production").await.unwrap(),
+        Some(1),
+        "a refused promotion moves nothing"
+    );
+    let audit = store.audit_log(50).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "model.promote.refused"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "model.alias" && a.actor == "ana")
+    );
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    // bundle version 1 and import it elsewhere
+    let file = project.path("cancer.bundle");
+    let manifest = bundle::export(store, &project.home(), "cancer", 1, &file)
+        .await
+        .unwrap();
+    assert_eq!(manifest.model_digest, version.model_digest);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other = Store::open_default(elsewhere.path()).await.unwrap();
+    let (imported, there) = bundle::import(&other, elsewhere.path(), &file)
+        .await
+        .unwrap();
+    assert_eq!((imported.name.as_str(), there), ("cancer", 1));
+    let copy = other.model_version("cancer", 1).await.unwrap().unwrap();
+    assert_eq!(copy.model_digest, version.model_digest);
+    assert_eq!(copy.metrics, version.metrics);
+    other.close().await;
+
+    // one flipped byte in the model blob: refused, naming the blob
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    let tampered = project.path("tampered.bundle");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let other = Store::open_default(fresh.path()).await.unwrap();
+    let error = bundle::import(&other, fresh.path(), &tampered)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("tampered.bundle") && error.contains("does not match its digest"),
+        "{error}"
+    );
+    assert!(other.model_versions(None).await.unwrap().is_empty());
+    other.close().await;
+
+    // the report of the first run draws its curves and confusion matrix
+    let report = sluice::report::collect::collect(store, first.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.curves.len(), 1);
+    assert_eq!(report.confusion_matrices[0].labels, vec!["0", "1"]);
+    let html = sluice::report::render_html(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("cancer"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trains_evaluates_registers_promotes_and_bundles_on_sqlite() {
+    let project = Project::new(&pipeline_text(7, "f1 >= 0.9 and f1 >= production.f1 - 0.01"));
+    let store = Store::open_default(&project.home()).await.unwrap();
+    lifecycle(&project, &store).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trains_evaluates_registers_promotes_and_bundles_on_postgresql() {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if admin == "off" {
+        return;
+    }
+    let name = format!("sluice_training_{}", std::process::id());
+    sluice_tests::pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    let url = admin
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let result = tokio::spawn(async move {
+        let project = Project::new(&pipeline_text(7, "f1 >= 0.9 and f1 >= production.f1 - 0.01"));
+        let store = Store::open(&url).await.unwrap();
+        lifecycle(&project, &store).await;
+        store.close().await;
+    })
+    .await;
+    sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// `sluice check` reports bad train and predict steps naming file, step and field.
+#[test]
+fn bad_native_steps_name_the_step_and_field() {
+    let base = pipeline_text(7, "f1 >= 0.9");
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "train = \"logistic-regression\"",
+            "train = \"logistic-regresion\"",
+            &["[step.model] train", "unknown algorithm", "logistic-regression"],
+        ),
+        (
+            "target = \"target\"",
+            "target = \"diagnosis\"",
+            &["[step.model] target", "`diagnosis` is not in the input"],
+        ),
+        (
+            "params = { max_iter = 1000 }",
+            "params = { max_iter = 1000, max_iters = 3 }",
+            &["[step.model] params", "max_iters"],
+        ),
+        (
+            "params = { max_iter = 1000 }",
+            "params = { max_iter = 1000 }\nfeatures = [\"mean radius\", \"mean girth\"]",
+            &["[step.model] features", "`mean girth`"],
+        ),
+        (
+            "gate = \"f1 >= 0.9\"",
+            "gate = \"f1 >= >= 0.9\"",
+            &["[step.model] gate", "column"],
+        ),
+        (
+            "input = \"model.test_predictions\"",
+            "input = \"model.predictions\"",
+            &["[step.metrics] input", "model.test_predictions"],
+        ),
+        (
+            "predict = \"model\"",
+            "predict = \"metrics\"",
+            &["[step.scored] predict", "not a train step"],
+        ),
+        (
+            "split = { test = 0.25, seed = 7 }",
+            "split = { test = 1.5, seed = 7 }",
+            &["[step.model] split.test", "1.5"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        assert!(base.contains(from), "{from}");
+        let project = Project::new(&base.replacen(from, to, 1));
+        let error = project.plan().unwrap_err();
+        assert!(error.contains("pipeline.toml"), "{error}");
+        for needle in *needles {
+            assert!(error.contains(needle), "`{needle}` not in: {error}");
+        }
+    }
+    // text labels cannot be class labels
+    let project = Project::new(&base.replace("types = { target = \"int64\" }", "types = { target = \"text\" }"));
+    let error = project.plan().unwrap_err();
+    assert!(error.contains("[step.model] target") && error.contains("cast"), "{error}");
+}
+
+/// A table whose target has a missing value fails the train step with the
+/// row named, and nothing is registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_target_value_fails_the_step_naming_the_row() {
+    let project = Project::new(&pipeline_text(7, "f1 >= 0.9"));
+    let text = std::fs::read_to_string(project.path("cancer.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let row = &mut lines[5];
+    let cut = row.rfind(',').unwrap();
+    row.truncate(cut + 1); // empty target on data row 5
+    std::fs::write(project.path("cancer.csv"), lines.join("\n") + "\n").unwrap();
+    let store = Store::open_default(&project.home()).await.unwrap();
+    let summary = project.run(&store).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let model = summary.steps.iter().find(|s| s.name == "model").unwrap();
+    let error = model.error.as_deref().unwrap();
+    assert!(error.contains("[step.model]") && error.contains("row 5"), "{error}");
+    assert!(store.model_versions(None).await.unwrap().is_empty());
+    store.close().await;
+}
