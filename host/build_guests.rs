@@ -69,7 +69,10 @@ pub fn build_packages(workspace: &Path, packages: &[(String, PathBuf)]) -> PathB
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
     println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
     // plugins (the evaluators) also link the metrics crate
-    println!("cargo:rerun-if-changed={}", workspace.join("metrics").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("metrics").display()
+    );
     println!(
         "cargo:rerun-if-changed={}",
         workspace.join("Cargo.lock").display()
