@@ -13,10 +13,7 @@ fn input(case: &Value, with_score: bool) -> Vec<sluice::data::Chunk> {
     let label = |r: std::ops::Range<usize>| int_column(&actual[r]);
     let prediction = |r: std::ops::Range<usize>| int_column(&predicted[r]);
     let probability = |r: std::ops::Range<usize>| float_column(&score.as_ref().unwrap()[r]);
-    let mut columns: Vec<(
-        &str,
-        &dyn Fn(std::ops::Range<usize>) -> sluice::data::ColumnValues,
-    )> = vec![("label", &label), ("prediction", &prediction)];
+    let mut columns: Vec<ColumnSource> = vec![("label", &label), ("prediction", &prediction)];
     if with_score {
         columns.push(("score", &probability));
     }

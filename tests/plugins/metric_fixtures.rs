@@ -81,11 +81,11 @@ pub fn chunk_ranges(rows: usize) -> Vec<Range<usize>> {
     vec![0..a, a..b, b..rows]
 }
 
+/// A named column, sliced to a row range on demand.
+pub type ColumnSource<'a> = (&'a str, &'a dyn Fn(Range<usize>) -> ColumnValues);
+
 /// Builds one chunk per range from whole columns.
-pub fn chunks(
-    columns: &[(&str, &dyn Fn(Range<usize>) -> ColumnValues)],
-    rows: usize,
-) -> Vec<Chunk> {
+pub fn chunks(columns: &[ColumnSource], rows: usize) -> Vec<Chunk> {
     chunk_ranges(rows)
         .into_iter()
         .map(|range| {
