@@ -68,6 +68,11 @@ pub fn build_guests(workspace: &Path, packages: &[(String, PathBuf)]) -> Vec<Gue
 pub fn build_packages(workspace: &Path, packages: &[(String, PathBuf)]) -> PathBuf {
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
     println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
+    // plugins (the evaluators) also link the metrics crate
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("metrics").display()
+    );
     println!(
         "cargo:rerun-if-changed={}",
         workspace.join("Cargo.lock").display()

@@ -3,13 +3,17 @@
 //! `foreach_stdlib_plugin!` fails the build when a plugin has no module.
 
 mod cast;
+mod classification_metrics;
 mod clean_text;
 mod clip_outliers;
+mod group_metrics;
 mod hash_features;
 mod impute;
 mod lexicon_detector;
+mod metric_fixtures;
 mod one_hot;
 mod pii_detector;
+mod regression_metrics;
 mod spam_detector;
 mod standard_scaler;
 mod word_count;
@@ -85,7 +89,9 @@ fn compiled_plugins_are_cached_on_disk_by_digest() {
 /// Least capability: every column a first-party plugin declares it reads
 /// must influence its output. For each plugin (params chosen to exercise
 /// it), each required read column is perturbed in turn; if the output does
-/// not change, the plugin asks for a column it never touches.
+/// not change, the plugin asks for a column it never touches. For an
+/// evaluator (it writes no columns) the output compared includes the
+/// metrics its `finish` returns.
 #[test]
 fn first_party_plugins_declare_only_columns_they_use() {
     use sluice::contract::ParamValue;
@@ -132,7 +138,14 @@ fn first_party_plugins_declare_only_columns_they_use() {
         Some(5.5),
         Some(0.0),
     ];
-    let sample = |ty: ColumnType, alternative: bool| -> ColumnValues {
+    // evaluators refuse missing values (an error names the row), so they
+    // get complete float columns
+    let complete_a = [1.0, 2.0, 3.5, 4.0, 100.0, -3.0, 0.5, 2.5].map(Some);
+    let complete_b = [9.0, 1.0, 7.0, -4.0, 1.0, 30.0, 5.5, 0.0].map(Some);
+    // class labels: a binary task whose perturbation changes every metric
+    let ints_a = [0i64, 1, 1, 0, 1, 0, 0, 1];
+    let ints_b = [1i64, 1, 0, 0, 1, 1, 0, 0];
+    let sample = |ty: ColumnType, alternative: bool, evaluator: bool| -> ColumnValues {
         match ty {
             ColumnType::Text => {
                 let rows = if alternative { texts_b } else { texts_a };
@@ -141,7 +154,16 @@ fn first_party_plugins_declare_only_columns_they_use() {
                     .remove(0)
                     .values
             }
+            ColumnType::Float64 if evaluator => floats(if alternative {
+                &complete_b
+            } else {
+                &complete_a
+            }),
             ColumnType::Float64 => floats(if alternative { &floats_b } else { &floats_a }),
+            ColumnType::Int64 => ColumnValues::Int64 {
+                values: (if alternative { ints_b } else { ints_a }).to_vec(),
+                valid: vec![],
+            },
             other => panic!("no sample data for {other} columns"),
         }
     };
@@ -155,13 +177,16 @@ fn first_party_plugins_declare_only_columns_they_use() {
                 ("to_date".into(), list(&["day"])),
             ],
         ),
+        ("classification-metrics", vec![]),
         ("clean-text", vec![]),
         ("clip-outliers", vec![("columns".into(), list(&["a", "b"]))]),
+        ("group-metrics", vec![]),
         ("hash-features", vec![("column".into(), text("text"))]),
         ("impute", vec![("columns".into(), list(&["a", "b"]))]),
         ("lexicon-detector", vec![]),
         ("one-hot", vec![("column".into(), text("text"))]),
         ("pii-detector", vec![]),
+        ("regression-metrics", vec![]),
         ("spam-detector", vec![]),
         (
             "standard-scaler",
@@ -202,17 +227,22 @@ fn first_party_plugins_declare_only_columns_they_use() {
         );
         let plugin = runtime.load(embedded(name), Some(name), &policy).unwrap();
         let (params, effective) = plugin.effective_grant(&given).unwrap();
+        // an evaluator writes no columns: what must change is its metrics
+        let evaluator = plugin.info().kind == sluice::contract::StepKind::Evaluator;
         let build = |perturbed: Option<&str>| -> Chunk {
             let mut chunk = Chunk::new(8);
             for (column, spec) in &reads {
                 if spec.optional {
                     continue;
                 }
-                chunk.set(column, sample(spec.ty, perturbed == Some(column.as_str())));
+                chunk.set(
+                    column,
+                    sample(spec.ty, perturbed == Some(column.as_str()), evaluator),
+                );
             }
             chunk
         };
-        let run = |input: Chunk| -> Chunk {
+        let run = |input: Chunk| -> (Chunk, Vec<sluice::contract::Metric>) {
             let state = if plugin.info().fits {
                 let mut fit = plugin.session(&params, &effective, None).unwrap();
                 fit.fit(input.clone()).unwrap();
@@ -223,9 +253,20 @@ fn first_party_plugins_declare_only_columns_they_use() {
             let mut session = plugin
                 .session(&params, &effective, state.as_deref())
                 .unwrap();
-            session
+            let output = session
                 .process(input)
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let metrics = if evaluator {
+                let metrics = session.finish().unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(
+                    !metrics.is_empty(),
+                    "evaluator `{name}` returned no metrics"
+                );
+                metrics
+            } else {
+                Vec::new()
+            };
+            (output, metrics)
         };
         let baseline = run(build(None));
         for (column, spec) in &reads {
