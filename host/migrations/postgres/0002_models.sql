@@ -1,15 +1,17 @@
 -- Metrics and the model registry, PostgreSQL flavour. Keep in step with
 -- ../sqlite/0002_models.sql.
 
--- What an evaluator (or a train step) reported, kept with the artifact it
--- produced so a cached step still has its metrics. NaN is stored as NaN (SQLite stores it as NULL).
-CREATE TABLE artifact_metrics (
-    artifact_digest TEXT   NOT NULL REFERENCES artifacts (digest),
-    position        BIGINT NOT NULL,
-    name            TEXT   NOT NULL,
-    value           DOUBLE PRECISION,
-    labels          TEXT   NOT NULL,
-    PRIMARY KEY (artifact_digest, position)
+-- What a step reported from `finish` (evaluators) or a train step, kept
+-- with its cache entry: a cached step still has its metrics. Keyed by the
+-- cache key, not the output digest: an evaluator's output table is its
+-- input table. NaN is stored as NaN.
+CREATE TABLE step_metrics (
+    cache_key TEXT   NOT NULL REFERENCES step_cache (cache_key),
+    position  BIGINT NOT NULL,
+    name      TEXT   NOT NULL,
+    value     DOUBLE PRECISION,
+    labels    TEXT   NOT NULL,
+    PRIMARY KEY (cache_key, position)
 );
 
 -- One row per distinct fitted model under a name: re-running an unchanged

@@ -1,15 +1,17 @@
 -- Metrics and the model registry, SQLite flavour. Keep in step with
 -- ../postgres/0002_models.sql.
 
--- What an evaluator (or a train step) reported, kept with the artifact it
--- produced so a cached step still has its metrics. NULL value = NaN.
-CREATE TABLE artifact_metrics (
-    artifact_digest TEXT   NOT NULL REFERENCES artifacts (digest),
-    position        BIGINT NOT NULL,
-    name            TEXT   NOT NULL,
-    value           REAL,
-    labels          TEXT   NOT NULL,
-    PRIMARY KEY (artifact_digest, position)
+-- What a step reported from `finish` (evaluators) or a train step, kept
+-- with its cache entry: a cached step still has its metrics. Keyed by the
+-- cache key, not the output digest: an evaluator's output table is its
+-- input table. NULL value = NaN.
+CREATE TABLE step_metrics (
+    cache_key TEXT   NOT NULL REFERENCES step_cache (cache_key),
+    position  BIGINT NOT NULL,
+    name      TEXT   NOT NULL,
+    value     REAL,
+    labels    TEXT   NOT NULL,
+    PRIMARY KEY (cache_key, position)
 );
 
 -- One row per distinct fitted model under a name: re-running an unchanged

@@ -213,7 +213,12 @@ impl TableWriter {
         };
         if self.sink.is_none() {
             let temp = self.temp.as_ref().expect("writer already finished");
-            let file = File::create(temp).map_err(|e| self.write_error(e))?;
+            // The temp file is new and empty: open it without O_TRUNC, which
+            // on ext4 (auto_da_alloc) would force a writeback at close.
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(temp)
+                .map_err(|e| self.write_error(e))?;
             self.sink = Some(match self.format {
                 Format::Csv => Sink::Csv(
                     arrow::csv::WriterBuilder::new()
@@ -244,10 +249,8 @@ impl TableWriter {
             Some(Sink::Parquet(w)) => {
                 w.close().map_err(|e| self.write_error(e))?;
             }
-            None => {
-                let temp = self.temp.as_ref().unwrap();
-                File::create(temp).map_err(|e| self.write_error(e))?;
-            }
+            // nothing written: the empty temp file becomes the output
+            None => {}
         }
         let temp = self.temp.take().unwrap();
         temp.persist(&self.path).map_err(|e| self.write_error(e))?;

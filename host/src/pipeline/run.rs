@@ -488,12 +488,11 @@ fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
     }
 }
 
-/// A finished step task: which step, its step-run id and cache key, when
-/// it began, and the attempt result with the attempt count (or the
-/// thread's panic message).
+/// A finished step task: which step, its cache key, when it began, and
+/// the attempt result with the attempt count (or the thread's panic
+/// message).
 struct Finished {
     position: usize,
-    step_run: i64,
     key: String,
     begun: Instant,
     result: Result<(Result<JobOutput, Failure>, u32), String>,
@@ -623,6 +622,14 @@ async fn register_models(
     Ok(registered)
 }
 
+/// A succeeded step's store writes, made after the next launches.
+struct Completion {
+    step_run: i64,
+    outcome: StepOutcome,
+    records: Vec<NewArtifact>,
+    cache: CacheEntry,
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -727,6 +734,10 @@ pub async fn execute(
     let mut pending: Vec<usize> = (0..plan.steps.len()).collect();
     let mut failed: HashSet<String> = HashSet::new();
     let mut join: JoinSet<Finished> = JoinSet::new();
+    // step-run ids of started steps, by plan position
+    let mut step_runs: HashMap<usize, i64> = HashMap::new();
+    // finished steps not yet written to the store (see the launch loop)
+    let mut deferred: Vec<Completion> = Vec::new();
     if let Some(error) = &source_error {
         for step in &plan.steps {
             failed.insert(step.name.clone());
@@ -819,7 +830,7 @@ pub async fn execute(
                     StepWork::Predict { .. } => false,
                 };
                 let metrics = if reports_metrics {
-                    store.artifact_metrics(&hit.output_digest).await?
+                    store.step_metrics(&key).await?
                 } else {
                     Vec::new()
                 };
@@ -868,14 +879,6 @@ pub async fn execute(
             if join.len() >= concurrency {
                 break;
             }
-            let id = store
-                .start_step(
-                    run_id,
-                    &step.name,
-                    step.plugin_digest().as_deref(),
-                    &key,
-                )
-                .await?;
             observer.event(Event::StepStarted {
                 step: step.name.clone(),
             });
@@ -889,6 +892,10 @@ pub async fn execute(
                 observer: observer.clone(),
             };
             let position = pending.remove(index);
+            let name = step.name.clone();
+            let plugin_digest = step.plugin_digest();
+            // The job starts first; recording its start overlaps with it.
+            let job_key = key.clone();
             join.spawn(async move {
                 let begun = Instant::now();
                 let result = tokio::task::spawn_blocking(move || run_with_retries(&job))
@@ -896,23 +903,38 @@ pub async fn execute(
                     .map_err(|e| e.to_string());
                 Finished {
                     position,
-                    step_run: id,
-                    key,
+                    key: job_key,
                     begun,
                     result,
                 }
             });
+            let id = store
+                .start_step(run_id, &name, plugin_digest.as_deref(), &key)
+                .await?;
+            step_runs.insert(position, id);
+        }
+        // Record the previous completion only now, while the steps it made
+        // ready already run: the store round trips overlap with their work.
+        for completion in deferred.drain(..) {
+            store
+                .complete_step(
+                    completion.step_run,
+                    &completion.outcome,
+                    &completion.records,
+                    Some(&completion.cache),
+                )
+                .await?;
         }
         let Some(finished) = join.join_next().await else {
             break;
         };
         let Finished {
             position,
-            step_run: id,
             key,
             begun,
             result,
         } = finished.map_err(|e| RunError::Io(e.to_string()))?;
+        let id = step_runs[&position];
         let step = &plan.steps[position];
         let (result, attempts) = match result {
             Ok(r) => r,
@@ -956,7 +978,6 @@ pub async fn execute(
                         plugin_digest: plugin_digest.clone(),
                         params: params.clone(),
                         inputs: inputs[inputs.len() - 1..].to_vec(),
-                        metrics: Vec::new(),
                     });
                 }
                 let (digest, name, bytes, rows) = &output.table;
@@ -973,13 +994,13 @@ pub async fn execute(
                     plugin_digest,
                     params,
                     inputs: table_inputs,
-                    metrics: output.metrics.clone(),
                 });
                 let cache = CacheEntry {
                     cache_key: key,
                     output_digest: digest.clone(),
                     state_digest: output.state.as_ref().map(|s| s.0.clone()),
                     created_at: now_ms(),
+                    metrics: output.metrics.clone(),
                 };
                 let mut done = outcome(
                     StepStatus::Succeeded,
@@ -990,9 +1011,12 @@ pub async fn execute(
                 );
                 done.rows_out = Some(*rows as i64);
                 done.output_digest = Some(digest.clone());
-                store
-                    .complete_step(id, &done, &records, Some(&cache))
-                    .await?;
+                deferred.push(Completion {
+                    step_run: id,
+                    outcome: done,
+                    records,
+                    cache,
+                });
                 observer.event(Event::StepFinished {
                     step: step.name.clone(),
                     status: StepStatus::Succeeded,

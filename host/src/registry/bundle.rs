@@ -268,7 +268,6 @@ pub async fn import(
                 plugin_digest: None,
                 params: "{}".into(),
                 inputs: Vec::new(),
-                metrics: Vec::new(),
             });
         }
     }

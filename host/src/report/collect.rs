@@ -174,8 +174,8 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
             rows_in: step.rows_in.map(|r| r as u64),
             rows_out: step.rows_out.map(|r| r as u64),
         });
-        if let Some(output) = &step.output_digest {
-            let metrics = store.artifact_metrics(output).await?;
+        if !step.cache_key.is_empty() {
+            let metrics = store.step_metrics(&step.cache_key).await?;
             add_step_metrics(&mut report, &step.step, &metrics);
         }
     }

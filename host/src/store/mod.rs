@@ -245,32 +245,6 @@ macro_rules! insert_artifact {
             query.execute(&mut *$exec).await?;
         }
         if inserted {
-            // many rows per statement: a curve can be hundreds of points
-            for (batch, metrics) in artifact.metrics.chunks(100).enumerate() {
-                let mut sql = String::from(
-                    "INSERT INTO artifact_metrics (artifact_digest, position, name, value, labels) VALUES ",
-                );
-                for i in 0..metrics.len() {
-                    let base = 2 + 4 * i;
-                    let sep = if i == 0 { "" } else { ", " };
-                    sql.push_str(&format!(
-                        "{sep}($1, ${base}, ${}, ${}, ${})",
-                        base + 1,
-                        base + 2,
-                        base + 3
-                    ));
-                }
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&artifact.digest);
-                for (i, metric) in metrics.iter().enumerate() {
-                    let labels = serde_json::to_string(&metric.labels).expect("labels serialise");
-                    query = query
-                        .bind((batch * 100 + i) as i64)
-                        .bind(&metric.name)
-                        .bind(metric.value)
-                        .bind(labels);
-                }
-                query.execute(&mut *$exec).await?;
-            }
             tracing::debug!(digest = %artifact.digest, kind = %artifact.kind, "artifact recorded");
         } else {
             tracing::debug!(digest = %artifact.digest, "artifact already recorded");
@@ -278,7 +252,8 @@ macro_rules! insert_artifact {
     }};
 }
 
-/// Inserts or replaces a step-cache entry; `$exec` is a connection or transaction.
+/// Inserts or replaces a step-cache entry and its metrics; `$exec` is a
+/// connection or transaction.
 macro_rules! upsert_cache {
     ($exec:ident, $entry:expr, $now:expr) => {{
         let entry: &CacheEntry = $entry;
@@ -301,6 +276,37 @@ macro_rules! upsert_cache {
             };
             missing_parent(e, "artifact", key)
         })?;
+        sqlx::query("DELETE FROM step_metrics WHERE cache_key = $1")
+            .bind(&entry.cache_key)
+            .execute(&mut *$exec)
+            .await?;
+        // many rows per statement: a curve can be hundreds of points
+        for (batch, metrics) in entry.metrics.chunks(100).enumerate() {
+            let mut sql = String::from(
+                "INSERT INTO step_metrics (cache_key, position, name, value, labels) VALUES ",
+            );
+            for i in 0..metrics.len() {
+                let base = 2 + 4 * i;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!(
+                    "{sep}($1, ${base}, ${}, ${}, ${})",
+                    base + 1,
+                    base + 2,
+                    base + 3
+                ));
+            }
+            // the SQL is built from placeholders only; every value is bound
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&entry.cache_key);
+            for (i, metric) in metrics.iter().enumerate() {
+                let labels = serde_json::to_string(&metric.labels).expect("labels serialise");
+                query = query
+                    .bind((batch * 100 + i) as i64)
+                    .bind(&metric.name)
+                    .bind(metric.value)
+                    .bind(labels);
+            }
+            query.execute(&mut *$exec).await?;
+        }
     }};
 }
 

@@ -1,4 +1,4 @@
-//! Metrics kept with artifacts, and the model registry: versions, aliases
+//! Metrics kept with cache entries, and the model registry: versions, aliases
 //! and the history of every alias move (each move also in the audit log).
 
 use super::*;
@@ -33,20 +33,20 @@ fn check_model_name(what: &str, name: &str) -> Result<(), OpError> {
 }
 
 impl Store {
-    /// Metrics recorded with an artifact, in the order they were reported.
-    pub async fn artifact_metrics(&self, digest: &str) -> Result<Vec<Metric>, StoreError> {
-        self.op("artifact_metrics", async {
+    /// Metrics recorded with a cache entry, in the order they were reported.
+    pub async fn step_metrics(&self, cache_key: &str) -> Result<Vec<Metric>, StoreError> {
+        self.op("step_metrics", async {
             let rows: Vec<(String, Option<f64>, String)> = with_pool!(&self.backend, pool =>
                 sqlx::query_as(
-                    "SELECT name, value, labels FROM artifact_metrics WHERE artifact_digest = $1 ORDER BY position",
+                    "SELECT name, value, labels FROM step_metrics WHERE cache_key = $1 ORDER BY position",
                 )
-                .bind(digest)
+                .bind(cache_key)
                 .fetch_all(pool)
                 .await?);
             rows.into_iter()
                 .map(|(name, value, labels)| {
                     let labels = serde_json::from_str(&labels).map_err(|e| {
-                        OpError::Invalid(format!("metric `{name}` of {digest} has bad labels: {e}"))
+                        OpError::Invalid(format!("metric `{name}` of {cache_key} has bad labels: {e}"))
                     })?;
                     Ok(Metric {
                         name,

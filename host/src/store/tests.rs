@@ -47,7 +47,6 @@ fn new_artifact(seed: &str, run: i64, inputs: &[&str]) -> NewArtifact {
         plugin_digest: Some(digest("plugin")),
         params: r#"{"k":1}"#.into(),
         inputs: inputs.iter().map(|s| digest(s)).collect(),
-        metrics: Vec::new(),
     }
 }
 
@@ -310,6 +309,7 @@ async fn cache_get_put_upsert(store: &Store) {
         output_digest: digest("out1"),
         state_digest: None,
         created_at: 0,
+        metrics: Vec::new(),
     };
     store.cache_put(&entry).await.unwrap();
     let got = store.cache_get("k1").await.unwrap().unwrap();
@@ -368,6 +368,7 @@ async fn complete_step_is_one_transaction(store: &Store) {
         output_digest: digest("table"),
         state_digest: Some(digest("state")),
         created_at: 0,
+        metrics: Vec::new(),
     };
     store
         .complete_step(
@@ -407,6 +408,7 @@ async fn complete_step_is_one_transaction(store: &Store) {
                 output_digest: digest("late"),
                 state_digest: None,
                 created_at: 0,
+                metrics: Vec::new(),
             }),
         )
         .await;
@@ -441,17 +443,30 @@ async fn registry_versions_aliases_and_history(store: &Store) {
         let mut model = new_artifact(seed, run, &[]);
         model.kind = ArtifactKind::Model;
         model.rows = None;
-        model.metrics = vec![crate::contract::Metric {
+        store.put_artifact(&model).await.unwrap();
+    }
+    let scored = CacheEntry {
+        cache_key: "eval-key".into(),
+        output_digest: digest("m1"),
+        state_digest: None,
+        created_at: 0,
+        metrics: vec![crate::contract::Metric {
             name: "cv.f1".into(),
             value: f64::NAN,
             labels: vec![("candidate".into(), "0".into())],
-        }];
-        store.put_artifact(&model).await.unwrap();
-    }
-    let stored = store.artifact_metrics(&digest("m1")).await.unwrap();
+        }],
+    };
+    store.cache_put(&scored).await.unwrap();
+    let stored = store.step_metrics("eval-key").await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].value.is_nan(), "NaN survives the round trip");
     assert_eq!(stored[0].labels, vec![("candidate".to_string(), "0".to_string())]);
+    // replacing the entry replaces its metrics
+    store
+        .cache_put(&CacheEntry { metrics: Vec::new(), ..scored })
+        .await
+        .unwrap();
+    assert!(store.step_metrics("eval-key").await.unwrap().is_empty());
 
     assert_eq!(store.register_model(&new_model(run, "m1")).await.unwrap(), (1, true));
     // the same model again is the same version

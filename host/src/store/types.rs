@@ -190,8 +190,6 @@ pub struct NewArtifact {
     pub params: String,
     /// Lineage: digests this artifact was computed from, in order.
     pub inputs: Vec<String>,
-    /// What the step reported (evaluators), kept with the artifact.
-    pub metrics: Vec<crate::contract::Metric>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -221,6 +219,10 @@ pub struct CacheEntry {
     pub state_digest: Option<String>,
     /// Set by the store on [`super::Store::cache_put`]; the value passed in is ignored.
     pub created_at: i64,
+    /// What the step reported from `finish` (read back with
+    /// [`super::Store::step_metrics`]).
+    #[sqlx(skip)]
+    pub metrics: Vec<crate::contract::Metric>,
 }
 
 /// A cache entry joined with its output artifact; see

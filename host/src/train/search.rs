@@ -77,6 +77,9 @@ pub fn score(metric: &str, y: &Target, p: &Predictions) -> Result<f64, TrainErro
     score_metric(Metric::parse(metric)?, y, p)
 }
 
+/// Definitions come from `sluice-metrics` (the ones the evaluator plugins
+/// report, checked against scikit-learn), so a search optimises exactly
+/// what the pipeline's evaluators will measure.
 fn score_metric(metric: Metric, y: &Target, p: &Predictions) -> Result<f64, TrainError> {
     if y.len() != p.rows() {
         return Err(TrainError::Data(format!(
@@ -89,28 +92,18 @@ fn score_metric(metric: Metric, y: &Target, p: &Predictions) -> Result<f64, Trai
         return Err(TrainError::Data("no rows to score".into()));
     }
     let needs = |what: &str| TrainError::Data(format!("metric `{}` needs {what}", metric.name()));
+    let failed = |e: sluice_metrics::MetricsError| {
+        TrainError::Data(format!("metric `{}`: {e}", metric.name()))
+    };
     match metric {
         Metric::R2 | Metric::Rmse => {
             let (Target::Values(truth), Predictions::Values(predicted)) = (y, p) else {
                 return Err(needs("a real-valued target and predictions"));
             };
-            let n = truth.len() as f64;
-            let residual: f64 = truth
-                .iter()
-                .zip(predicted)
-                .map(|(t, p)| (t - p) * (t - p))
-                .sum();
             if metric == Metric::Rmse {
-                return Ok((residual / n).sqrt());
+                return sluice_metrics::root_mean_squared_error(truth, predicted).map_err(failed);
             }
-            let mean = truth.iter().sum::<f64>() / n;
-            let total: f64 = truth.iter().map(|t| (t - mean) * (t - mean)).sum();
-            // scikit-learn's force_finite for a constant target.
-            Ok(if total == 0.0 {
-                if residual == 0.0 { 1.0 } else { 0.0 }
-            } else {
-                1.0 - residual / total
-            })
+            sluice_metrics::r2(truth, predicted).map_err(failed)
         }
         Metric::Accuracy | Metric::F1 | Metric::RocAuc | Metric::LogLoss => {
             let (
@@ -126,22 +119,42 @@ fn score_metric(metric: Metric, y: &Target, p: &Predictions) -> Result<f64, Trai
             };
             let truth: Vec<i64> = codes.iter().map(|&c| classes[c]).collect();
             match metric {
-                Metric::Accuracy => Ok(truth.iter().zip(predicted).filter(|(t, p)| t == p).count()
-                    as f64
-                    / truth.len() as f64),
-                Metric::F1 => Ok(f1(classes, &truth, predicted)),
+                Metric::Accuracy => sluice_metrics::accuracy(&truth, predicted).map_err(failed),
+                // binary: the greater label is the positive class
+                Metric::F1 if classes.len() == 2 => {
+                    sluice_metrics::f1(&truth, predicted, classes[1]).map_err(failed)
+                }
+                Metric::F1 => Ok(sluice_metrics::multiclass_scores(&truth, predicted)
+                    .map_err(failed)?
+                    .macro_avg
+                    .f1),
                 _ => {
                     let proba = proba
                         .as_ref()
                         .ok_or_else(|| needs("a model that gives probabilities"))?;
-                    let column = |label: i64| model_classes.iter().position(|&c| c == label);
+                    let column_of = |label: i64| -> Vec<f64> {
+                        match model_classes.iter().position(|&c| c == label) {
+                            Some(k) => proba.column(k).to_vec(),
+                            None => vec![0.0; truth.len()],
+                        }
+                    };
                     if metric == Metric::LogLoss {
+                        if classes.len() == 2 {
+                            let positive = sluice_metrics::binarize(&truth, classes[1]);
+                            return sluice_metrics::log_loss(&positive, &column_of(classes[1]))
+                                .map_err(failed);
+                        }
+                        // more classes: the same clipping as the binary
+                        // definition, on the probability of the true class
                         let eps = f64::EPSILON;
                         let total: f64 = truth
                             .iter()
                             .enumerate()
                             .map(|(i, &t)| {
-                                let p = column(t).map_or(0.0, |k| proba[[i, k]]);
+                                let p = model_classes
+                                    .iter()
+                                    .position(|&c| c == t)
+                                    .map_or(0.0, |k| proba[[i, k]]);
                                 -p.clamp(eps, 1.0 - eps).ln()
                             })
                             .sum();
@@ -156,69 +169,23 @@ fn score_metric(metric: Metric, y: &Target, p: &Predictions) -> Result<f64, Trai
                         return Err(needs("at least two classes in the scored rows"));
                     }
                     let auc_of = |label: i64| {
-                        let scores: Vec<f64> = match column(label) {
-                            Some(k) => proba.column(k).to_vec(),
-                            None => vec![0.0; truth.len()],
-                        };
-                        let positive: Vec<bool> = truth.iter().map(|&t| t == label).collect();
-                        roc_auc(&scores, &positive)
+                        let positive = sluice_metrics::binarize(&truth, label);
+                        sluice_metrics::roc_auc(&positive, &column_of(label)).map_err(failed)
                     };
                     if present.len() == 2 {
-                        Ok(auc_of(present[1]))
+                        auc_of(present[1])
                     } else {
-                        Ok(present.iter().map(|&c| auc_of(c)).sum::<f64>() / present.len() as f64)
+                        // one-vs-rest, macro-averaged
+                        let mut sum = 0.0;
+                        for &c in &present {
+                            sum += auc_of(c)?;
+                        }
+                        Ok(sum / present.len() as f64)
                     }
                 }
             }
         }
     }
-}
-
-/// F1 of the greater class for two classes, else macro over the labels in
-/// the truth or the predictions; 0 where precision and recall are 0.
-fn f1(classes: &[i64], truth: &[i64], predicted: &[i64]) -> f64 {
-    let of = |label: i64| {
-        let (mut tp, mut fp, mut missed) = (0usize, 0usize, 0usize);
-        for (&t, &p) in truth.iter().zip(predicted) {
-            tp += usize::from(t == label && p == label);
-            fp += usize::from(t != label && p == label);
-            missed += usize::from(t == label && p != label);
-        }
-        if tp == 0 {
-            0.0
-        } else {
-            2.0 * tp as f64 / (2 * tp + fp + missed) as f64
-        }
-    };
-    if classes.len() == 2 {
-        return of(classes[1]);
-    }
-    let mut labels: Vec<i64> = truth.iter().chain(predicted).copied().collect();
-    labels.sort_unstable();
-    labels.dedup();
-    labels.iter().map(|&l| of(l)).sum::<f64>() / labels.len() as f64
-}
-
-/// Area under the ROC curve: the Mann–Whitney statistic with tied scores
-/// given their average rank.
-fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let mut rank_sum = 0.0;
-    let mut start = 0;
-    while start < order.len() {
-        let mut end = start;
-        while end + 1 < order.len() && scores[order[end + 1]] == scores[order[start]] {
-            end += 1;
-        }
-        let average_rank = (start + end) as f64 / 2.0 + 1.0;
-        rank_sum +=
-            average_rank * order[start..=end].iter().filter(|&&i| positive[i]).count() as f64;
-        start = end + 1;
-    }
-    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
-    let n_neg = positive.len() as f64 - n_pos;
-    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
 
 /// How candidates are scored: `folds`-fold cross-validation split with
@@ -561,7 +528,8 @@ mod tests {
 
         let tied = [0.1, 0.8, 0.4, 0.4, 0.8, 0.6, 0.7, 0.2];
         let positive: Vec<bool> = [0, 1, 1, 0, 1, 1, 0, 0].iter().map(|&c| c == 1).collect();
-        assert!((roc_auc(&tied, &positive) - 0.84375).abs() < 1e-12);
+        let auc = sluice_metrics::roc_auc(&positive, &tied).unwrap();
+        assert!((auc - 0.84375).abs() < 1e-12);
 
         let proba = vec![
             vec![0.7, 0.2, 0.1],
