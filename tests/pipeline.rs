@@ -460,7 +460,6 @@ async fn runs_against_postgresql() {
     assert!(second.steps.iter().all(|s| s.cache_hit));
 }
 
-
 /// Cancels the run as soon as any step reports its first chunk (what
 /// Ctrl-C does through the same flag).
 struct CancelOnFirstRows(Arc<AtomicBool>);

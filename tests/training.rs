@@ -147,7 +147,10 @@ async fn lifecycle(project: &Project, store: &Store) {
         .unwrap();
     assert_eq!(previous, None);
     let outcome = outcome.unwrap();
-    assert!(outcome.passed() && outcome.skipped().count() == 1, "{outcome}");
+    assert!(
+        outcome.passed() && outcome.skipped().count() == 1,
+        "{outcome}"
+    );
     assert_eq!(
         store.alias_version("cancer", "production").await.unwrap(),
         Some(1)
@@ -232,7 +235,10 @@ async fn lifecycle(project: &Project, store: &Store) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trains_evaluates_registers_promotes_and_bundles_on_sqlite() {
-    let project = Project::new(&pipeline_text(7, "f1 >= 0.9 and f1 >= production.f1 - 0.01"));
+    let project = Project::new(&pipeline_text(
+        7,
+        "f1 >= 0.9 and f1 >= production.f1 - 0.01",
+    ));
     let store = Store::open_default(&project.home()).await.unwrap();
     lifecycle(&project, &store).await;
     store.close().await;
@@ -252,7 +258,10 @@ async fn trains_evaluates_registers_promotes_and_bundles_on_postgresql() {
         .map(|(base, _)| format!("{base}/{name}"))
         .unwrap();
     let result = tokio::spawn(async move {
-        let project = Project::new(&pipeline_text(7, "f1 >= 0.9 and f1 >= production.f1 - 0.01"));
+        let project = Project::new(&pipeline_text(
+            7,
+            "f1 >= 0.9 and f1 >= production.f1 - 0.01",
+        ));
         let store = Store::open(&url).await.unwrap();
         lifecycle(&project, &store).await;
         store.close().await;
@@ -272,7 +281,11 @@ fn bad_native_steps_name_the_step_and_field() {
         (
             "train = \"logistic-regression\"",
             "train = \"logistic-regresion\"",
-            &["[step.model] train", "unknown algorithm", "logistic-regression"],
+            &[
+                "[step.model] train",
+                "unknown algorithm",
+                "logistic-regression",
+            ],
         ),
         (
             "target = \"target\"",
@@ -320,9 +333,15 @@ fn bad_native_steps_name_the_step_and_field() {
         }
     }
     // text labels cannot be class labels
-    let project = Project::new(&base.replace("types = { target = \"int64\" }", "types = { target = \"text\" }"));
+    let project = Project::new(&base.replace(
+        "types = { target = \"int64\" }",
+        "types = { target = \"text\" }",
+    ));
     let error = project.plan().unwrap_err();
-    assert!(error.contains("[step.model] target") && error.contains("cast"), "{error}");
+    assert!(
+        error.contains("[step.model] target") && error.contains("cast"),
+        "{error}"
+    );
 }
 
 /// A table whose target has a missing value fails the train step with the
@@ -341,7 +360,10 @@ async fn missing_target_value_fails_the_step_naming_the_row() {
     assert_eq!(summary.status, RunStatus::Failed);
     let model = summary.steps.iter().find(|s| s.name == "model").unwrap();
     let error = model.error.as_deref().unwrap();
-    assert!(error.contains("[step.model]") && error.contains("row 5"), "{error}");
+    assert!(
+        error.contains("[step.model]") && error.contains("row 5"),
+        "{error}"
+    );
     assert!(store.model_versions(None).await.unwrap().is_empty());
     store.close().await;
 }

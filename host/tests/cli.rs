@@ -119,7 +119,15 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
     let (stdout, stderr) = text(&run);
     assert!(run.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("run 1 succeeded"), "{stdout}");
-    for step in ["clean", "pii", "offensive", "spam", "features"] {
+    for step in [
+        "clean",
+        "pii",
+        "offensive",
+        "spam",
+        "features",
+        "model",
+        "metrics",
+    ] {
         assert!(
             stdout
                 .lines()
@@ -127,20 +135,78 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
             "{step} in:\n{stdout}"
         );
     }
+    assert!(
+        stdout.contains("model chat-moderation version 1 (new, now `candidate`)"),
+        "{stdout}"
+    );
     let again = sluice(home, &["run", "examples/chat-moderation/pipeline.toml"]);
     let (stdout, _) = text(&again);
     assert!(again.status.success());
     assert_eq!(
         stdout.lines().filter(|l| l.contains(" cached ")).count(),
-        5,
+        7,
         "{stdout}"
     );
+    assert!(stdout.contains("version 1 (unchanged)"), "{stdout}");
+
+    // the README's promotion path: gate checked, alias moved, audited
+    let promote = sluice(
+        home,
+        &["promote", "chat-moderation", "1", "--alias", "production"],
+    );
+    let (stdout, stderr) = text(&promote);
+    assert!(promote.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("f1 >= 0.85") && stdout.contains("passed") && stdout.contains("skipped"),
+        "{stdout}"
+    );
+    let (models, _) = text(&sluice(home, &["models"]));
+    assert!(
+        models.contains("chat-moderation") && models.contains("candidate, production"),
+        "{models}"
+    );
+    let (shown, _) = text(&sluice(
+        home,
+        &["models", "show", "chat-moderation", "production"],
+    ));
+    assert!(
+        shown.contains("roc_auc") && shown.contains("lineage") && shown.contains("step   features"),
+        "{shown}"
+    );
+    let bundle = home.join("moderation.bundle");
+    let export = sluice(
+        home,
+        &[
+            "bundle",
+            "export",
+            "chat-moderation",
+            "production",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", text(&export).1);
+    let report = home.join("report.html");
+    let written = sluice(home, &["report", "1", "--out", report.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", text(&written).1);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("ROC") && html.contains("Confusion"), "report");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let import = sluice(
+        elsewhere.path(),
+        &["bundle", "import", bundle.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&import);
+    assert!(import.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every digest checked"), "{stdout}");
 
     let (runs, _) = text(&sluice(home, &["runs"]));
     assert!(
         runs.contains("chat-moderation") && runs.lines().count() == 3,
         "{runs}"
     );
+    let (audit, _) = text(&sluice(home, &["audit", "log"]));
+    assert!(audit.contains("model.alias"), "{audit}");
     let (show, _) = text(&sluice(home, &["show", "1"]));
     assert!(
         show.contains("features") && show.contains("artifacts") && show.contains("state"),

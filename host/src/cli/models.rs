@@ -73,7 +73,9 @@ pub fn list(ctx: &Context, name: Option<&str>) -> Result<()> {
             match name {
                 Some(name) => bail!("no model `{name}` is registered"),
                 None => {
-                    println!("no models registered yet (a pipeline with a `train` step registers one)");
+                    println!(
+                        "no models registered yet (a pipeline with a `train` step registers one)"
+                    );
                     return Ok(());
                 }
             }
@@ -131,7 +133,11 @@ pub fn run(ctx: &Context, command: ModelsCommand) -> Result<()> {
                     sluice::report::collect::format_time(v.created_at),
                     v.run_id,
                     v.step,
-                    if aliases.is_empty() { "none".into() } else { aliases.join(", ") }
+                    if aliases.is_empty() {
+                        "none".into()
+                    } else {
+                        aliases.join(", ")
+                    }
                 );
                 println!("model artifact {}", v.model_digest);
                 println!("gate: {}", v.gate.as_deref().unwrap_or("(none)"));
@@ -153,7 +159,10 @@ pub fn run(ctx: &Context, command: ModelsCommand) -> Result<()> {
                     );
                 }
                 let lineage = registry::version_lineage(&v)?;
-                println!("\nlineage: trained on table {}", short(&lineage.training_data));
+                println!(
+                    "\nlineage: trained on table {}",
+                    short(&lineage.training_data)
+                );
                 for (source, digest) in &lineage.sources {
                     println!("  source {source:<14} {}", short(digest));
                 }
@@ -202,7 +211,9 @@ pub fn promote(ctx: &Context, name: &str, version: i64, alias: &str) -> Result<(
             println!("gate:\n{outcome}");
         }
         match previous {
-            Some(previous) => println!("{name}: `{alias}` moved from version {previous} to {version}"),
+            Some(previous) => {
+                println!("{name}: `{alias}` moved from version {previous} to {version}")
+            }
             None => println!("{name}: `{alias}` now points at version {version}"),
         }
         Ok(())

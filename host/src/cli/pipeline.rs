@@ -168,7 +168,11 @@ pub fn print_summary(summary: &RunSummary) {
             step.output.as_deref().map(short).unwrap_or("-"),
         );
         // headline numbers only; curves and per-class values are in the report
-        let headline: Vec<_> = step.metrics.iter().filter(|m| m.labels.is_empty()).collect();
+        let headline: Vec<_> = step
+            .metrics
+            .iter()
+            .filter(|m| m.labels.is_empty())
+            .collect();
         for metric in &headline {
             println!("    {} = {:.6}", metric.name, metric.value);
         }

@@ -11,7 +11,6 @@ pub use graph::Dag;
 pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
 pub use run::{
     ArtifactDir, Event, Observer, Quiet, RegisteredModel, RunError, RunOptions, RunSummary,
-    StepSummary, execute,
-    export,
+    StepSummary, execute, export,
 };
 pub use spec::{Pipeline, SpecError};

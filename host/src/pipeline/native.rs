@@ -144,7 +144,10 @@ pub fn plan_train(spec: &TrainSpec, input: &Schema) -> Result<TrainPlan, NativeE
         if task == Task::Clustering || for_classes != (task == Task::Classification) {
             return Err(native_err(
                 "search.metric",
-                format!("`{}` cannot score `{}` models", search.metric, spec.algorithm),
+                format!(
+                    "`{}` cannot score `{}` models",
+                    search.metric, spec.algorithm
+                ),
             ));
         }
     }
@@ -333,7 +336,8 @@ fn features_of(
     features: &[(String, ColumnType)],
     layout: Option<&[FeatureColumn]>,
 ) -> Result<(Features, Vec<FeatureColumn>), NativeError> {
-    let chunk = batch_to_chunk(batch, features).map_err(|e| native_err("features", e.to_string()))?;
+    let chunk =
+        batch_to_chunk(batch, features).map_err(|e| native_err("features", e.to_string()))?;
     let rows = chunk.rows as usize;
     let mut columns = Vec::with_capacity(features.len());
     for (i, column) in chunk.columns.iter().enumerate() {
@@ -378,7 +382,11 @@ fn features_of(
             _ => Err(missing(column, row)),
         }
     };
-    let sparse_width: usize = columns.iter().filter_map(|c| c.sparse_dim).map(|d| d as usize).sum();
+    let sparse_width: usize = columns
+        .iter()
+        .filter_map(|c| c.sparse_dim)
+        .map(|d| d as usize)
+        .sum();
     if columns.iter().any(|c| c.sparse_dim.is_some()) {
         let dense_count = columns.iter().filter(|c| c.sparse_dim.is_none()).count();
         let mut matrix = SparseMatrix {
@@ -399,9 +407,11 @@ fn features_of(
                         values,
                     } => {
                         let range = row_offsets[row] as usize..row_offsets[row + 1] as usize;
-                        matrix
-                            .indices
-                            .extend(indices[range.clone()].iter().map(|i| (*i as usize + offset) as u32));
+                        matrix.indices.extend(
+                            indices[range.clone()]
+                                .iter()
+                                .map(|i| (*i as usize + offset) as u32),
+                        );
                         matrix.values.extend_from_slice(&values[range]);
                         offset += *dim as usize;
                     }
@@ -451,7 +461,9 @@ fn target_of(batch: &RecordBatch, name: &str, task: Task) -> Result<Target, Nati
             Ok(Target::classes(values))
         }
         ColumnValues::Float64 { values, valid } => {
-            if let Some(row) = (0..values.len()).find(|r| !is_valid(valid, *r) || !values[*r].is_finite()) {
+            if let Some(row) =
+                (0..values.len()).find(|r| !is_valid(valid, *r) || !values[*r].is_finite())
+            {
                 return Err(absent(row));
             }
             Ok(Target::Values(values.clone()))
@@ -583,7 +595,8 @@ pub fn train(
         let cv = CvSettings {
             folds: search.folds,
             seed: spec.seed,
-            metric: CvMetric::parse(&search.metric).map_err(|e| native_err("search.metric", e.to_string()))?,
+            metric: CvMetric::parse(&search.metric)
+                .map_err(|e| native_err("search.metric", e.to_string()))?,
         };
         let outcome = match search.random {
             None => grid_search(&spec.algorithm, &spec.hyper, &search.grid, &x_train, y, &cv),
@@ -593,7 +606,15 @@ pub fn train(
                     .iter()
                     .map(|(k, v)| (k.clone(), Distribution::Choice(v.clone())))
                     .collect();
-                random_search(&spec.algorithm, &spec.hyper, &space, n_iter, &x_train, y, &cv)
+                random_search(
+                    &spec.algorithm,
+                    &spec.hyper,
+                    &space,
+                    n_iter,
+                    &x_train,
+                    y,
+                    &cv,
+                )
             }
         }
         .map_err(|e| native_err("search", e.to_string()))?;
@@ -611,7 +632,11 @@ pub fn train(
                 labels,
             });
         }
-        metrics.push(metric(&format!("cv.{}", search.metric), outcome.best_score.mean, &[]));
+        metrics.push(metric(
+            &format!("cv.{}", search.metric),
+            outcome.best_score.mean,
+            &[],
+        ));
         hyper = outcome.best;
     }
     let learner = build_learner(&spec.algorithm, &hyper, spec.seed).map_err(fit_err)?;
@@ -630,7 +655,8 @@ pub fn train(
     let held_out = table
         .project(&keep)
         .and_then(|t| {
-            let indices = UInt32Array::from(test_rows.iter().map(|r| *r as u32).collect::<Vec<_>>());
+            let indices =
+                UInt32Array::from(test_rows.iter().map(|r| *r as u32).collect::<Vec<_>>());
             let columns: Vec<ArrayRef> = t
                 .columns()
                 .iter()

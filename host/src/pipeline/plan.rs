@@ -143,8 +143,8 @@ pub fn plugin_by_digest(digest: &Digest, home: &Path) -> Result<(Vec<u8>, String
     }
     let saved = plugin_store_path(home, digest);
     if saved.exists() {
-        let bytes = std::fs::read(&saved)
-            .map_err(|e| format!("cannot read {}: {e}", saved.display()))?;
+        let bytes =
+            std::fs::read(&saved).map_err(|e| format!("cannot read {}: {e}", saved.display()))?;
         return Ok((bytes, digest.to_string()));
     }
     Err(format!(
@@ -230,7 +230,7 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
                 steps.push(PlannedStep {
                     name: name.clone(),
                     work: StepWork::Train {
-                        spec: spec.clone(),
+                        spec: spec.as_ref().clone(),
                         features: planned.features,
                     },
                     input: step.input.clone(),

@@ -17,9 +17,9 @@ use super::native;
 use super::plan::{Plan, StepWork};
 use super::spec::SourceKind;
 use crate::contract::Metric;
+use crate::contract::Params;
 use crate::data::{DataError, TableReader, TableWriter, batch_to_chunk, merge_into_batch};
 use crate::policy::{Digest, EffectiveGrant};
-use crate::contract::Params;
 use crate::runtime::{Plugin, RuntimeError, SessionStats};
 use crate::store::{
     ArtifactKind, CacheEntry, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
@@ -524,7 +524,12 @@ async fn register_models(
             .collect();
         for scorer in plan.steps.iter().filter(|s| s.input == step.name) {
             if let Some(summary) = summaries.get(&scorer.name) {
-                metrics.extend(summary.metrics.iter().map(|m| ModelMetric::new(&scorer.name, m)));
+                metrics.extend(
+                    summary
+                        .metrics
+                        .iter()
+                        .map(|m| ModelMetric::new(&scorer.name, m)),
+                );
             }
         }
         // every node the model depends on, in plan order
@@ -742,12 +747,7 @@ pub async fn execute(
         for step in &plan.steps {
             failed.insert(step.name.clone());
             let id = store
-                .start_step(
-                    run_id,
-                    &step.name,
-                    step.plugin_digest().as_deref(),
-                    "",
-                )
+                .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
                 .await?;
             store
                 .finish_step(
@@ -774,12 +774,7 @@ pub async fn execute(
             if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
                 let message = format!("not run: upstream `{bad}` did not succeed");
                 let id = store
-                    .start_step(
-                        run_id,
-                        &step.name,
-                        step.plugin_digest().as_deref(),
-                        "",
-                    )
+                    .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
                     .await?;
                 store
                     .finish_step(
@@ -804,22 +799,23 @@ pub async fn execute(
             let input = tables[&step.input].clone();
             let fit = model_node.map(|f| tables[f].clone());
             let fit_digest = match &step.work {
-                StepWork::Predict { .. } => fit.as_ref().and_then(|f| f.state.as_ref()).map(|s| s.0.as_str()),
+                StepWork::Predict { .. } => fit
+                    .as_ref()
+                    .and_then(|f| f.state.as_ref())
+                    .map(|s| s.0.as_str()),
                 _ => fit.as_ref().map(|f| f.digest.as_str()),
             };
             let key = cache_key(&step.work, &input.digest, fit_digest, pipeline.chunk_rows);
             if !options.no_cache
                 && let Some(hit) = store.cache_lookup(&key).await?
                 && artifacts.path(&hit.path).exists()
-                && hit.state_path.as_ref().is_none_or(|p| artifacts.path(p).exists())
+                && hit
+                    .state_path
+                    .as_ref()
+                    .is_none_or(|p| artifacts.path(p).exists())
             {
                 let id = store
-                    .start_step(
-                        run_id,
-                        &step.name,
-                        step.plugin_digest().as_deref(),
-                        &key,
-                    )
+                    .start_step(run_id, &step.name, step.plugin_digest().as_deref(), &key)
                     .await?;
                 // only steps that report metrics pay for the extra query
                 let reports_metrics = match &step.work {
@@ -1082,12 +1078,7 @@ pub async fn execute(
     for position in pending {
         let step = &plan.steps[position];
         let id = store
-            .start_step(
-                run_id,
-                &step.name,
-                step.plugin_digest().as_deref(),
-                "",
-            )
+            .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
             .await?;
         store
             .finish_step(

@@ -138,7 +138,7 @@ pub enum StepAction {
     /// or a `sha256:` digest.
     Plugin(String),
     /// Native training (see [`crate::train`]).
-    Train(TrainSpec),
+    Train(Box<TrainSpec>),
     /// Native prediction with the model a `train` step of this pipeline fits.
     Predict {
         /// The train step's name.
@@ -371,17 +371,24 @@ impl Pipeline {
                             crate::train::ALGORITHMS.iter().map(|a| a.name).collect();
                         return Err(err(
                             train_at("train"),
-                            format!("unknown algorithm `{algorithm}` (known: {})", known.join(", ")),
+                            format!(
+                                "unknown algorithm `{algorithm}` (known: {})",
+                                known.join(", ")
+                            ),
                         ));
                     }
                     let mut hyper = BTreeMap::new();
                     for (key, value) in &step.params {
                         hyper.insert(
                             key.clone(),
-                            hyper_value(value).map_err(|m| err(train_at(&format!("params.{key}")), m))?,
+                            hyper_value(value)
+                                .map_err(|m| err(train_at(&format!("params.{key}")), m))?,
                         );
                     }
-                    let split = step.split.unwrap_or(SplitFile { test: None, seed: None });
+                    let split = step.split.unwrap_or(SplitFile {
+                        test: None,
+                        seed: None,
+                    });
                     let test_fraction = split.test.unwrap_or(DEFAULT_TEST_FRACTION);
                     if !(test_fraction > 0.0 && test_fraction < 1.0) {
                         return Err(err(
@@ -407,10 +414,16 @@ impl Pipeline {
                             }
                             let folds = search.folds.unwrap_or(DEFAULT_FOLDS);
                             if folds < 2 {
-                                return Err(err(train_at("search.folds"), "needs at least 2 folds".into()));
+                                return Err(err(
+                                    train_at("search.folds"),
+                                    "needs at least 2 folds".into(),
+                                ));
                             }
                             if search.random == Some(0) {
-                                return Err(err(train_at("search.random"), "must sample at least 1 candidate".into()));
+                                return Err(err(
+                                    train_at("search.random"),
+                                    "must sample at least 1 candidate".into(),
+                                ));
                             }
                             Some(SearchSpec {
                                 metric: search.metric,
@@ -423,7 +436,7 @@ impl Pipeline {
                     if let Some(model) = &step.model {
                         check_name("model", model)?;
                     }
-                    StepAction::Train(TrainSpec {
+                    StepAction::Train(Box::new(TrainSpec {
                         algorithm,
                         target: step.target,
                         features: step.features,
@@ -433,13 +446,14 @@ impl Pipeline {
                         search,
                         model_name: step.model.unwrap_or_else(|| raw.pipeline.name.clone()),
                         gate: step.gate,
-                    })
+                    }))
                 }
                 (None, None, Some(model)) => {
                     if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
                         return Err(err(
                             format!("{at} {field}"),
-                            "only `train` steps take this field (a predict step uses its model's)".into(),
+                            "only `train` steps take this field (a predict step uses its model's)"
+                                .into(),
                         ));
                     }
                     StepAction::Predict { model }
@@ -506,11 +520,15 @@ impl Pipeline {
             let at = format!("[step.{}]", step.name);
             for (field, input) in [("input", Some(&mut step.input)), ("fit", step.fit.as_mut())] {
                 let Some(input) = input else { continue };
-                let Some((node, port)) = input.split_once('.') else { continue };
+                let Some((node, port)) = input.split_once('.') else {
+                    continue;
+                };
                 if !train_steps.iter().any(|t| t == node) {
                     return Err(err(
                         format!("{at} {field}"),
-                        format!("`{input}`: only train steps have named outputs, and `{node}` is not one"),
+                        format!(
+                            "`{input}`: only train steps have named outputs, and `{node}` is not one"
+                        ),
                     ));
                 }
                 if port != TEST_PREDICTIONS {

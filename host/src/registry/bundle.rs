@@ -101,7 +101,16 @@ pub async fn export(
     let lineage = version_lineage(&record)?;
     let artifacts = ArtifactDir::new(home);
     let mut blobs: Vec<(Blob, Vec<u8>)> = Vec::new();
-    blobs.push(artifact_blob(store, &artifacts, out, record.model_digest.clone(), BlobKind::Model).await?);
+    blobs.push(
+        artifact_blob(
+            store,
+            &artifacts,
+            out,
+            record.model_digest.clone(),
+            BlobKind::Model,
+        )
+        .await?,
+    );
     for step in &lineage.steps {
         if let Some(plugin) = &step.plugin_digest
             && !blobs.iter().any(|(b, _)| &b.digest == plugin)
@@ -121,7 +130,8 @@ pub async fn export(
         if let Some(state) = &step.state_digest
             && !blobs.iter().any(|(b, _)| &b.digest == state)
         {
-            blobs.push(artifact_blob(store, &artifacts, out, state.clone(), BlobKind::State).await?);
+            blobs
+                .push(artifact_blob(store, &artifacts, out, state.clone(), BlobKind::State).await?);
         }
     }
     let manifest = Manifest {
@@ -210,7 +220,10 @@ pub fn read(path: &Path) -> Result<(Manifest, Vec<Vec<u8>>), RegistryError> {
         .iter()
         .any(|b| b.kind == BlobKind::Model && b.digest == manifest.model_digest)
     {
-        return Err(bundle_err(path, "the manifest's model is not among its blobs"));
+        return Err(bundle_err(
+            path,
+            "the manifest's model is not among its blobs",
+        ));
     }
     Ok((manifest, blobs))
 }
@@ -229,9 +242,10 @@ pub async fn import(
     let io = |e: std::io::Error| bundle_err(path, e.to_string());
     std::fs::create_dir_all(artifacts.path("")).map_err(io)?;
     let run = store
-        .create_run(&format!("bundle-import:{}", manifest.name), &Digest::of(
-            &std::fs::read(path).map_err(io)?,
-        ).to_string())
+        .create_run(
+            &format!("bundle-import:{}", manifest.name),
+            &Digest::of(&std::fs::read(path).map_err(io)?).to_string(),
+        )
         .await?;
     let mut files = Vec::new();
     for (blob, data) in manifest.blobs.iter().zip(&blobs) {

@@ -131,7 +131,11 @@ pub fn metric_value(metrics: &[ModelMetric], name: &str) -> Option<f64> {
     named
         .iter()
         .find(|m| m.labels.is_empty())
-        .or(if named.len() == 1 { named.first() } else { None })
+        .or(if named.len() == 1 {
+            named.first()
+        } else {
+            None
+        })
         .map(|m| m.value)
 }
 
@@ -202,13 +206,14 @@ pub async fn promote(
     alias: &str,
     actor: &str,
 ) -> Result<(Option<i64>, Option<GateOutcome>), RegistryError> {
-    let record = store
-        .model_version(name, version)
-        .await?
-        .ok_or_else(|| RegistryError::NoVersion {
-            name: name.to_string(),
-            version,
-        })?;
+    let record =
+        store
+            .model_version(name, version)
+            .await?
+            .ok_or_else(|| RegistryError::NoVersion {
+                name: name.to_string(),
+                version,
+            })?;
     let outcome = check_gate(store, &record).await?;
     if let Some(outcome) = &outcome
         && !outcome.passed()

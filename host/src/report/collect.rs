@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    BinaryCurves, ConfusionMatrix, GroupMetric, MetricRow, ModelInfo, PrCurve, RocCurve,
-    RunReport, StepRow,
+    BinaryCurves, ConfusionMatrix, GroupMetric, MetricRow, ModelInfo, PrCurve, RocCurve, RunReport,
+    StepRow,
 };
 use crate::contract::Metric;
 use crate::store::{Store, StoreError};
@@ -121,7 +121,10 @@ fn add_step_metrics(report: &mut RunReport, step: &str, metrics: &[Metric]) {
         let mut counts = vec![vec![0u64; labels.len()]; labels.len()];
         for (actual, predicted, value) in cells {
             let i = labels.iter().position(|l| l == actual).expect("collected");
-            let j = labels.iter().position(|l| l == predicted).expect("collected");
+            let j = labels
+                .iter()
+                .position(|l| l == predicted)
+                .expect("collected");
             counts[i][j] = value.max(0.0) as u64;
         }
         report.confusion_matrices.push(ConfusionMatrix {
@@ -160,7 +163,9 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
         pipeline: record.pipeline.clone(),
         status: record.status.to_string(),
         started_at: Some(format!("{} UTC", format_time(record.started_at))),
-        finished_at: record.finished_at.map(|t| format!("{} UTC", format_time(t))),
+        finished_at: record
+            .finished_at
+            .map(|t| format!("{} UTC", format_time(t))),
         ..Default::default()
     };
     for step in store.step_runs(run).await? {
@@ -190,7 +195,12 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
         let mut shown = Vec::new();
         if let Some(hyper) = params.get("hyper").and_then(|h| h.as_object()) {
             for (k, v) in hyper {
-                shown.push((k.clone(), v.to_string()));
+                // hyperparameters serialise tagged ({"Float": 4.0}): show the value
+                let value = v.as_object().and_then(|o| o.values().next()).unwrap_or(v);
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
+                shown.push((k.clone(), text));
             }
         }
         for key in ["target", "test_fraction", "seed", "features"] {

@@ -29,8 +29,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use error::StoreError;
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditRecord, AuditVerification,
-    CacheEntry, CacheHit, ModelVersionRecord, NewArtifact, NewModelVersion,
-    ParseEnumError, PluginRecord, RunRecord, RunStatus, StepOutcome, StepRunRecord, StepStatus,
+    CacheEntry, CacheHit, ModelVersionRecord, NewArtifact, NewModelVersion, ParseEnumError,
+    PluginRecord, RunRecord, RunStatus, StepOutcome, StepRunRecord, StepStatus,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
@@ -178,7 +178,9 @@ fn check_artifact(artifact: &NewArtifact) -> Result<(), OpError> {
         check_digest("plugin digest", plugin)?;
     }
     if artifact.bytes < 0 || artifact.rows.is_some_and(|r| r < 0) {
-        return Err(OpError::Invalid("rows and bytes must not be negative".into()));
+        return Err(OpError::Invalid(
+            "rows and bytes must not be negative".into(),
+        ));
     }
     Ok(())
 }
@@ -342,7 +344,9 @@ macro_rules! update_step {
                     .fetch_optional(&mut *$exec)
                     .await?;
             return Err(match status {
-                Some(status) => OpError::Invalid(format!("step run {step_run} is already {status}")),
+                Some(status) => {
+                    OpError::Invalid(format!("step run {step_run} is already {status}"))
+                }
                 None => OpError::NotFound {
                     what: "step run",
                     key: step_run.to_string(),

@@ -460,29 +460,65 @@ async fn registry_versions_aliases_and_history(store: &Store) {
     let stored = store.step_metrics("eval-key").await.unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].value.is_nan(), "NaN survives the round trip");
-    assert_eq!(stored[0].labels, vec![("candidate".to_string(), "0".to_string())]);
+    assert_eq!(
+        stored[0].labels,
+        vec![("candidate".to_string(), "0".to_string())]
+    );
     // replacing the entry replaces its metrics
     store
-        .cache_put(&CacheEntry { metrics: Vec::new(), ..scored })
+        .cache_put(&CacheEntry {
+            metrics: Vec::new(),
+            ..scored
+        })
         .await
         .unwrap();
     assert!(store.step_metrics("eval-key").await.unwrap().is_empty());
 
-    assert_eq!(store.register_model(&new_model(run, "m1")).await.unwrap(), (1, true));
+    assert_eq!(
+        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        (1, true)
+    );
     // the same model again is the same version
-    assert_eq!(store.register_model(&new_model(run, "m1")).await.unwrap(), (1, false));
-    assert_eq!(store.register_model(&new_model(run, "m2")).await.unwrap(), (2, true));
+    assert_eq!(
+        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        (1, false)
+    );
+    assert_eq!(
+        store.register_model(&new_model(run, "m2")).await.unwrap(),
+        (2, true)
+    );
     let versions = store.model_versions(Some("spam")).await.unwrap();
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![2, 1]);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
     assert_eq!(versions[1].gate.as_deref(), Some("f1 >= 0.85"));
     assert_eq!(store.model_versions(Some("other")).await.unwrap(), vec![]);
     assert_eq!(store.model_version("spam", 3).await.unwrap(), None);
 
-    assert_eq!(store.alias_version("spam", "production").await.unwrap(), None);
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        None
+    );
     let detail = json!({"gate": "f1 >= 0.85"});
-    assert_eq!(store.set_alias("spam", "production", 1, "ana", &detail).await.unwrap(), None);
-    assert_eq!(store.set_alias("spam", "production", 2, "ben", &detail).await.unwrap(), Some(1));
-    assert_eq!(store.alias_version("spam", "production").await.unwrap(), Some(2));
+    assert_eq!(
+        store
+            .set_alias("spam", "production", 1, "ana", &detail)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .set_alias("spam", "production", 2, "ben", &detail)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        Some(2)
+    );
     let history = store.alias_history("spam").await.unwrap();
     assert_eq!(
         history
@@ -498,17 +534,27 @@ async fn registry_versions_aliases_and_history(store: &Store) {
     assert!(store.verify_audit().await.unwrap().first_bad.is_none());
 
     assert_err_contains(
-        store.set_alias("spam", "production", 9, "ana", &detail).await,
+        store
+            .set_alias("spam", "production", 9, "ana", &detail)
+            .await,
         &["set_alias", "spam 9"],
     );
-    assert_eq!(store.alias_version("spam", "production").await.unwrap(), Some(2));
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        Some(2)
+    );
     assert_err_contains(
-        store.set_alias("spam", "bad alias", 1, "ana", &detail).await,
+        store
+            .set_alias("spam", "bad alias", 1, "ana", &detail)
+            .await,
         &["alias `bad alias`"],
     );
     let mut broken = new_model(run, "m3");
     broken.metrics = "not json".into();
-    assert_err_contains(store.register_model(&broken).await, &["metrics are not JSON"]);
+    assert_err_contains(
+        store.register_model(&broken).await,
+        &["metrics are not JSON"],
+    );
     assert_err_contains(
         store.register_model(&new_model(run, "never-stored")).await,
         &["register_model"],

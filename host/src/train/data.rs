@@ -104,7 +104,10 @@ impl Features {
 pub enum Target {
     /// Class labels: `classes` sorted and distinct, `codes[i]` the index
     /// into `classes` of row `i`'s label.
-    Classes { classes: Vec<i64>, codes: Vec<usize> },
+    Classes {
+        classes: Vec<i64>,
+        codes: Vec<usize>,
+    },
     /// Real values, for regression.
     Values(Vec<f64>),
 }
@@ -156,7 +159,10 @@ pub enum Predictions {
     },
     Values(Vec<f64>),
     /// Cluster index per row and the distance to its centroid.
-    Clusters { cluster: Vec<i64>, distance: Vec<f64> },
+    Clusters {
+        cluster: Vec<i64>,
+        distance: Vec<f64>,
+    },
 }
 
 impl Predictions {

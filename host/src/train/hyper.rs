@@ -77,12 +77,16 @@ impl HyperParams {
     pub fn choice(&self, name: &str, allowed: &[&'static str]) -> Result<&'static str, TrainError> {
         match self.get(name) {
             None => Ok(allowed[0]),
-            Some(HyperValue::Text(v)) => allowed.iter().copied().find(|a| a == v).ok_or_else(|| {
-                TrainError::Hyper {
-                    name: name.into(),
-                    message: format!("`{v}` is not one of {}", allowed.join(", ")),
-                }
-            }),
+            Some(HyperValue::Text(v)) => {
+                allowed
+                    .iter()
+                    .copied()
+                    .find(|a| a == v)
+                    .ok_or_else(|| TrainError::Hyper {
+                        name: name.into(),
+                        message: format!("`{v}` is not one of {}", allowed.join(", ")),
+                    })
+            }
             Some(other) => Err(Self::wrong(name, "text", other)),
         }
     }

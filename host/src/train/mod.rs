@@ -160,13 +160,22 @@ pub static ALGORITHMS: &[Algorithm] = &[
 ];
 
 /// Looks up an algorithm by name and builds its learner.
-pub fn learner(name: &str, params: &HyperParams, seed: u64) -> Result<Box<dyn Learner>, TrainError> {
-    let algorithm = ALGORITHMS
-        .iter()
-        .find(|a| a.name == name)
-        .ok_or_else(|| TrainError::UnknownAlgorithm {
-            name: name.to_string(),
-            known: ALGORITHMS.iter().map(|a| a.name).collect::<Vec<_>>().join(", "),
-        })?;
+pub fn learner(
+    name: &str,
+    params: &HyperParams,
+    seed: u64,
+) -> Result<Box<dyn Learner>, TrainError> {
+    let algorithm =
+        ALGORITHMS
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| TrainError::UnknownAlgorithm {
+                name: name.to_string(),
+                known: ALGORITHMS
+                    .iter()
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
     (algorithm.build)(params, seed)
 }
