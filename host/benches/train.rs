@@ -15,11 +15,18 @@
 //!   hash-features plugin natively (2^16 dims, word 1–2-grams, tf-idf
 //!   fitted on the training rows, l2), stratified 80/20 split.
 //!
+//! - `chat-moderation`: the example pipeline end to end (`sluice run`,
+//!   release build: plugins, 2^16-dim sparse logistic regression with a
+//!   5-fold search, evaluator), its wall time and peak RSS, then its
+//!   held-out F1 / ROC-AUC next to scikit-learn's TF-IDF + logistic
+//!   regression recipe fitted on the same training rows and the pretrained
+//!   alt-profanity-check model (`benches/chat_baseline.py`).
+//!
 //! Algorithms: logistic regression (sklearn `LogisticRegression()`, lbfgs)
 //! and decision tree (`DecisionTreeClassifier(random_state=seed)`).
 //!
-//! Run: `cargo bench -p sluice --bench train` (needs python3 with
-//! scikit-learn 1.9.1: `pip install scikit-learn==1.9.1`). For a strictly
+//! Run: `cargo bench -p sluice --bench train` (needs python3 with the
+//! baselines: `pip install -r host/benches/requirements.txt`). For a strictly
 //! one-core comparison run the bench binary under `taskset -c 0`: both
 //! sides then see one CPU.
 
@@ -33,13 +40,19 @@ use std::time::Instant;
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use sluice::data::{ColumnType, ColumnValues, TableReader, batch_to_chunk};
+use sluice::pipeline::ArtifactDir;
+use sluice::store::Store;
 use sluice::train::split::train_test_split;
 use sluice::train::{Features, HyperParams, Model, Predictions, SparseMatrix, Target, learner};
 
 const REPEATS: usize = 5;
 const SEED: u64 = 42;
 const SKLEARN_SCRIPT: &str = include_str!("train_sklearn.py");
-const MESSAGES: &str = include_str!("../../examples/chat-moderation/data/messages.csv");
+const MESSAGES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/chat-moderation/data/messages.csv"
+);
 
 struct Data {
     name: &'static str,
@@ -112,54 +125,31 @@ fn dense_data() -> Data {
 }
 
 /// RFC 4180 records (quoted fields, doubled quotes, newlines in quotes).
-fn csv_records(text: &str) -> Vec<Vec<String>> {
-    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                chars.next();
-                field.push('"');
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => record.push(std::mem::take(&mut field)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (false, c) => field.push(c),
+/// The example's messages and labels, read by sluice's own CSV reader.
+fn sms_rows() -> (Vec<String>, Vec<i64>) {
+    let (mut texts, mut labels) = (Vec::new(), Vec::new());
+    let reader = TableReader::open(Path::new(MESSAGES), 4096).expect("messages.csv");
+    for batch in reader {
+        let columns = [
+            ("text".to_string(), ColumnType::Text),
+            ("label".to_string(), ColumnType::Int64),
+        ];
+        let chunk = batch_to_chunk(&batch.expect("a batch"), &columns).expect("text and label");
+        let (ColumnValues::Text { data, offsets, .. }, ColumnValues::Int64 { values, .. }) =
+            (&chunk.columns[0].values, &chunk.columns[1].values)
+        else {
+            unreachable!("read as text and int64")
+        };
+        for row in 0..values.len() {
+            texts.push(data[offsets[row] as usize..offsets[row + 1] as usize].to_string());
         }
+        labels.extend_from_slice(values);
     }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
+    (texts, labels)
 }
 
 fn sms_data() -> Data {
-    let records = csv_records(MESSAGES);
-    let header = &records[0];
-    let text_column = header
-        .iter()
-        .position(|h| h == "text")
-        .expect("text column");
-    let label_column = header
-        .iter()
-        .position(|h| h == "label")
-        .expect("label column");
-    let texts: Vec<&str> = records[1..]
-        .iter()
-        .map(|r| r[text_column].as_str())
-        .collect();
-    let labels: Vec<i64> = records[1..]
-        .iter()
-        .map(|r| r[label_column].parse().expect("label"))
-        .collect();
+    let (texts, labels) = sms_rows();
     let y = Target::classes(&labels);
     let split = train_test_split(&y, 0.2, SEED).expect("split");
 
@@ -176,7 +166,7 @@ fn sms_data() -> Data {
     let dim = 1usize << 16;
     let mut df = vec![0u32; dim];
     for &row in &split.train {
-        for &(index, _) in featurizer.hash_row(texts[row]) {
+        for &(index, _) in featurizer.hash_row(&texts[row]) {
             df[index as usize] += 1;
         }
     }
@@ -193,7 +183,7 @@ fn sms_data() -> Data {
             ..Default::default()
         };
         for &row in rows {
-            for &(index, value) in featurizer.row(texts[row]).expect("featurise") {
+            for &(index, value) in featurizer.row(&texts[row]).expect("featurise") {
                 m.indices.push(index);
                 m.values.push(value);
             }
@@ -373,6 +363,99 @@ fn sklearn_side(
     })
 }
 
+const BASELINE_SCRIPT: &str = include_str!("chat_baseline.py");
+
+/// The example pipeline end to end, then its held-out rows against the
+/// baselines a user would otherwise reach for.
+fn chat_moderation() {
+    let home = tempfile::tempdir().expect("temp home");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace");
+    let started = Instant::now();
+    let run = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "examples/chat-moderation/pipeline.toml"])
+        .current_dir(root)
+        .env("SLUICE_HOME", home.path())
+        .env_remove("SLUICE_DATABASE_URL")
+        .output()
+        .expect("run sluice");
+    let elapsed = started.elapsed();
+    assert!(
+        run.status.success(),
+        "sluice run failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // SAFETY: getrusage writes into the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let held_out = tokio.block_on(async {
+        let store = Store::open_default(home.path()).await.expect("store");
+        let steps = store.step_runs(1).await.expect("step runs");
+        let digest = steps
+            .iter()
+            .find(|s| s.step == "model")
+            .and_then(|s| s.output_digest.clone())
+            .expect("the model step's table");
+        let artifact = store
+            .artifact(&digest)
+            .await
+            .expect("artifact")
+            .expect("recorded");
+        ArtifactDir::new(home.path()).path(&artifact.path)
+    });
+    let script = home.path().join("chat_baseline.py");
+    std::fs::write(&script, BASELINE_SCRIPT).expect("script");
+    let baseline = Command::new("python3")
+        .arg(&script)
+        .arg(MESSAGES)
+        .arg(&held_out)
+        .output()
+        .expect("python3");
+    assert!(
+        baseline.status.success(),
+        "baseline failed (pip install -r host/benches/requirements.txt):\n{}",
+        String::from_utf8_lossy(&baseline.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&baseline.stdout).expect("baseline JSON");
+    println!(
+        "\nchat-moderation example, release `sluice run` end to end: {:.2} s wall, peak RSS {:.0} MiB \
+         (clean, pii, offensive, spam, 2^16 tf-idf features, 5-fold search over C, fit, evaluate)",
+        elapsed.as_secs_f64(),
+        usage.ru_maxrss as f64 / 1024.0
+    );
+    println!(
+        "held-out rows: {} (trained on {})",
+        result["rows"]["test"], result["rows"]["train"]
+    );
+    println!("{:<46} {:>8} {:>8}", "model", "F1", "ROC-AUC");
+    for (key, name) in [
+        (
+            "sluice",
+            "sluice logistic regression (sparse 2^16 + scores)",
+        ),
+        (
+            "sklearn_tfidf_logreg",
+            "scikit-learn TF-IDF 1-2-grams + LogisticRegression",
+        ),
+        (
+            "alt_profanity_check",
+            "alt-profanity-check 1.9.1 (pretrained, as shipped)",
+        ),
+    ] {
+        println!(
+            "{name:<46} {:>8.4} {:>8.4}",
+            result[key]["f1"].as_f64().unwrap_or(f64::NAN),
+            result[key]["roc_auc"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
@@ -437,4 +520,5 @@ fn main() {
         "fit time: median of {REPEATS}; ratio = sluice / faster scikit-learn run (≤ 1: sluice \
          faster); scores on the held-out 20%, F1 of class 1"
     );
+    chat_moderation();
 }

@@ -4,7 +4,7 @@
 //! record in the store.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,6 +144,121 @@ impl ArtifactDir {
             std::fs::rename(temp, &target)?;
         }
         Ok((digest, name, bytes))
+    }
+}
+
+/// Tables up to this size are assembled in memory before touching disk.
+const SPOOL_LIMIT: usize = 32 << 20;
+
+/// Where an artifact's bytes go while it is written: hashed as they come,
+/// kept in memory while small, spilled to a temporary file beyond
+/// [`SPOOL_LIMIT`].
+struct Spool {
+    root: PathBuf,
+    hasher: Sha256,
+    memory: Vec<u8>,
+    file: Option<tempfile::NamedTempFile>,
+    bytes: u64,
+}
+
+impl std::io::Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.bytes += buf.len() as u64;
+        match &mut self.file {
+            Some(file) => file.write_all(buf)?,
+            None => {
+                self.memory.extend_from_slice(buf);
+                if self.memory.len() > SPOOL_LIMIT {
+                    let mut file = tempfile::NamedTempFile::new_in(&self.root)?;
+                    file.write_all(&self.memory)?;
+                    self.memory = Vec::new();
+                    self.file = Some(file);
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Spool {
+    /// Puts the content in place under its digest. Content that is already
+    /// there is not written again (an unchanged step re-run with
+    /// `--no-cache` touches no artifact file).
+    fn finish(
+        self,
+        artifacts: &ArtifactDir,
+        extension: &str,
+    ) -> std::io::Result<(String, String, u64)> {
+        let hex = hex::encode(self.hasher.finalize());
+        let name = format!("{hex}.{extension}");
+        let target = artifacts.path(&name);
+        if !target.exists() {
+            let file = match self.file {
+                Some(file) => file,
+                None => {
+                    let mut file = tempfile::NamedTempFile::new_in(&artifacts.root)?;
+                    file.write_all(&self.memory)?;
+                    file
+                }
+            };
+            file.persist(&target).map_err(|e| e.error)?;
+        }
+        Ok((format!("sha256:{hex}"), name, self.bytes))
+    }
+}
+
+/// Writes a step's table as a content-addressed Parquet artifact.
+struct ArtifactWriter {
+    spool: Option<Spool>,
+    writer: Option<parquet::arrow::ArrowWriter<Spool>>,
+}
+
+impl ArtifactWriter {
+    fn new(artifacts: &ArtifactDir) -> ArtifactWriter {
+        ArtifactWriter {
+            spool: Some(Spool {
+                root: artifacts.root.clone(),
+                hasher: Sha256::new(),
+                memory: Vec::new(),
+                file: None,
+                bytes: 0,
+            }),
+            writer: None,
+        }
+    }
+
+    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<(), Failure> {
+        if self.writer.is_none() {
+            let spool = self.spool.take().expect("one writer per spool");
+            self.writer = Some(
+                parquet::arrow::ArrowWriter::try_new(spool, batch.schema(), None)
+                    .map_err(|e| Failure::Fatal(format!("writing the output: {e}")))?,
+            );
+        }
+        let writer = self.writer.as_mut().expect("created above");
+        writer
+            .write(batch)
+            .map_err(|e| Failure::Transient(format!("writing the output: {e}")))
+    }
+
+    /// Digest, file name and size of the finished artifact.
+    fn finish(mut self, artifacts: &ArtifactDir) -> Result<(String, String, u64), Failure> {
+        let spool = match self.writer.take() {
+            Some(writer) => writer
+                .into_inner()
+                .map_err(|e| Failure::Transient(format!("writing the output: {e}")))?,
+            // no rows came: an empty file, as for an empty input
+            None => self.spool.take().expect("unused spool"),
+        };
+        spool.finish(artifacts, "parquet").map_err(transient)
     }
 }
 
@@ -296,22 +411,15 @@ fn write_artifact(
     bytes: &[u8],
     extension: &str,
 ) -> Result<(String, String, u64), Failure> {
-    let temp = tempfile::NamedTempFile::new_in(&artifacts.root).map_err(transient)?;
-    std::fs::write(temp.path(), bytes).map_err(transient)?;
-    let kept = temp
-        .into_temp_path()
-        .keep()
-        .map_err(|e| transient(e.error))?;
-    artifacts.adopt(&kept, extension).map_err(transient)
-}
-
-/// Where a step's partial output is written before it is adopted.
-fn partial_path(job: &Job) -> PathBuf {
-    job.artifacts.root.join(format!(
-        ".partial-{}-{}.parquet",
-        job.plan.steps[job.step].name,
-        std::process::id()
-    ))
+    let mut spool = Spool {
+        root: artifacts.root.clone(),
+        hasher: Sha256::new(),
+        memory: Vec::new(),
+        file: None,
+        bytes: 0,
+    };
+    spool.write_all(bytes).map_err(transient)?;
+    spool.finish(artifacts, extension).map_err(transient)
 }
 
 /// Native training: the whole input in memory, split, search, fit; the
@@ -336,14 +444,10 @@ fn run_train_job(
     drop(batches);
     let trained = native::train(spec, features, &table)?;
     let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
-    let temp = partial_path(job);
-    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
     writer.write(&trained.test_predictions)?;
-    writer
-        .finish()
-        .map_err(|e| Failure::Transient(e.to_string()))?;
+    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
     let rows = trained.test_predictions.num_rows() as u64;
-    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
     job.observer.event(Event::Rows {
         step: job.plan.steps[job.step].name.clone(),
         rows: trained.rows_in,
@@ -371,8 +475,7 @@ fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
         .ok_or_else(|| Failure::Fatal("the model step left no model".into()))?;
     let bytes = std::fs::read(&model_path.1).map_err(transient)?;
     let model = native::ModelFile::from_bytes(&bytes).map_err(Failure::Fatal)?;
-    let temp = partial_path(job);
-    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
     let mut rows = 0u64;
     for batch in TableReader::open(&job.input.path, job.plan.pipeline.chunk_rows)? {
         if job.cancel.load(Ordering::Relaxed) {
@@ -386,10 +489,7 @@ fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
             rows: batch.num_rows() as u64,
         });
     }
-    writer
-        .finish()
-        .map_err(|e| Failure::Transient(e.to_string()))?;
-    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
+    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
     Ok(JobOutput {
         table: (digest, name, bytes, rows),
         state: None,
@@ -443,8 +543,7 @@ fn run_plugin_job(
     };
 
     let mut session = plugin.session(params, effective, state.as_ref().map(|s| s.3.as_slice()))?;
-    let temp = partial_path(job);
-    let mut writer = TableWriter::create(&temp).map_err(|e| Failure::Transient(e.to_string()))?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
     let mut rows = 0u64;
     for batch in TableReader::open(&job.input.path, chunk_rows)? {
         check("process")?;
@@ -459,10 +558,7 @@ fn run_plugin_job(
     }
     let metrics = session.finish()?;
     stats.add(session.stats());
-    writer
-        .finish()
-        .map_err(|e| Failure::Transient(e.to_string()))?;
-    let (digest, name, bytes) = job.artifacts.adopt(&temp, "parquet").map_err(transient)?;
+    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
     Ok(JobOutput {
         table: (digest, name, bytes, rows),
         state: state.map(|(d, n, s, _)| (d, n, s)),
