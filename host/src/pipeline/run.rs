@@ -189,6 +189,16 @@ impl std::io::Write for Spool {
 }
 
 impl Spool {
+    fn new(artifacts: &ArtifactDir) -> Spool {
+        Spool {
+            root: artifacts.root.clone(),
+            hasher: Sha256::new(),
+            memory: Vec::new(),
+            file: None,
+            bytes: 0,
+        }
+    }
+
     /// Puts the content in place under its digest. Content that is already
     /// there is not written again (an unchanged step re-run with
     /// `--no-cache` touches no artifact file).
@@ -224,13 +234,7 @@ struct ArtifactWriter {
 impl ArtifactWriter {
     fn new(artifacts: &ArtifactDir) -> ArtifactWriter {
         ArtifactWriter {
-            spool: Some(Spool {
-                root: artifacts.root.clone(),
-                hasher: Sha256::new(),
-                memory: Vec::new(),
-                file: None,
-                bytes: 0,
-            }),
+            spool: Some(Spool::new(artifacts)),
             writer: None,
         }
     }
@@ -411,13 +415,7 @@ fn write_artifact(
     bytes: &[u8],
     extension: &str,
 ) -> Result<(String, String, u64), Failure> {
-    let mut spool = Spool {
-        root: artifacts.root.clone(),
-        hasher: Sha256::new(),
-        memory: Vec::new(),
-        file: None,
-        bytes: 0,
-    };
+    let mut spool = Spool::new(artifacts);
     spool.write_all(bytes).map_err(transient)?;
     spool.finish(artifacts, extension).map_err(transient)
 }
