@@ -192,6 +192,12 @@ async fn lifecycle(project: &Project, store: &Store) {
         .await
         .unwrap();
     assert_eq!(manifest.model_digest, version.model_digest);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "a bundle is readable once shipped");
+    }
     let elsewhere = tempfile::tempdir().unwrap();
     let other = Store::open_default(elsewhere.path()).await.unwrap();
     let (imported, there) = bundle::import(&other, elsewhere.path(), &file)

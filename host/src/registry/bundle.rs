@@ -159,6 +159,14 @@ pub async fn export(
             temp.write_all(bytes)?;
         }
         temp.as_file().sync_all()?;
+        // a bundle is meant to be shipped: readable like any exported file
+        // (temp files start as 0600)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
         temp.persist(out).map_err(|e| e.error)?;
         Ok(())
     };
