@@ -178,6 +178,20 @@ impl Dag {
         out
     }
 
+    /// Every node upstream of `name` (not including it): sources and steps
+    /// whose tables, fit passes or models it depends on.
+    pub fn ancestors(&self, name: &str) -> Vec<String> {
+        let reversed = petgraph::visit::Reversed(&self.graph);
+        let mut out = Vec::new();
+        let mut dfs = petgraph::visit::Dfs::new(reversed, self.index[name]);
+        while let Some(node) = dfs.next(reversed) {
+            if self.graph[node].name != name {
+                out.push(self.graph[node].name.clone());
+            }
+        }
+        out
+    }
+
     fn edges(&self) -> Vec<(&Node, &Node, &'static str)> {
         self.graph
             .edge_indices()

@@ -624,7 +624,7 @@ pub fn train(
                 candidate
                     .params
                     .iter()
-                    .map(|(k, v)| (format!("param.{k}"), hyper_text(v))),
+                    .map(|(k, v)| (format!("param.{k}"), v.to_string())),
             );
             metrics.push(Metric {
                 name: format!("cv.{}", search.metric),
@@ -682,15 +682,6 @@ pub fn train(
         metrics,
         rows_in: table.num_rows() as u64,
     })
-}
-
-fn hyper_text(value: &HyperValue) -> String {
-    match value {
-        HyperValue::Bool(v) => v.to_string(),
-        HyperValue::Int(v) => v.to_string(),
-        HyperValue::Float(v) => v.to_string(),
-        HyperValue::Text(v) => v.clone(),
-    }
 }
 
 /// The feature columns of a model, with the types to read them as.

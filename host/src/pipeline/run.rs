@@ -626,21 +626,9 @@ async fn register_models(
                 );
             }
         }
-        // every node the model depends on, in plan order
-        let mut ancestors: HashSet<&str> = HashSet::new();
-        let mut stack = vec![step.input.as_str()];
-        while let Some(node) = stack.pop() {
-            if !ancestors.insert(node) {
-                continue;
-            }
-            if let Some(upstream) = plan.step(node) {
-                stack.push(upstream.input.as_str());
-                stack.extend(upstream.fit.as_deref());
-                if let StepWork::Predict { model } = &upstream.work {
-                    stack.push(model.as_str());
-                }
-            }
-        }
+        // every node the model depends on (lineage lists them in plan order)
+        let upstream = plan.dag.ancestors(&step.name);
+        let ancestors: HashSet<&str> = upstream.iter().map(String::as_str).collect();
         let lineage = Lineage {
             training_data: tables[&step.input].digest.clone(),
             sources: plan

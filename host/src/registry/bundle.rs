@@ -182,9 +182,16 @@ pub async fn export(
     Ok(manifest)
 }
 
-/// Reads and checks a bundle: the manifest and every blob, each verified
-/// against its digest.
-pub fn read(path: &Path) -> Result<(Manifest, Vec<Vec<u8>>), RegistryError> {
+/// A bundle read and checked: its manifest, every blob (verified against
+/// its digest, in manifest order) and the digest of the whole file.
+pub struct CheckedBundle {
+    pub manifest: Manifest,
+    pub blobs: Vec<Vec<u8>>,
+    pub file_digest: String,
+}
+
+/// Reads and checks a bundle.
+pub fn read(path: &Path) -> Result<CheckedBundle, RegistryError> {
     let bytes = std::fs::read(path).map_err(|e| bundle_err(path, e.to_string()))?;
     let rest = bytes
         .strip_prefix(MAGIC)
@@ -233,7 +240,11 @@ pub fn read(path: &Path) -> Result<(Manifest, Vec<Vec<u8>>), RegistryError> {
             "the manifest's model is not among its blobs",
         ));
     }
-    Ok((manifest, blobs))
+    Ok(CheckedBundle {
+        manifest,
+        blobs,
+        file_digest: Digest::of(&bytes).to_string(),
+    })
 }
 
 /// Imports a bundle into `store` and `home`: blobs are checked first, then
@@ -245,15 +256,16 @@ pub async fn import(
     home: &Path,
     path: &Path,
 ) -> Result<(Manifest, i64), RegistryError> {
-    let (manifest, blobs) = read(path)?;
+    let CheckedBundle {
+        manifest,
+        blobs,
+        file_digest,
+    } = read(path)?;
     let artifacts = ArtifactDir::new(home);
     let io = |e: std::io::Error| bundle_err(path, e.to_string());
     std::fs::create_dir_all(artifacts.path("")).map_err(io)?;
     let run = store
-        .create_run(
-            &format!("bundle-import:{}", manifest.name),
-            &Digest::of(&std::fs::read(path).map_err(io)?).to_string(),
-        )
+        .create_run(&format!("bundle-import:{}", manifest.name), &file_digest)
         .await?;
     let mut files = Vec::new();
     for (blob, data) in manifest.blobs.iter().zip(&blobs) {

@@ -184,24 +184,16 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
             add_step_metrics(&mut report, &step.step, &metrics);
         }
     }
-    if let Some(model) = store
-        .model_versions(None)
-        .await?
-        .into_iter()
-        .find(|m| m.run_id == run)
-    {
+    if let Some(model) = store.model_versions_of_run(run).await?.into_iter().next() {
         let params: serde_json::Value =
             serde_json::from_str(&model.params).unwrap_or(serde_json::Value::Null);
         let mut shown = Vec::new();
-        if let Some(hyper) = params.get("hyper").and_then(|h| h.as_object()) {
-            for (k, v) in hyper {
-                // hyperparameters serialise tagged ({"Float": 4.0}): show the value
-                let value = v.as_object().and_then(|o| o.values().next()).unwrap_or(v);
-                let text = value
-                    .as_str()
-                    .map_or_else(|| value.to_string(), str::to_string);
-                shown.push((k.clone(), text));
-            }
+        let hyper: BTreeMap<String, crate::train::HyperValue> = params
+            .get("hyper")
+            .and_then(|h| serde_json::from_value(h.clone()).ok())
+            .unwrap_or_default();
+        for (k, v) in hyper {
+            shown.push((k, v.to_string()));
         }
         for key in ["target", "test_fraction", "seed", "features"] {
             if let Some(v) = params.get(key).filter(|v| !v.is_null()) {

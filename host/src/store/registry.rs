@@ -145,6 +145,21 @@ impl Store {
         .await
     }
 
+    /// The versions a run registered (first registrations only).
+    pub async fn model_versions_of_run(
+        &self,
+        run: i64,
+    ) -> Result<Vec<ModelVersionRecord>, StoreError> {
+        self.op("model_versions_of_run", async {
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(
+                select_versions!("WHERE run_id = $1 ORDER BY name, version"))
+                .bind(run)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
     pub async fn model_version(
         &self,
         name: &str,

@@ -494,6 +494,7 @@ async fn registry_versions_aliases_and_history(store: &Store) {
     );
     assert_eq!(versions[1].gate.as_deref(), Some("f1 >= 0.85"));
     assert_eq!(store.model_versions(Some("other")).await.unwrap(), vec![]);
+    assert_eq!(store.model_versions_of_run(run).await.unwrap().len(), 2);
     assert_eq!(store.model_version("spam", 3).await.unwrap(), None);
 
     assert_eq!(

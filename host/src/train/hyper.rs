@@ -15,6 +15,18 @@ pub enum HyperValue {
     Text(String),
 }
 
+impl std::fmt::Display for HyperValue {
+    /// The value as written in a pipeline file (text unquoted).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HyperValue::Bool(v) => write!(f, "{v}"),
+            HyperValue::Int(v) => write!(f, "{v}"),
+            HyperValue::Float(v) => write!(f, "{v}"),
+            HyperValue::Text(v) => f.write_str(v),
+        }
+    }
+}
+
 /// The hyperparameters of one learner. Getters take the documented
 /// default; [`HyperParams::finish`] reports any key no getter asked for, so
 /// a typo (`max_detph`) is an error, not a silently ignored setting.
