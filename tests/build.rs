@@ -3,15 +3,13 @@
 //! `foreach_hostile!`, which hostile.rs uses to fail the build when a
 //! hostile plugin has no test.
 
-#[path = "../host/build_guests.rs"]
-mod build_guests;
+use sluice_guest_build as build_guests;
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
-    let workspace = Path::new(&manifest_dir).parent().unwrap().to_path_buf();
+    let workspace = build_guests::workspace_root();
     let guests_dir = workspace.join("tests").join("guests");
     let mut bins: Vec<String> = std::fs::read_dir(guests_dir.join("src").join("bin"))
         .unwrap()
@@ -43,5 +41,4 @@ fn main() {
     )
     .unwrap();
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=../host/build_guests.rs");
 }

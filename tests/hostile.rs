@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sluice::policy::Policy;
-use sluice::runtime::{Plugin, Runtime, RuntimeError};
+use sluice_runtime::policy::Policy;
+use sluice_runtime::{Plugin, Runtime, RuntimeError};
 use sluice_tests::*;
 
 macro_rules! assert_test_exists {
@@ -38,7 +38,7 @@ fn process(
     name: &str,
     extra: &str,
     rows: usize,
-) -> Result<sluice::data::Chunk, RuntimeError> {
+) -> Result<sluice_core::Chunk, RuntimeError> {
     let plugin = load(runtime, path, name, extra)?;
     let (params, effective) = plugin.effective_grant(&[])?;
     let mut session = plugin.session(&params, &effective, None)?;
@@ -469,8 +469,8 @@ fn future_contract() {
 #[test]
 fn tampered_bytes_under_a_pinned_name_are_refused_before_compiling() {
     let runtime = runtime();
-    let genuine = sluice::stdlib::get("clean-text").unwrap().bytes;
-    let digest = sluice::policy::Digest::of(genuine);
+    let genuine = sluice_stdlib::get("clean-text").unwrap().bytes;
+    let digest = sluice_core::Digest::of(genuine);
     let pinned = policy(
         &format!(
             "[plugin.clean-text]\ndigest = \"{digest}\"\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"
@@ -521,7 +521,7 @@ fn malformed_binary_is_refused_with_its_name() {
 
 #[test]
 fn oversized_plugin_is_refused_before_hashing() {
-    let runtime = Runtime::new(sluice::runtime::RuntimeConfig {
+    let runtime = Runtime::new(sluice_runtime::RuntimeConfig {
         max_plugin_bytes: 1024,
         ..Default::default()
     })

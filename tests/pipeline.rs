@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use sluice::pipeline::{self, Pipeline, Quiet, RunOptions, RunSummary};
-use sluice::store::{RunStatus, StepStatus, Store};
+use sluice_pipeline::{Pipeline, Quiet, RunOptions, RunSummary};
+use sluice_store::{RunStatus, StepStatus, Store};
 
 /// A temporary project: pipeline file, policy, data, and a sluice home.
 struct Project {
@@ -87,15 +87,15 @@ impl Project {
         Store::open_default(&self.home()).await.unwrap()
     }
 
-    fn plan(&self) -> Result<pipeline::Plan, String> {
+    fn plan(&self) -> Result<sluice_pipeline::Plan, String> {
         let runtime = sluice_tests::runtime();
         let pipeline = Pipeline::load(&self.path("pipeline.toml")).map_err(|e| e.to_string())?;
-        pipeline::plan(pipeline, &runtime, &self.home()).map_err(|e| e.to_string())
+        sluice_pipeline::plan(pipeline, &runtime, &self.home()).map_err(|e| e.to_string())
     }
 
     async fn run_with(&self, store: &Store, options: RunOptions) -> RunSummary {
         let plan = Arc::new(self.plan().unwrap());
-        pipeline::execute(
+        sluice_pipeline::execute(
             plan,
             store,
             &self.home(),
@@ -464,9 +464,9 @@ async fn runs_against_postgresql() {
 /// Ctrl-C does through the same flag).
 struct CancelOnFirstRows(Arc<AtomicBool>);
 
-impl pipeline::Observer for CancelOnFirstRows {
-    fn event(&self, event: pipeline::Event) {
-        if matches!(event, pipeline::Event::Rows { .. }) {
+impl sluice_pipeline::Observer for CancelOnFirstRows {
+    fn event(&self, event: sluice_pipeline::Event) {
+        if matches!(event, sluice_pipeline::Event::Rows { .. }) {
             self.0.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -479,7 +479,7 @@ async fn cancellation_stops_at_a_chunk_boundary_and_leaves_the_store_consistent(
     let store = project.store().await;
     let cancel = Arc::new(AtomicBool::new(false));
     let observer = Arc::new(CancelOnFirstRows(cancel.clone()));
-    let summary = pipeline::execute(
+    let summary = sluice_pipeline::execute(
         plan,
         &store,
         &project.home(),

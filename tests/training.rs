@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use sluice::pipeline::{self, Pipeline, Quiet, RunOptions, RunSummary};
-use sluice::registry::{self, RegistryError, bundle};
-use sluice::store::{RunStatus, Store};
+use sluice_pipeline::{Pipeline, Quiet, RunOptions, RunSummary};
+use sluice_registry::{RegistryError, bundle};
+use sluice_store::{RunStatus, Store};
 
 /// Wisconsin diagnostic breast cancer, 569 rows × 30 features, `target`.
 const CANCER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../host/tests/data/tabular/sklearn_breast_cancer.csv"
+    "/../crates/train/tests/data/tabular/sklearn_breast_cancer.csv"
 );
 
 const POLICY: &str = r#"
@@ -73,13 +73,14 @@ impl Project {
         self.path(".sluice")
     }
 
-    fn plan(&self) -> Result<pipeline::Plan, String> {
+    fn plan(&self) -> Result<sluice_pipeline::Plan, String> {
         let pipeline = Pipeline::load(&self.path("pipeline.toml")).map_err(|e| e.to_string())?;
-        pipeline::plan(pipeline, &sluice_tests::runtime(), &self.home()).map_err(|e| e.to_string())
+        sluice_pipeline::plan(pipeline, &sluice_tests::runtime(), &self.home())
+            .map_err(|e| e.to_string())
     }
 
     async fn run(&self, store: &Store) -> RunSummary {
-        pipeline::execute(
+        sluice_pipeline::execute(
             Arc::new(self.plan().unwrap()),
             store,
             &self.home(),
@@ -128,9 +129,9 @@ async fn lifecycle(project: &Project, store: &Store) {
     assert_eq!(scored.stats.rows_out, 569, "predict scores every row");
 
     let version = store.model_version("cancer", 1).await.unwrap().unwrap();
-    let metrics = registry::version_metrics(&version).unwrap();
-    assert_eq!(registry::metric_value(&metrics, "f1"), Some(f1));
-    let lineage = registry::version_lineage(&version).unwrap();
+    let metrics = sluice_registry::version_metrics(&version).unwrap();
+    assert_eq!(sluice_registry::metric_value(&metrics, "f1"), Some(f1));
+    let lineage = sluice_registry::version_lineage(&version).unwrap();
     assert_eq!(lineage.sources.len(), 1);
     assert_eq!(lineage.training_data, lineage.sources[0].1);
 
@@ -142,7 +143,7 @@ async fn lifecycle(project: &Project, store: &Store) {
     assert_eq!(second.models[0].version, 1);
 
     // first promotion: `production.f1` is skipped (nothing holds it yet)
-    let (previous, outcome) = registry::promote(store, "cancer", 1, "production", "ana")
+    let (previous, outcome) = sluice_registry::promote(store, "cancer", 1, "production", "ana")
         .await
         .unwrap();
     assert_eq!(previous, None);
@@ -165,7 +166,7 @@ async fn lifecycle(project: &Project, store: &Store) {
     let third = project.run(store).await;
     assert_eq!(third.models[0].version, 2);
     assert!(third.models[0].created);
-    let refused = registry::promote(store, "cancer", 2, "production", "ana").await;
+    let refused = sluice_registry::promote(store, "cancer", 2, "production", "ana").await;
     match refused {
         Err(RegistryError::GateFailed { failed, .. }) => {
             assert!(failed.starts_with("f1 >= 0.999"), "{failed}")
@@ -229,13 +230,13 @@ async fn lifecycle(project: &Project, store: &Store) {
     other.close().await;
 
     // the report of the first run draws its curves and confusion matrix
-    let report = sluice::report::collect::collect(store, first.run_id)
+    let report = sluice_report::collect::collect(store, first.run_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(report.curves.len(), 1);
     assert_eq!(report.confusion_matrices[0].labels, vec!["0", "1"]);
-    let html = sluice::report::render_html(&report).unwrap();
+    let html = sluice_report::render_html(&report).unwrap();
     assert!(html.contains("<svg") && html.contains("cancer"));
 }
 

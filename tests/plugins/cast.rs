@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk, texts};
 
 #[test]
@@ -13,7 +13,7 @@ fn cast_to_float64_marks_failures_missing_and_explains_them() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("cast").unwrap().bytes,
+            sluice_stdlib::get("cast").unwrap().bytes,
             Some("cast"),
             &policy,
         )
@@ -81,7 +81,7 @@ fn cast_to_date_int64_and_boolean() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("cast").unwrap().bytes,
+            sluice_stdlib::get("cast").unwrap().bytes,
             Some("cast"),
             &policy,
         )
@@ -169,7 +169,7 @@ fn cast_declares_only_the_output_it_writes() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("cast").unwrap().bytes,
+            sluice_stdlib::get("cast").unwrap().bytes,
             Some("cast"),
             &policy,
         )
@@ -224,7 +224,7 @@ fn cast_rejects_missing_or_conflicting_targets_by_param_name() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("cast").unwrap().bytes,
+            sluice_stdlib::get("cast").unwrap().bytes,
             Some("cast"),
             &policy,
         )

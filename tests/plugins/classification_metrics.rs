@@ -1,12 +1,12 @@
 use serde_json::Value;
-use sluice::contract::ParamValue;
+use sluice_core::contract::ParamValue;
 
 use crate::metric_fixtures::*;
 
 const POLICY: &str =
     "[plugin.classification-metrics]\nread = [\"label\", \"prediction\", \"score\"]\nwrite = []\n";
 
-fn input(case: &Value, with_score: bool) -> Vec<sluice::data::Chunk> {
+fn input(case: &Value, with_score: bool) -> Vec<sluice_core::Chunk> {
     let actual = ints(&case["actual"]);
     let predicted = ints(&case["predicted"]);
     let score = case.get("score").map(floats);
@@ -20,7 +20,7 @@ fn input(case: &Value, with_score: bool) -> Vec<sluice::data::Chunk> {
     chunks(&columns, actual.len())
 }
 
-fn check_confusion(name: &str, m: &[sluice::contract::Metric], e: &Value) {
+fn check_confusion(name: &str, m: &[sluice_core::contract::Metric], e: &Value) {
     let labels = ints(&e["confusion"]["labels"]);
     let counts: Vec<Vec<u64>> = serde_json::from_value(e["confusion"]["counts"].clone()).unwrap();
     for (i, a) in labels.iter().enumerate() {
@@ -190,16 +190,16 @@ fn classification_metrics_least_grant_and_renamed_columns() {
 
 #[test]
 fn classification_metrics_missing_value_names_column_and_row() {
-    let mut chunk = sluice::data::Chunk::new(3);
+    let mut chunk = sluice_core::Chunk::new(3);
     chunk.set("label", int_column(&[1, 0, 1]));
     chunk.set(
         "prediction",
-        sluice::data::ColumnValues::Int64 {
+        sluice_core::ColumnValues::Int64 {
             values: vec![1, 0, 0],
             valid: vec![0b011],
         },
     );
-    let mut first = sluice::data::Chunk::new(2);
+    let mut first = sluice_core::Chunk::new(2);
     first.set("label", int_column(&[1, 0]));
     first.set("prediction", int_column(&[1, 0]));
     let err = evaluate("classification-metrics", POLICY, &[], vec![first, chunk]).unwrap_err();

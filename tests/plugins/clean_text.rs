@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
+use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 
 use crate::embedded;
@@ -56,7 +56,7 @@ fn clean_text_rejects_unknown_and_mistyped_params_with_their_names() {
         .load(
             embedded("clean-text"),
             Some("clean-text"),
-            &sluice::policy::Policy::deny_all(),
+            &sluice_runtime::policy::Policy::deny_all(),
         )
         .unwrap();
     let err = plugin

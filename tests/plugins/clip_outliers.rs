@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime};
 
 #[test]
@@ -13,7 +13,7 @@ fn clip_outliers_iqr_bounds_are_fitted_over_chunks_like_numpy() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("clip-outliers").unwrap().bytes,
+            sluice_stdlib::get("clip-outliers").unwrap().bytes,
             Some("clip-outliers"),
             &policy,
         )
@@ -100,7 +100,7 @@ fn clip_outliers_zscore_keeps_nan_and_uses_population_sd() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("clip-outliers").unwrap().bytes,
+            sluice_stdlib::get("clip-outliers").unwrap().bytes,
             Some("clip-outliers"),
             &policy,
         )
@@ -180,7 +180,7 @@ fn clip_outliers_needs_its_columns_granted_and_rejects_bad_params_and_state() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("clip-outliers").unwrap().bytes,
+            sluice_stdlib::get("clip-outliers").unwrap().bytes,
             Some("clip-outliers"),
             &policy,
         )

@@ -30,7 +30,7 @@ fn group_metrics_agrees_with_sklearn() {
         );
         let given = [(
             "positive",
-            sluice::contract::ParamValue::Int64(case["positive"].as_i64().unwrap()),
+            sluice_core::contract::ParamValue::Int64(case["positive"].as_i64().unwrap()),
         )];
         let m = evaluate("group-metrics", policy, &given, input)
             .unwrap_or_else(|err| panic!("{name}: {err}"));
@@ -70,12 +70,12 @@ fn group_metrics_agrees_with_sklearn() {
 fn group_metrics_rejects_missing_group() {
     let policy =
         "[plugin.group-metrics]\nread = [\"label\", \"prediction\", \"group\"]\nwrite = []\n";
-    let mut chunk = sluice::data::Chunk::new(2);
+    let mut chunk = sluice_core::Chunk::new(2);
     chunk.set("label", int_column(&[1, 0]));
     chunk.set("prediction", int_column(&[1, 0]));
     chunk.set(
         "group",
-        sluice::data::ColumnValues::Text {
+        sluice_core::ColumnValues::Text {
             data: "a".into(),
             offsets: vec![0, 1, 1],
             valid: vec![0b01],

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk};
 
 #[test]
@@ -17,7 +17,7 @@ fn hash_features_tf_matches_sklearn_through_the_fit_lifecycle() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("hash-features").unwrap().bytes,
+            sluice_stdlib::get("hash-features").unwrap().bytes,
             Some("hash-features"),
             &policy,
         )
@@ -86,7 +86,7 @@ fn hash_features_tfidf_fits_over_chunks_reproducibly_and_matches_sklearn() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("hash-features").unwrap().bytes,
+            sluice_stdlib::get("hash-features").unwrap().bytes,
             Some("hash-features"),
             &policy,
         )
@@ -174,7 +174,7 @@ fn hash_features_missing_rows_are_zero_vectors() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("hash-features").unwrap().bytes,
+            sluice_stdlib::get("hash-features").unwrap().bytes,
             Some("hash-features"),
             &policy,
         )
@@ -210,7 +210,7 @@ fn hash_features_rejects_bad_params_with_their_names() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("hash-features").unwrap().bytes,
+            sluice_stdlib::get("hash-features").unwrap().bytes,
             Some("hash-features"),
             &policy,
         )

@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk};
 
 #[test]
@@ -13,7 +13,7 @@ fn impute_median_is_fitted_over_chunks_and_fills_missing_and_nan_in_place() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("impute").unwrap().bytes,
+            sluice_stdlib::get("impute").unwrap().bytes,
             Some("impute"),
             &policy,
         )
@@ -125,7 +125,7 @@ fn impute_mean_most_frequent_and_constant_follow_scikit_learn() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("impute").unwrap().bytes,
+            sluice_stdlib::get("impute").unwrap().bytes,
             Some("impute"),
             &policy,
         )
@@ -185,7 +185,7 @@ fn impute_needs_read_and_write_on_exactly_its_columns() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("impute").unwrap().bytes,
+            sluice_stdlib::get("impute").unwrap().bytes,
             Some("impute"),
             &policy,
         )
@@ -216,7 +216,7 @@ fn impute_rejects_bad_params_corrupt_state_and_process_before_fit() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("impute").unwrap().bytes,
+            sluice_stdlib::get("impute").unwrap().bytes,
             Some("impute"),
             &policy,
         )

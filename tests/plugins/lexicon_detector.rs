@@ -6,14 +6,14 @@
 
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk};
 
 const POLICY: &str = "[plugin.lexicon-detector]\nread = [\"text\"]\nwrite = [\"offensive_label\", \"offensive_score\", \"offensive_rules\"]\n";
 
 fn embedded() -> &'static [u8] {
-    sluice::stdlib::get("lexicon-detector")
+    sluice_stdlib::get("lexicon-detector")
         .expect("lexicon-detector is embedded")
         .bytes
 }

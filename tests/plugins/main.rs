@@ -18,8 +18,8 @@ mod spam_detector;
 mod standard_scaler;
 mod word_count;
 
-use sluice::data::ColumnValues;
-use sluice::runtime::{Runtime, RuntimeConfig};
+use sluice_core::ColumnValues;
+use sluice_runtime::{Runtime, RuntimeConfig};
 
 macro_rules! assert_test_exists {
     ($name:ident) => {
@@ -27,10 +27,10 @@ macro_rules! assert_test_exists {
         use self::$name as _;
     };
 }
-sluice::foreach_stdlib_plugin!(assert_test_exists);
+sluice_stdlib::foreach_stdlib_plugin!(assert_test_exists);
 
 pub(crate) fn embedded(name: &str) -> &'static [u8] {
-    sluice::stdlib::get(name)
+    sluice_stdlib::get(name)
         .unwrap_or_else(|| panic!("{name} is embedded"))
         .bytes
 }
@@ -58,7 +58,7 @@ fn compiled_plugins_are_cached_on_disk_by_digest() {
         cache_dir: Some(cache.path().to_path_buf()),
         ..RuntimeConfig::default()
     };
-    let policy = sluice::policy::Policy::deny_all();
+    let policy = sluice_runtime::policy::Policy::deny_all();
     let first = Runtime::new(config.clone())
         .unwrap()
         .load(embedded("word-count"), None, &policy)
@@ -94,9 +94,9 @@ fn compiled_plugins_are_cached_on_disk_by_digest() {
 /// metrics its `finish` returns.
 #[test]
 fn first_party_plugins_declare_only_columns_they_use() {
-    use sluice::contract::ParamValue;
-    use sluice::data::{Chunk, ColumnType};
-    use sluice::policy::Policy;
+    use sluice_core::contract::ParamValue;
+    use sluice_core::{Chunk, ColumnType};
+    use sluice_runtime::policy::Policy;
 
     let texts_a = [
         "FREE cash now!!! call 0800 123 4567",
@@ -195,7 +195,7 @@ fn first_party_plugins_declare_only_columns_they_use() {
         ("word-count", vec![]),
     ];
     let covered: Vec<&str> = cases.iter().map(|(n, _)| *n).collect();
-    for plugin in sluice::stdlib::PLUGINS {
+    for plugin in sluice_stdlib::PLUGINS {
         assert!(
             covered.contains(&plugin.name),
             "add a least-capability case for `{}`",
@@ -209,9 +209,10 @@ fn first_party_plugins_declare_only_columns_they_use() {
             .load(embedded(name), Some(name), &Policy::deny_all())
             .unwrap();
         let params = probe.info().resolve_params(&given).unwrap();
-        let reads = sluice::contract::StepInfo::resolve_columns(&probe.info().reads, &params);
-        let writes = sluice::contract::StepInfo::resolve_columns(&probe.info().writes, &params);
-        let quote = |cols: &[(String, sluice::contract::ColumnSpec)]| {
+        let reads = sluice_core::contract::StepInfo::resolve_columns(&probe.info().reads, &params);
+        let writes =
+            sluice_core::contract::StepInfo::resolve_columns(&probe.info().writes, &params);
+        let quote = |cols: &[(String, sluice_core::contract::ColumnSpec)]| {
             cols.iter()
                 .map(|(n, _)| format!("{n:?}"))
                 .collect::<Vec<_>>()
@@ -228,7 +229,7 @@ fn first_party_plugins_declare_only_columns_they_use() {
         let plugin = runtime.load(embedded(name), Some(name), &policy).unwrap();
         let (params, effective) = plugin.effective_grant(&given).unwrap();
         // an evaluator writes no columns: what must change is its metrics
-        let evaluator = plugin.info().kind == sluice::contract::StepKind::Evaluator;
+        let evaluator = plugin.info().kind == sluice_core::contract::StepKind::Evaluator;
         let build = |perturbed: Option<&str>| -> Chunk {
             let mut chunk = Chunk::new(8);
             for (column, spec) in &reads {
@@ -242,7 +243,7 @@ fn first_party_plugins_declare_only_columns_they_use() {
             }
             chunk
         };
-        let run = |input: Chunk| -> (Chunk, Vec<sluice::contract::Metric>) {
+        let run = |input: Chunk| -> (Chunk, Vec<sluice_core::contract::Metric>) {
             let state = if plugin.info().fits {
                 let mut fit = plugin.session(&params, &effective, None).unwrap();
                 fit.fit(input.clone()).unwrap();

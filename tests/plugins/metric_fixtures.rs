@@ -6,8 +6,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use serde_json::Value;
-use sluice::contract::{Metric, ParamValue};
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::{Metric, ParamValue};
+use sluice_core::{Chunk, ColumnValues};
 
 pub const TOLERANCE: f64 = 1e-9;
 

@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk};
 
 #[test]
@@ -13,7 +13,7 @@ fn one_hot_fits_categories_over_chunks_with_unknown_and_missing_buckets() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("one-hot").unwrap().bytes,
+            sluice_stdlib::get("one-hot").unwrap().bytes,
             Some("one-hot"),
             &policy,
         )
@@ -113,7 +113,7 @@ fn one_hot_ties_are_broken_by_value_whatever_the_row_order() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("one-hot").unwrap().bytes,
+            sluice_stdlib::get("one-hot").unwrap().bytes,
             Some("one-hot"),
             &policy,
         )
@@ -151,7 +151,7 @@ fn one_hot_needs_its_output_granted_and_rejects_bad_params_and_state() {
     let denied = policy("[plugin.one-hot]\nread = [\"color\"]\n", Path::new("."));
     let plugin = runtime
         .load(
-            sluice::stdlib::get("one-hot").unwrap().bytes,
+            sluice_stdlib::get("one-hot").unwrap().bytes,
             Some("one-hot"),
             &denied,
         )
@@ -173,7 +173,7 @@ fn one_hot_needs_its_output_granted_and_rejects_bad_params_and_state() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("one-hot").unwrap().bytes,
+            sluice_stdlib::get("one-hot").unwrap().bytes,
             Some("one-hot"),
             &policy,
         )

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk, texts};
 
 #[test]
@@ -16,7 +16,7 @@ fn pii_detector_labels_scores_tags_and_masks() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("pii-detector").unwrap().bytes,
+            sluice_stdlib::get("pii-detector").unwrap().bytes,
             Some("pii-detector"),
             &policy,
         )
@@ -105,7 +105,7 @@ fn pii_detector_missing_text_is_unknown_not_clean() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("pii-detector").unwrap().bytes,
+            sluice_stdlib::get("pii-detector").unwrap().bytes,
             Some("pii-detector"),
             &policy,
         )
@@ -155,7 +155,7 @@ fn pii_detector_renamed_outputs_need_their_own_grant() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("pii-detector").unwrap().bytes,
+            sluice_stdlib::get("pii-detector").unwrap().bytes,
             Some("pii-detector"),
             &policy,
         )

@@ -26,7 +26,7 @@ fn regression_metrics_agrees_with_sklearn() {
 #[test]
 fn regression_metrics_rejects_missing_values() {
     let policy = "[plugin.regression-metrics]\nread = [\"label\", \"prediction\"]\nwrite = []\n";
-    let mut chunk = sluice::data::Chunk::new(2);
+    let mut chunk = sluice_core::Chunk::new(2);
     chunk.set("label", crate::floats(&[Some(1.0), None]));
     chunk.set("prediction", float_column(&[1.0, 2.0]));
     let err = evaluate("regression-metrics", policy, &[], vec![chunk]).unwrap_err();

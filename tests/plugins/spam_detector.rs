@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::{Chunk, ColumnValues};
+use sluice_core::contract::ParamValue;
+use sluice_core::{Chunk, ColumnValues};
 use sluice_tests::{policy, runtime, text_chunk};
 
 #[test]
@@ -16,7 +16,7 @@ fn spam_detector_scores_labels_and_explains() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            sluice_stdlib::get("spam-detector").unwrap().bytes,
             Some("spam-detector"),
             &policy,
         )
@@ -96,7 +96,7 @@ fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing(
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            sluice_stdlib::get("spam-detector").unwrap().bytes,
             Some("spam-detector"),
             &policy,
         )
@@ -165,7 +165,7 @@ fn spam_detector_rejects_bad_params_with_their_names() {
     );
     let plugin = runtime
         .load(
-            sluice::stdlib::get("spam-detector").unwrap().bytes,
+            sluice_stdlib::get("spam-detector").unwrap().bytes,
             Some("spam-detector"),
             &policy,
         )

@@ -1,7 +1,7 @@
 use std::path::Path;
 
-use sluice::contract::ParamValue;
-use sluice::data::Chunk;
+use sluice_core::Chunk;
+use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 
 use crate::{embedded, floats};

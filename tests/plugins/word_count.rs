@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use sluice::data::ColumnValues;
+use sluice_core::ColumnValues;
 use sluice_tests::*;
 
 use crate::embedded;

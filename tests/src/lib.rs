@@ -3,9 +3,9 @@
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
-use sluice::data::{Chunk, ColumnValues};
-use sluice::policy::Policy;
-use sluice::runtime::{Runtime, RuntimeConfig};
+use sluice_core::{Chunk, ColumnValues};
+use sluice_runtime::policy::Policy;
+use sluice_runtime::{Runtime, RuntimeConfig};
 
 /// A runtime with the default configuration and no disk cache.
 pub fn runtime() -> Runtime {
@@ -50,7 +50,7 @@ pub fn assert_host_still_works(runtime: &Runtime) {
         "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
         std::path::Path::new("."),
     );
-    let embedded = sluice::stdlib::get("clean-text").expect("clean-text is embedded");
+    let embedded = sluice_stdlib::get("clean-text").expect("clean-text is embedded");
     let plugin = runtime
         .load(embedded.bytes, Some("clean-text"), &policy)
         .expect("load clean-text");

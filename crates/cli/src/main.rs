@@ -1,0 +1,213 @@
+//! The `sluice` command: argument parsing, output formatting, progress.
+//! A thin layer: all work happens in the library crates; errors become
+//! `anyhow` only here.
+
+mod models;
+mod pipeline;
+mod plugin;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_store::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Run ML pipelines whose steps are sandboxed WebAssembly plugins"
+)]
+struct Cli {
+    /// Directory for sluice's state: compiled plugin cache, artifacts, the default SQLite database.
+    #[arg(long, global = true, env = "SLUICE_HOME", default_value = ".sluice")]
+    home: PathBuf,
+    /// Database URL (postgres://… or a SQLite path); default: <home>/sluice.db.
+    #[arg(long, global = true, env = "SLUICE_DATABASE_URL")]
+    db: Option<String>,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline: check it, run what changed, record everything.
+    Run {
+        pipeline: PathBuf,
+        /// Re-run every step even when its cache key is unchanged.
+        #[arg(long)]
+        no_cache: bool,
+        /// Steps at once (default: the pipeline's `concurrency`, else the CPU count).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Validate a pipeline without running it.
+    Check { pipeline: PathBuf },
+    /// Print a pipeline's DAG.
+    Graph {
+        pipeline: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: pipeline::GraphFormat,
+    },
+    /// Recent runs.
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run: steps, timings, cache hits, resources, errors, artifacts.
+    Show { run: i64 },
+    /// Artifacts produced by runs.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Inspect and run single plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Registered models: versions, metrics, aliases (`sluice models show NAME`).
+    Models {
+        /// Only this model's versions.
+        name: Option<String>,
+        #[command(subcommand)]
+        command: Option<models::ModelsCommand>,
+    },
+    /// Point an alias (e.g. `production`) at a model version, if its gate passes.
+    Promote {
+        name: String,
+        version: i64,
+        #[arg(long)]
+        alias: String,
+    },
+    /// Export or import a model with the exact plugins and states feeding it.
+    #[command(subcommand)]
+    Bundle(models::BundleCommand),
+    /// Write an offline HTML report of a run (metrics, ROC/PR curves, confusion, groups).
+    Report {
+        run: i64,
+        /// Output file (default: sluice-report-RUN.html).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArtifactsCommand {
+    /// Write a table artifact to .parquet, .csv or .jsonl.
+    Export {
+        digest: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; names the first bad row.
+    Verify,
+    /// The newest entries.
+    Log {
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+/// What commands share: where state lives and how to reach it.
+pub struct Context {
+    pub home: PathBuf,
+    pub db: Option<String>,
+}
+
+impl Context {
+    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        Ok(Runtime::new(RuntimeConfig {
+            cache_dir: Some(self.home.join("cache")),
+            ..RuntimeConfig::default()
+        })?)
+    }
+
+    pub fn tokio(&self) -> anyhow::Result<tokio::runtime::Runtime> {
+        Ok(tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?)
+    }
+
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        let store = match &self.db {
+            Some(url) => Store::open(url).await?,
+            None => Store::open_default(&self.home).await?,
+        };
+        let recovered = store.recover_interrupted().await?;
+        if recovered > 0 {
+            tracing::warn!("marked {recovered} interrupted run(s) as cancelled");
+        }
+        Ok(store)
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let ctx = Context {
+        home: cli.home,
+        db: cli.db,
+    };
+    let result = match cli.command {
+        Command::Run {
+            pipeline,
+            no_cache,
+            concurrency,
+        } => pipeline::run(&ctx, &pipeline, no_cache, concurrency),
+        Command::Check { pipeline } => pipeline::check(&ctx, &pipeline),
+        Command::Graph { pipeline, format } => pipeline::graph(&pipeline, format),
+        Command::Runs { limit } => runs::runs(&ctx, limit),
+        Command::Show { run } => runs::show(&ctx, run),
+        Command::Artifacts(ArtifactsCommand::Export { digest, out }) => {
+            pipeline::export(&ctx, &digest, &out)
+        }
+        Command::Audit(AuditCommand::Verify) => runs::audit_verify(&ctx),
+        Command::Audit(AuditCommand::Log { limit }) => runs::audit_log(&ctx, limit),
+        Command::Plugin(command) => plugin::run(command, ctx.home()),
+        Command::Models { name, command } => match command {
+            Some(command) => models::run(&ctx, command),
+            None => models::list(&ctx, name.as_deref()),
+        },
+        Command::Promote {
+            name,
+            version,
+            alias,
+        } => models::promote(&ctx, &name, version, &alias),
+        Command::Bundle(command) => models::bundle_command(&ctx, command),
+        Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `sluice check`, `sluice graph`, `sluice run`.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, bail};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use sluice_core::units::format_size;
+use sluice_pipeline::{Event, Observer, Pipeline, RunOptions, RunSummary};
+use sluice_runtime::Runtime;
+use sluice_store::{RunStatus, StepStatus};
+
+use super::Context;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GraphFormat {
+    Text,
+    Dot,
+    Mermaid,
+}
+
+pub fn check(ctx: &Context, file: &Path) -> Result<()> {
+    let runtime = ctx.runtime()?;
+    let plan = sluice_pipeline::plan(Pipeline::load(file)?, &runtime, &ctx.home)?;
+    println!(
+        "{}: ok — {} steps, policy {}",
+        file.display(),
+        plan.steps.len(),
+        plan.policy.path().display()
+    );
+    print!("{}", sluice_pipeline::describe_plan(&plan));
+    Ok(())
+}
+
+pub fn graph(file: &Path, format: GraphFormat) -> Result<()> {
+    let pipeline = Pipeline::load(file)?;
+    let dag = sluice_pipeline::Dag::build(&pipeline)?;
+    print!(
+        "{}",
+        match format {
+            GraphFormat::Text => dag.to_text(&pipeline),
+            GraphFormat::Dot => dag.to_dot(&pipeline),
+            GraphFormat::Mermaid => dag.to_mermaid(),
+        }
+    );
+    Ok(())
+}
+
+/// One progress line per step.
+struct Bars {
+    multi: MultiProgress,
+    bars: std::sync::Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn bar(&self, step: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().unwrap();
+        bars.entry(step.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {prefix:<16} {human_pos:>10} rows {per_sec:>14} {msg}",
+                    )
+                    .unwrap(),
+                );
+                bar.set_prefix(step.to_string());
+                bar
+            })
+            .clone()
+    }
+}
+
+impl Observer for Bars {
+    fn event(&self, event: Event) {
+        match event {
+            // no steady tick: it costs a thread per bar (a 100-step pipeline
+            // would start 100); arriving rows move the bar instead
+            Event::StepStarted { step } => self.bar(&step).tick(),
+            Event::Rows { step, rows } => self.bar(&step).inc(rows),
+            Event::StepFinished {
+                step,
+                status,
+                cache_hit,
+            } => {
+                let bar = self.bar(&step);
+                bar.finish_with_message(if cache_hit {
+                    "cached".to_string()
+                } else {
+                    status.to_string()
+                });
+            }
+        }
+    }
+}
+
+pub fn run(ctx: &Context, file: &Path, no_cache: bool, concurrency: Option<usize>) -> Result<()> {
+    let runtime: Runtime = ctx.runtime()?;
+    let plan = Arc::new(sluice_pipeline::plan(
+        Pipeline::load(file)?,
+        &runtime,
+        &ctx.home,
+    )?);
+    let tokio = ctx.tokio()?;
+    let summary = tokio.block_on(async {
+        let store = ctx.store().await?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let on_signal = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: finishing the current chunks, marking the run cancelled");
+                on_signal.store(true, Ordering::Relaxed);
+            }
+        });
+        let observer = Arc::new(Bars {
+            multi: MultiProgress::new(),
+            bars: Default::default(),
+        });
+        let options = RunOptions {
+            no_cache,
+            concurrency,
+        };
+        let summary =
+            sluice_pipeline::execute(plan.clone(), &store, &ctx.home, &options, observer, cancel)
+                .await?;
+        anyhow::Ok(summary)
+    })?;
+    print_summary(&summary);
+    for output in &plan.pipeline.outputs {
+        if summary.status == RunStatus::Succeeded {
+            println!("output {} -> {}", output.name, output.path.display());
+        }
+    }
+    match summary.status {
+        RunStatus::Succeeded => Ok(()),
+        status => bail!("run {} {status}", summary.run_id),
+    }
+}
+
+pub fn print_summary(summary: &RunSummary) {
+    println!(
+        "\nrun {} {} in {:.2}s",
+        summary.run_id,
+        summary.status,
+        summary.elapsed.as_secs_f64()
+    );
+    println!(
+        "{:<16} {:<10} {:>9} {:>10} {:>10} {:>10} {:>14}  output",
+        "step", "status", "time", "rows", "in plugin", "memory", ""
+    );
+    for step in &summary.steps {
+        let status = if step.cache_hit {
+            "cached".to_string()
+        } else {
+            step.status.to_string()
+        };
+        println!(
+            "{:<16} {:<10} {:>8.2}s {:>10} {:>9.2}s {:>10} {:>14}  {}",
+            step.name,
+            status,
+            step.elapsed.as_secs_f64(),
+            step.stats.rows_out,
+            step.stats.guest_time.as_secs_f64(),
+            format_size(step.stats.peak_memory),
+            if step.attempts > 1 {
+                format!("{} attempts", step.attempts)
+            } else {
+                String::new()
+            },
+            step.output.as_deref().map(short).unwrap_or("-"),
+        );
+        // headline numbers only; curves and per-class values are in the report
+        let headline: Vec<_> = step
+            .metrics
+            .iter()
+            .filter(|m| m.labels.is_empty())
+            .collect();
+        for metric in &headline {
+            println!("    {} = {:.6}", metric.name, metric.value);
+        }
+        if step.metrics.len() > headline.len() {
+            println!(
+                "    (+{} labelled values: `sluice report {}`)",
+                step.metrics.len() - headline.len(),
+                summary.run_id
+            );
+        }
+    }
+    for model in &summary.models {
+        println!(
+            "\nmodel {} version {} ({}) from step `{}`",
+            model.name,
+            model.version,
+            if model.created {
+                "new, now `candidate`"
+            } else {
+                "unchanged"
+            },
+            model.step
+        );
+        println!(
+            "  promote it with: sluice promote {} {} --alias production",
+            model.name, model.version
+        );
+    }
+    for step in summary
+        .steps
+        .iter()
+        .filter(|s| s.status != StepStatus::Succeeded)
+    {
+        if let Some(error) = &step.error {
+            println!("\n{}: {error}", step.name);
+        }
+    }
+}
+
+pub fn short(digest: &str) -> &str {
+    let hex = digest.trim_start_matches("sha256:");
+    &hex[..hex.len().min(12)]
+}
+
+pub fn export(ctx: &Context, digest: &str, out: &Path) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let full = if digest.starts_with("sha256:") {
+        digest.to_string()
+    } else {
+        format!("sha256:{digest}")
+    };
+    let Some(artifact) = tokio.block_on(store.artifact(&full))? else {
+        bail!("no artifact {digest} in {}", store.url_for_display());
+    };
+    if artifact.kind != sluice_store::ArtifactKind::Table {
+        bail!("artifact {digest} is {}, not a table", artifact.kind);
+    }
+    let path = sluice_data::blobs::ArtifactDir::new(&ctx.home).path(&artifact.path);
+    sluice_pipeline::export(&path, out)?;
+    println!("{} rows -> {}", artifact.rows.unwrap_or(0), out.display());
+    Ok(())
+}

@@ -1,0 +1,402 @@
+//! `sluice plugin inspect` and `sluice plugin run`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use sluice_core::contract::{ParamType, ParamValue, StepInfo};
+use sluice_core::units::format_size;
+use sluice_data::{TableReader, TableWriter, batch_to_chunk, merge_into_batch};
+use sluice_runtime::policy::Policy;
+use sluice_runtime::{Plugin, Runtime, RuntimeConfig, SessionStats};
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Show a plugin's digest, contract version, description, imports and
+    /// the policy entry it would need.
+    Inspect {
+        /// A .wasm file, or the name of an embedded first-party plugin.
+        plugin: String,
+        /// Also show the effective grant under this policy.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one plugin over a table file, chunk by chunk.
+    Run {
+        /// A .wasm file, or the name of an embedded first-party plugin.
+        plugin: String,
+        /// Input table (.csv, .parquet, .jsonl).
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy granting the plugin its columns and limits (default: nothing).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Output table (.csv, .parquet, .jsonl); without it the first rows are printed.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Step parameter, `name=value` (repeatable); lists are comma-separated.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Training data for a fitted step's fit pass (default: --input).
+        #[arg(long)]
+        fit_input: Option<PathBuf>,
+        /// Rows per chunk.
+        #[arg(long, default_value_t = 4096)]
+        chunk_rows: usize,
+        /// Rows to print when --out is not given.
+        #[arg(long, default_value_t = 10)]
+        head: usize,
+        /// The policy entry name to grant by (default: the embedded name or file stem).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+pub fn run(command: PluginCommand, home: &Path) -> Result<()> {
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(home.join("cache")),
+        ..RuntimeConfig::default()
+    })?;
+    match command {
+        PluginCommand::Inspect {
+            plugin,
+            policy,
+            json,
+        } => inspect(&runtime, &plugin, policy.as_deref(), json),
+        PluginCommand::Run {
+            plugin,
+            input,
+            policy,
+            out,
+            params,
+            fit_input,
+            chunk_rows,
+            head,
+            name,
+        } => {
+            if chunk_rows == 0 {
+                bail!("--chunk-rows must be at least 1");
+            }
+            let policy = load_policy(policy.as_deref())?;
+            let plugin = load(&runtime, &plugin, name.as_deref(), &policy)?;
+            run_plugin(
+                &plugin,
+                &input,
+                out.as_deref(),
+                &params,
+                fit_input.as_deref(),
+                chunk_rows,
+                head,
+            )
+        }
+    }
+}
+
+fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    Ok(match path {
+        Some(path) => Policy::load(path)?,
+        None => Policy::deny_all(),
+    })
+}
+
+/// Loads `reference`: an embedded plugin name, or a path to a .wasm file.
+fn load(runtime: &Runtime, reference: &str, name: Option<&str>, policy: &Policy) -> Result<Plugin> {
+    let path = Path::new(reference);
+    if path.extension().is_some_and(|e| e == "wasm") || path.exists() {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(|s| s.replace('_', "-"));
+        return Ok(runtime.load_file(path, name.or(stem.as_deref()), policy)?);
+    }
+    match sluice_stdlib::get(reference) {
+        Some(embedded) => {
+            Ok(runtime.load(embedded.bytes, Some(name.unwrap_or(embedded.name)), policy)?)
+        }
+        None => {
+            let known: Vec<&str> = sluice_stdlib::PLUGINS.iter().map(|p| p.name).collect();
+            bail!(
+                "`{reference}` is neither a .wasm file nor an embedded plugin (embedded: {})",
+                known.join(", ")
+            )
+        }
+    }
+}
+
+/// Parses `name=value` using the type the step declares for `name`.
+fn parse_params(info: &StepInfo, given: &[String]) -> Result<Vec<(String, ParamValue)>> {
+    given
+        .iter()
+        .map(|pair| {
+            let (name, raw) = pair
+                .split_once('=')
+                .with_context(|| format!("--param `{pair}`: expected NAME=VALUE"))?;
+            let spec = info
+                .params
+                .iter()
+                .find(|p| p.name == name)
+                .with_context(|| {
+                    let known: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
+                    format!(
+                        "--param `{name}`: `{}` has no such param (it takes: {})",
+                        info.name,
+                        known.join(", ")
+                    )
+                })?;
+            let bad = || format!("--param `{name}`: `{raw}` is not a {}", spec.ty);
+            let value = match spec.ty {
+                ParamType::Boolean => ParamValue::Boolean(raw.parse().with_context(bad)?),
+                ParamType::Int64 => ParamValue::Int64(raw.parse().with_context(bad)?),
+                ParamType::Float64 => ParamValue::Float64(raw.parse().with_context(bad)?),
+                ParamType::Text => ParamValue::Text(raw.to_string()),
+                ParamType::TextList => ParamValue::TextList(
+                    raw.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+                ParamType::Float64List => ParamValue::Float64List(
+                    raw.split(',')
+                        .map(|s| s.trim().parse::<f64>())
+                        .collect::<Result<_, _>>()
+                        .with_context(bad)?,
+                ),
+            };
+            Ok((name.to_string(), value))
+        })
+        .collect()
+}
+
+fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool) -> Result<()> {
+    let policy = load_policy(policy)?;
+    let plugin = load(runtime, reference, None, &policy)?;
+    let info = plugin.info();
+    let effective = plugin.effective_grant(&[]);
+    if json {
+        let value = serde_json::json!({
+            "digest": plugin.digest(),
+            "contract": plugin.contract(),
+            "describe": info,
+            "imports": plugin.imports(),
+            "grant": plugin.grant(),
+            "effective_grant": effective.as_ref().ok().map(|(_, e)| e),
+            "effective_grant_error": effective.as_ref().err().map(|e| e.to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("plugin     {} {} ({})", info.name, info.version, info.kind);
+    println!("digest     {}", plugin.digest());
+    println!("contract   {}", plugin.contract());
+    println!("summary    {}", info.summary);
+    println!(
+        "fitted     {}",
+        if info.fits {
+            "yes: fit pass, then process with state bytes"
+        } else {
+            "no"
+        }
+    );
+    println!("\nparams");
+    for p in &info.params {
+        let default = p
+            .default
+            .as_ref()
+            .map(|d| format!("= {d}"))
+            .unwrap_or_else(|| "(required)".into());
+        println!(
+            "  {:<16} {:<12} {:<20} {}",
+            p.name,
+            p.ty.to_string(),
+            default,
+            p.doc
+        );
+    }
+    for (title, specs) in [("reads", &info.reads), ("writes", &info.writes)] {
+        println!("\n{title}");
+        for c in specs {
+            let from = c
+                .name_param
+                .as_ref()
+                .map(|p| format!("(param `{p}`)"))
+                .unwrap_or_default();
+            let optional = if c.optional { " optional" } else { "" };
+            println!(
+                "  {:<16} {:<8}{optional} {:<18} {}",
+                c.name,
+                c.ty.to_string(),
+                from,
+                c.doc
+            );
+        }
+    }
+    println!("\nimports");
+    for import in plugin.imports() {
+        println!("  {import}");
+    }
+    let params = info.resolve_params(&[]).ok().unwrap_or_default();
+    let names = |specs| {
+        StepInfo::resolve_columns(specs, &params)
+            .into_iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("\nto run with default params, a policy needs:");
+    println!(
+        "  [plugin.{}]\n  digest = \"{}\"\n  read = [{}]\n  write = [{}]",
+        info.name,
+        plugin.digest(),
+        names(&info.reads),
+        names(&info.writes)
+    );
+    match effective {
+        Ok((_, e)) => println!(
+            "\neffective grant under {}: read {:?}, write {:?}, cpu {:?}, memory {}",
+            policy.path().display(),
+            e.reads.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            e.writes.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            e.grant.limits.cpu,
+            format_size(e.grant.limits.memory)
+        ),
+        Err(e) => println!("\nunder {}: {e}", policy.path().display()),
+    }
+    Ok(())
+}
+
+fn progress(label: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} {human_pos} rows ({per_sec}) {elapsed}")
+            .unwrap(),
+    );
+    bar.set_prefix(label.to_string());
+    bar
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_plugin(
+    plugin: &Plugin,
+    input: &Path,
+    out: Option<&Path>,
+    given: &[String],
+    fit_input: Option<&Path>,
+    chunk_rows: usize,
+    head: usize,
+) -> Result<()> {
+    let started = Instant::now();
+    let given = parse_params(plugin.info(), given)?;
+    let (params, effective) = plugin.effective_grant(&given)?;
+    let mut total = SessionStats::default();
+    let state = if plugin.info().fits {
+        let fit_path = fit_input.unwrap_or(input);
+        let mut session = plugin.session(&params, &effective, None)?;
+        let bar = progress(&format!("fit {}", plugin.name()));
+        for batch in TableReader::open(fit_path, chunk_rows)? {
+            let batch = batch?;
+            session.fit(
+                batch_to_chunk(&batch, &effective.reads)
+                    .with_context(|| format!("{}", fit_path.display()))?,
+            )?;
+            bar.inc(batch.num_rows() as u64);
+        }
+        let state = session.finish_fit()?;
+        bar.finish_and_clear();
+        total.add(session.stats());
+        eprintln!(
+            "fitted {}: state {} from {} rows",
+            plugin.name(),
+            format_size(state.len() as u64),
+            session.stats().rows_in
+        );
+        Some(state)
+    } else {
+        None
+    };
+
+    let mut session = plugin.session(&params, &effective, state.as_deref())?;
+    let mut writer = out.map(TableWriter::create).transpose()?;
+    let mut printed: Vec<RecordBatch> = Vec::new();
+    let mut printed_rows = 0;
+    let mut chunks = 0;
+    let bar = progress(plugin.name());
+    for batch in TableReader::open(input, chunk_rows)? {
+        let batch = batch?;
+        let chunk = batch_to_chunk(&batch, &effective.reads)
+            .with_context(|| format!("{}", input.display()))?;
+        let output = session.process(chunk)?;
+        let merged = merge_into_batch(&batch, &output)?;
+        match writer.as_mut() {
+            Some(writer) => writer.write(&merged)?,
+            None if printed_rows < head => {
+                let take = (head - printed_rows).min(merged.num_rows());
+                printed.push(merged.slice(0, take));
+                printed_rows += take;
+            }
+            None => {}
+        }
+        chunks += 1;
+        bar.inc(batch.num_rows() as u64);
+    }
+    let metrics = session.finish()?;
+    bar.finish_and_clear();
+    if let Some(writer) = writer {
+        writer.finish()?;
+    }
+    total.add(session.stats());
+
+    if out.is_none() {
+        println!("{}", arrow::util::pretty::pretty_format_batches(&printed)?);
+    }
+    for metric in &metrics {
+        let labels: Vec<String> = metric
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "metric {}{} = {}",
+            metric.name,
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", labels.join(","))
+            },
+            metric.value
+        );
+    }
+    for (name, value) in session.metrics() {
+        eprintln!("plugin metric {name} = {value}");
+    }
+    for line in session.log() {
+        eprintln!("plugin log [{}] {}", line.level, line.message);
+    }
+    eprintln!(
+        "{}: {} rows in {} chunks -> {} | wall {:.3}s, in plugin {:.3}s, {} epoch ticks, peak plugin memory {}, compile {:.1} ms{}",
+        plugin.name(),
+        total.rows_out,
+        chunks,
+        out.map(|p| p.display().to_string())
+            .unwrap_or_else(|| "stdout".into()),
+        started.elapsed().as_secs_f64(),
+        total.guest_time.as_secs_f64(),
+        total.epochs,
+        format_size(total.peak_memory),
+        plugin.compile_time().as_secs_f64() * 1e3,
+        if plugin.cache_hit() { " (cached)" } else { "" },
+    );
+    if total.log_dropped > 0 {
+        eprintln!(
+            "warning: {} log lines dropped (policy `log` bound)",
+            total.log_dropped
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `sluice runs`, `sluice show`, `sluice audit`.
+
+use anyhow::{Result, bail};
+
+use sluice_core::units::format_size;
+
+use super::Context;
+use super::pipeline::short;
+
+fn when(ms: i64) -> String {
+    sluice_report::collect::format_time(ms)
+}
+
+fn duration(start: i64, end: Option<i64>) -> String {
+    end.map(|e| format!("{:.2}s", (e - start) as f64 / 1000.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn runs(ctx: &Context, limit: i64) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let runs = tokio.block_on(store.runs(limit))?;
+    println!(
+        "{:>5}  {:<20} {:<10} {:<20} {:>9}",
+        "run", "pipeline", "status", "started (UTC)", "took"
+    );
+    for run in runs {
+        println!(
+            "{:>5}  {:<20} {:<10} {:<20} {:>9}",
+            run.id,
+            run.pipeline,
+            run.status.to_string(),
+            when(run.started_at),
+            duration(run.started_at, run.finished_at)
+        );
+    }
+    Ok(())
+}
+
+pub fn show(ctx: &Context, id: i64) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let Some(run) = tokio.block_on(store.run(id))? else {
+        bail!("no run {id} in {}", store.url_for_display());
+    };
+    println!("run {} — {} — {}", run.id, run.pipeline, run.status);
+    println!(
+        "started {} UTC, took {}, pipeline {}",
+        when(run.started_at),
+        duration(run.started_at, run.finished_at),
+        short(&run.pipeline_digest)
+    );
+    if let Some(error) = &run.error {
+        println!("error: {error}");
+    }
+    println!(
+        "\n{:<16} {:<10} {:>6} {:>9} {:>10} {:>10} {:>10} {:>8}  plugin",
+        "step", "status", "cache", "time", "rows in", "rows out", "memory", "cpu"
+    );
+    for step in tokio.block_on(store.step_runs(id))? {
+        println!(
+            "{:<16} {:<10} {:>6} {:>9} {:>10} {:>10} {:>10} {:>7}ms  {}",
+            step.step,
+            step.status.to_string(),
+            if step.cache_hit { "hit" } else { "" },
+            duration(step.started_at, step.finished_at),
+            step.rows_in.map(|r| r.to_string()).unwrap_or_default(),
+            step.rows_out.map(|r| r.to_string()).unwrap_or_default(),
+            step.peak_memory
+                .map(|m| format_size(m as u64))
+                .unwrap_or_default(),
+            step.cpu_ms.unwrap_or(0),
+            step.plugin_digest.as_deref().map(short).unwrap_or("-"),
+        );
+        if let Some(error) = &step.error {
+            println!("    {error}");
+        }
+    }
+    let artifacts = tokio.block_on(store.artifacts_of_run(id))?;
+    if !artifacts.is_empty() {
+        println!("\nartifacts");
+        for a in artifacts {
+            let inputs: Vec<&str> = a.inputs.iter().map(|i| short(i)).collect();
+            println!(
+                "  {} {:<6} {:<14} {:>8} rows {:>10}  from [{}]",
+                a.digest,
+                a.kind.to_string(),
+                a.created_by_step,
+                a.rows.unwrap_or(0),
+                format_size(a.bytes as u64),
+                inputs.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn audit_verify(ctx: &Context) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let result = tokio.block_on(store.verify_audit())?;
+    match result.first_bad {
+        None => {
+            println!(
+                "audit log ok: {} rows, hash chain intact",
+                result.rows_checked
+            );
+            Ok(())
+        }
+        Some((id, reason)) => bail!(
+            "audit log broken at row {id}: {reason} ({} rows checked)",
+            result.rows_checked
+        ),
+    }
+}
+
+pub fn audit_log(ctx: &Context, limit: i64) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    for entry in tokio.block_on(store.audit_log(limit))? {
+        println!(
+            "{:>5} {} {:<8} {:<14} {:<20} {}",
+            entry.id,
+            when(entry.at),
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.detail
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The `sluice` binary as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sluice(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env("SLUICE_HOME", home)
+        .env_remove("SLUICE_DATABASE_URL")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .expect("run sluice")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn plugin_inspect_shows_digest_contract_params_imports_and_needed_grant() {
+    let home = tempfile::tempdir().unwrap();
+    let out = sluice(home.path(), &["plugin", "inspect", "clean-text"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    for expected in [
+        "plugin     clean-text",
+        "digest     sha256:",
+        "contract   sluice:plugin/step@0.1.0",
+        "max_repeat",
+        "wasi:io/streams",
+        "[plugin.clean-text]",
+        "read = [\"text\"]",
+        "write = [\"text_clean\"]",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    let json = sluice(home.path(), &["plugin", "inspect", "clean-text", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["describe"]["name"], "clean-text");
+}
+
+#[test]
+fn plugin_run_writes_parquet_and_csv_and_reports() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "id,text\n1,HELLO   World\n2,\"mail a@b.org now\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.csv");
+    let policy = dir.path().join("policy.toml");
+    for out in ["out.parquet", "out.csv"] {
+        let target = dir.path().join(out);
+        let run = sluice(
+            home.path(),
+            &[
+                "plugin",
+                "run",
+                "clean-text",
+                "--input",
+                input.to_str().unwrap(),
+                "--policy",
+                policy.to_str().unwrap(),
+                "--out",
+                target.to_str().unwrap(),
+            ],
+        );
+        let (_, stderr) = text(&run);
+        assert!(run.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("clean-text: 2 rows in 1 chunks")
+                && stderr.contains("peak plugin memory"),
+            "{stderr}"
+        );
+        assert!(target.exists());
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.csv")).unwrap(),
+        "id,text,text_clean\n1,HELLO   World,hello world\n2,mail a@b.org now,mail <email> now\n"
+    );
+    // without the policy, the plugin may read nothing
+    let denied = sluice(
+        home.path(),
+        &[
+            "plugin",
+            "run",
+            "clean-text",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    let (_, stderr) = text(&denied);
+    assert!(!denied.status.success());
+    assert!(
+        stderr.contains("clean-text")
+            && stderr.contains("reads column `text` but the policy does not grant it"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_pipeline_runs_caches_and_is_recorded() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let run = sluice(home, &["run", "examples/chat-moderation/pipeline.toml"]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("run 1 succeeded"), "{stdout}");
+    for step in [
+        "clean",
+        "pii",
+        "offensive",
+        "spam",
+        "features",
+        "model",
+        "metrics",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(step) && l.contains("succeeded")),
+            "{step} in:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("model chat-moderation version 1 (new, now `candidate`)"),
+        "{stdout}"
+    );
+    let again = sluice(home, &["run", "examples/chat-moderation/pipeline.toml"]);
+    let (stdout, _) = text(&again);
+    assert!(again.status.success());
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" cached ")).count(),
+        7,
+        "{stdout}"
+    );
+    assert!(stdout.contains("version 1 (unchanged)"), "{stdout}");
+
+    // the README's promotion path: gate checked, alias moved, audited
+    let promote = sluice(
+        home,
+        &["promote", "chat-moderation", "1", "--alias", "production"],
+    );
+    let (stdout, stderr) = text(&promote);
+    assert!(promote.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("f1 >= 0.85") && stdout.contains("passed") && stdout.contains("skipped"),
+        "{stdout}"
+    );
+    let (models, _) = text(&sluice(home, &["models"]));
+    assert!(
+        models.contains("chat-moderation") && models.contains("candidate, production"),
+        "{models}"
+    );
+    let (shown, _) = text(&sluice(
+        home,
+        &["models", "show", "chat-moderation", "production"],
+    ));
+    assert!(
+        shown.contains("roc_auc") && shown.contains("lineage") && shown.contains("step   features"),
+        "{shown}"
+    );
+    let bundle = home.join("moderation.bundle");
+    let export = sluice(
+        home,
+        &[
+            "bundle",
+            "export",
+            "chat-moderation",
+            "production",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", text(&export).1);
+    let report = home.join("report.html");
+    let written = sluice(home, &["report", "1", "--out", report.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", text(&written).1);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("ROC") && html.contains("Confusion"), "report");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let import = sluice(
+        elsewhere.path(),
+        &["bundle", "import", bundle.to_str().unwrap()],
+    );
+    let (stdout, stderr) = text(&import);
+    assert!(import.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("every digest checked"), "{stdout}");
+
+    let (runs, _) = text(&sluice(home, &["runs"]));
+    assert!(
+        runs.contains("chat-moderation") && runs.lines().count() == 3,
+        "{runs}"
+    );
+    let (audit, _) = text(&sluice(home, &["audit", "log"]));
+    assert!(audit.contains("model.alias"), "{audit}");
+    let (show, _) = text(&sluice(home, &["show", "1"]));
+    assert!(
+        show.contains("features") && show.contains("artifacts") && show.contains("state"),
+        "{show}"
+    );
+    let (verify, _) = text(&sluice(home, &["audit", "verify"]));
+    assert!(verify.contains("hash chain intact"), "{verify}");
+
+    let digest = show
+        .lines()
+        .find(|l| l.contains(" table ") && l.contains("clean"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let out = home.join("clean.csv");
+    let export = sluice(
+        home,
+        &[
+            "artifacts",
+            "export",
+            &digest,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", text(&export).1);
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .starts_with("text,label,orig_label,text_clean\n")
+    );
+}
+
+#[test]
+fn check_and_graph_point_at_the_problem() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.toml");
+    std::fs::write(&file, "[pipeline]\nname = \"x\"\n[source.s]\npath = \"s.csv\"\n[step.a]\nplugin = \"clean-text\"\ninput = \"b\"\n[step.b]\nplugin = \"clean-text\"\ninput = \"a\"\n").unwrap();
+    let check = sluice(home.path(), &["check", file.to_str().unwrap()]);
+    let (_, stderr) = text(&check);
+    assert!(!check.status.success());
+    assert!(
+        stderr.contains("pipeline.toml") && stderr.contains("cycle"),
+        "{stderr}"
+    );
+
+    let graph = sluice(
+        home.path(),
+        &[
+            "graph",
+            "examples/chat-moderation/pipeline.toml",
+            "--format",
+            "mermaid",
+        ],
+    );
+    let (stdout, stderr) = text(&graph);
+    assert!(graph.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("flowchart LR") && stdout.contains("clean --> pii"),
+        "{stdout}"
+    );
+    let ok = sluice(
+        home.path(),
+        &["check", "examples/chat-moderation/pipeline.toml"],
+    );
+    assert!(ok.status.success(), "{}", text(&ok).1);
+}

@@ -1,0 +1,687 @@
+//! `pipeline.toml`: parsing and the first, file-local checks. Every error
+//! names the file and the step (or source) and field it is about.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use sluice_core::ColumnType;
+use sluice_core::contract::ParamValue;
+
+/// Why a pipeline file is wrong. `Display` names file, step and field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {location}{message}")]
+pub struct SpecError {
+    pub file: PathBuf,
+    /// e.g. "[step.clean] params: " (empty for file-level errors)
+    pub location: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(file: &Path, location: impl Into<String>, message: impl Into<String>) -> Self {
+        let location = location.into();
+        SpecError {
+            file: file.to_path_buf(),
+            location: if location.is_empty() {
+                location
+            } else {
+                format!("{location}: ")
+            },
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pipeline: PipelineSection,
+    #[serde(default)]
+    source: BTreeMap<String, SourceFile>,
+    #[serde(default)]
+    step: BTreeMap<String, StepFile>,
+    #[serde(default)]
+    output: BTreeMap<String, OutputFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PipelineSection {
+    name: String,
+    policy: Option<PathBuf>,
+    chunk_rows: Option<usize>,
+    concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceFile {
+    path: Option<PathBuf>,
+    query: Option<String>,
+    #[serde(default)]
+    types: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepFile {
+    plugin: Option<String>,
+    train: Option<String>,
+    predict: Option<String>,
+    input: String,
+    fit: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+    target: Option<String>,
+    /// train: feature columns (default: every numeric and sparse column
+    /// except the target)
+    features: Option<Vec<String>>,
+    /// train: held-out split
+    split: Option<SplitFile>,
+    /// train: cross-validated hyperparameter search
+    search: Option<SearchFile>,
+    /// train: the registry name the fitted model is recorded under
+    /// (default: the pipeline's name)
+    model: Option<String>,
+    /// train: the condition `sluice promote` checks before moving an alias
+    gate: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplitFile {
+    test: Option<f64>,
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchFile {
+    metric: String,
+    folds: Option<usize>,
+    /// candidate values per hyperparameter
+    grid: BTreeMap<String, Vec<toml::Value>>,
+    /// sample this many candidates from the grid instead of trying all
+    random: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputFile {
+    step: String,
+    path: PathBuf,
+}
+
+/// Where a source's rows come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    /// A CSV, Parquet or JSON Lines file (path resolved against the pipeline file).
+    File(PathBuf),
+    /// A SQL query against the store's database.
+    Query(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub kind: SourceKind,
+    /// CSV type overrides per column.
+    pub types: BTreeMap<String, ColumnType>,
+}
+
+/// What a step runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepAction {
+    /// A Wasm plugin: an embedded name, a policy entry name, a `.wasm` path
+    /// or a `sha256:` digest.
+    Plugin(String),
+    /// Native training (see [`crate::train`]).
+    Train(Box<TrainSpec>),
+    /// Native prediction with the model a `train` step of this pipeline fits.
+    Predict {
+        /// The train step's name.
+        model: String,
+    },
+}
+
+/// A `train` step, as written in the pipeline file. Serialised into the
+/// step's cache key, so every field that changes the model is here.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainSpec {
+    pub algorithm: String,
+    /// The label (classification) or value (regression) column; `None`
+    /// only for clustering.
+    pub target: Option<String>,
+    pub features: Option<Vec<String>>,
+    pub hyper: BTreeMap<String, sluice_train::HyperValue>,
+    /// Fraction of rows held out for `test_predictions` (stratified).
+    pub test_fraction: f64,
+    pub seed: u64,
+    pub search: Option<SearchSpec>,
+    /// Registry name of the model.
+    pub model_name: String,
+    pub gate: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchSpec {
+    pub metric: String,
+    pub folds: usize,
+    pub grid: BTreeMap<String, Vec<sluice_train::HyperValue>>,
+    pub random: Option<usize>,
+}
+
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+pub const DEFAULT_FOLDS: usize = 5;
+
+/// The named output of a train step: its held-out rows with predictions.
+pub const TEST_PREDICTIONS: &str = "test_predictions";
+
+fn hyper_value(value: &toml::Value) -> Result<sluice_train::HyperValue, String> {
+    use sluice_train::HyperValue;
+    Ok(match value {
+        toml::Value::Boolean(v) => HyperValue::Bool(*v),
+        toml::Value::Integer(v) => HyperValue::Int(*v),
+        toml::Value::Float(v) => HyperValue::Float(*v),
+        toml::Value::String(v) => HyperValue::Text(v.clone()),
+        other => {
+            return Err(format!(
+                "unsupported value type {} (use a bool, number or string)",
+                other.type_str()
+            ));
+        }
+    })
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    pub action: StepAction,
+    /// The node (source or step) whose table this step reads.
+    pub input: String,
+    /// For fitted steps: the node to fit on (default: `input`).
+    pub fit: Option<String>,
+    pub params: Vec<(String, ParamValue)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub name: String,
+    pub step: String,
+    pub path: PathBuf,
+}
+
+/// A parsed pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    pub name: String,
+    pub policy: Option<PathBuf>,
+    pub chunk_rows: usize,
+    pub concurrency: usize,
+    pub sources: Vec<Source>,
+    pub steps: Vec<Step>,
+    pub outputs: Vec<Output>,
+}
+
+pub const DEFAULT_CHUNK_ROWS: usize = 4096;
+
+fn column_type(name: &str) -> Option<ColumnType> {
+    Some(match name {
+        "float64" | "float" | "double" => ColumnType::Float64,
+        "int64" | "int" | "integer" => ColumnType::Int64,
+        "boolean" | "bool" => ColumnType::Boolean,
+        "text" | "string" | "utf8" => ColumnType::Text,
+        _ => return None,
+    })
+}
+
+/// Converts a TOML param value; lists must be all strings or all numbers.
+fn param_value(value: &toml::Value) -> Result<ParamValue, String> {
+    Ok(match value {
+        toml::Value::Boolean(v) => ParamValue::Boolean(*v),
+        toml::Value::Integer(v) => ParamValue::Int64(*v),
+        toml::Value::Float(v) => ParamValue::Float64(*v),
+        toml::Value::String(v) => ParamValue::Text(v.clone()),
+        toml::Value::Array(items) if items.iter().all(|i| i.is_str()) => ParamValue::TextList(
+            items
+                .iter()
+                .map(|i| i.as_str().unwrap().to_string())
+                .collect(),
+        ),
+        toml::Value::Array(items) if items.iter().all(|i| i.is_integer() || i.is_float()) => {
+            ParamValue::Float64List(
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_float()
+                            .or_else(|| i.as_integer().map(|v| v as f64))
+                            .unwrap()
+                    })
+                    .collect(),
+            )
+        }
+        toml::Value::Array(_) => return Err("a list must hold only strings or only numbers".into()),
+        other => {
+            return Err(format!(
+                "unsupported value type {} (use a bool, number, string or list)",
+                other.type_str()
+            ));
+        }
+    })
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| SpecError::new(path, "", e.to_string()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses pipeline text; relative paths resolve against `file`'s folder.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, SpecError> {
+        let raw: File = toml::from_str(text)
+            .map_err(|e| SpecError::new(file, "", e.to_string().trim_end().to_string()))?;
+        let base = file.parent().unwrap_or(Path::new(""));
+        let err = |location: String, message: String| SpecError::new(file, location, message);
+        let check_name = |kind: &str, name: &str| {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                Err(err(
+                    format!("[{kind}.{name}]"),
+                    "names may hold only letters, digits, `-` and `_`".into(),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+
+        let mut sources = Vec::new();
+        for (name, source) in raw.source {
+            check_name("source", &name)?;
+            let at = format!("[source.{name}]");
+            let kind = match (source.path, source.query) {
+                (Some(path), None) => {
+                    let path = base.join(path);
+                    sluice_data::Format::from_path(&path)
+                        .map_err(|e| err(format!("{at} path"), e.to_string()))?;
+                    SourceKind::File(path)
+                }
+                (None, Some(query)) => SourceKind::Query(query),
+                (Some(_), Some(_)) => {
+                    return Err(err(at, "give either `path` or `query`, not both".into()));
+                }
+                (None, None) => {
+                    return Err(err(
+                        at,
+                        "needs `path` (a .csv, .parquet or .jsonl file) or `query` (SQL)".into(),
+                    ));
+                }
+            };
+            let mut types = BTreeMap::new();
+            for (column, ty) in source.types {
+                let parsed = column_type(&ty).ok_or_else(|| {
+                    err(
+                        format!("{at} types.{column}"),
+                        format!("unknown type `{ty}` (use float64, int64, boolean or text)"),
+                    )
+                })?;
+                types.insert(column, parsed);
+            }
+            sources.push(Source { name, kind, types });
+        }
+
+        let mut steps = Vec::new();
+        for (name, step) in raw.step {
+            check_name("step", &name)?;
+            let at = format!("[step.{name}]");
+            if sources.iter().any(|s| s.name == name) {
+                return Err(err(
+                    at,
+                    "a source has the same name; inputs would be ambiguous".into(),
+                ));
+            }
+            let native_only = [
+                ("features", step.features.is_some()),
+                ("split", step.split.is_some()),
+                ("search", step.search.is_some()),
+                ("model", step.model.is_some()),
+                ("gate", step.gate.is_some()),
+                ("target", step.target.is_some()),
+            ];
+            let action = match (step.plugin, step.train, step.predict) {
+                (Some(plugin), None, None) => {
+                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
+                        return Err(err(
+                            format!("{at} {field}"),
+                            "only `train` steps take this field".into(),
+                        ));
+                    }
+                    StepAction::Plugin(plugin)
+                }
+                (None, Some(algorithm), None) => {
+                    let train_at = |field: &str| format!("{at} {field}");
+                    if !sluice_train::ALGORITHMS.iter().any(|a| a.name == algorithm) {
+                        let known: Vec<&str> =
+                            sluice_train::ALGORITHMS.iter().map(|a| a.name).collect();
+                        return Err(err(
+                            train_at("train"),
+                            format!(
+                                "unknown algorithm `{algorithm}` (known: {})",
+                                known.join(", ")
+                            ),
+                        ));
+                    }
+                    let mut hyper = BTreeMap::new();
+                    for (key, value) in &step.params {
+                        hyper.insert(
+                            key.clone(),
+                            hyper_value(value)
+                                .map_err(|m| err(train_at(&format!("params.{key}")), m))?,
+                        );
+                    }
+                    let split = step.split.unwrap_or(SplitFile {
+                        test: None,
+                        seed: None,
+                    });
+                    let test_fraction = split.test.unwrap_or(DEFAULT_TEST_FRACTION);
+                    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+                        return Err(err(
+                            train_at("split.test"),
+                            format!("{test_fraction} is not a fraction between 0 and 1"),
+                        ));
+                    }
+                    let search = match step.search {
+                        None => None,
+                        Some(search) => {
+                            let mut grid = BTreeMap::new();
+                            for (key, values) in &search.grid {
+                                let at = train_at(&format!("search.grid.{key}"));
+                                if values.is_empty() {
+                                    return Err(err(at, "needs at least one value".into()));
+                                }
+                                let values = values
+                                    .iter()
+                                    .map(hyper_value)
+                                    .collect::<Result<Vec<_>, _>>()
+                                    .map_err(|m| err(at.clone(), m))?;
+                                grid.insert(key.clone(), values);
+                            }
+                            let folds = search.folds.unwrap_or(DEFAULT_FOLDS);
+                            if folds < 2 {
+                                return Err(err(
+                                    train_at("search.folds"),
+                                    "needs at least 2 folds".into(),
+                                ));
+                            }
+                            if search.random == Some(0) {
+                                return Err(err(
+                                    train_at("search.random"),
+                                    "must sample at least 1 candidate".into(),
+                                ));
+                            }
+                            Some(SearchSpec {
+                                metric: search.metric,
+                                folds,
+                                grid,
+                                random: search.random,
+                            })
+                        }
+                    };
+                    if let Some(model) = &step.model {
+                        check_name("model", model)?;
+                    }
+                    StepAction::Train(Box::new(TrainSpec {
+                        algorithm,
+                        target: step.target,
+                        features: step.features,
+                        hyper,
+                        test_fraction,
+                        seed: split.seed.unwrap_or(0),
+                        search,
+                        model_name: step.model.unwrap_or_else(|| raw.pipeline.name.clone()),
+                        gate: step.gate,
+                    }))
+                }
+                (None, None, Some(model)) => {
+                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
+                        return Err(err(
+                            format!("{at} {field}"),
+                            "only `train` steps take this field (a predict step uses its model's)"
+                                .into(),
+                        ));
+                    }
+                    StepAction::Predict { model }
+                }
+                _ => {
+                    return Err(err(
+                        at,
+                        "needs exactly one of `plugin`, `train` or `predict`".into(),
+                    ));
+                }
+            };
+            let params = Vec::new();
+            if !matches!(action, StepAction::Plugin(_)) && step.fit.is_some() {
+                return Err(err(
+                    format!("{at} fit"),
+                    "only plugin steps take `fit`".into(),
+                ));
+            }
+            if matches!(action, StepAction::Predict { .. }) && !step.params.is_empty() {
+                return Err(err(
+                    format!("{at} params"),
+                    "a predict step takes no params (its model was fitted with them)".into(),
+                ));
+            }
+            if matches!(action, StepAction::Train(_)) {
+                steps.push(Step {
+                    name,
+                    action,
+                    input: step.input,
+                    fit: step.fit,
+                    params,
+                });
+                continue;
+            }
+            let mut params = Vec::new();
+            for (key, value) in &step.params {
+                params.push((
+                    key.clone(),
+                    param_value(value).map_err(|m| err(format!("{at} params.{key}"), m))?,
+                ));
+            }
+            steps.push(Step {
+                name,
+                action,
+                input: step.input,
+                fit: step.fit,
+                params,
+            });
+        }
+        if steps.is_empty() {
+            return Err(err(
+                String::new(),
+                "the pipeline has no steps (add a [step.NAME] table)".into(),
+            ));
+        }
+        // `model.test_predictions` names a train step's held-out
+        // predictions, which are that step's table.
+        let train_steps: Vec<String> = steps
+            .iter()
+            .filter(|s| matches!(s.action, StepAction::Train(_)))
+            .map(|s| s.name.clone())
+            .collect();
+        for step in &mut steps {
+            let at = format!("[step.{}]", step.name);
+            for (field, input) in [("input", Some(&mut step.input)), ("fit", step.fit.as_mut())] {
+                let Some(input) = input else { continue };
+                let Some((node, port)) = input.split_once('.') else {
+                    continue;
+                };
+                if !train_steps.iter().any(|t| t == node) {
+                    return Err(err(
+                        format!("{at} {field}"),
+                        format!(
+                            "`{input}`: only train steps have named outputs, and `{node}` is not one"
+                        ),
+                    ));
+                }
+                if port != TEST_PREDICTIONS {
+                    return Err(err(
+                        format!("{at} {field}"),
+                        format!("`{input}`: a train step's output is `{node}.{TEST_PREDICTIONS}`"),
+                    ));
+                }
+                *input = node.to_string();
+            }
+            if let StepAction::Predict { model } = &step.action
+                && !train_steps.contains(model)
+            {
+                return Err(err(
+                    format!("{at} predict"),
+                    format!("`{model}` is not a train step of this pipeline"),
+                ));
+            }
+        }
+
+        let mut outputs = Vec::new();
+        for (name, output) in raw.output {
+            let at = format!("[output.{name}]");
+            if !steps.iter().any(|s| s.name == output.step) {
+                return Err(err(
+                    format!("{at} step"),
+                    format!("no step is called `{}`", output.step),
+                ));
+            }
+            let path = base.join(&output.path);
+            sluice_data::Format::from_path(&path)
+                .map_err(|e| err(format!("{at} path"), e.to_string()))?;
+            outputs.push(Output {
+                name,
+                step: output.step,
+                path,
+            });
+        }
+
+        let chunk_rows = raw.pipeline.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS);
+        if chunk_rows == 0 {
+            return Err(err(
+                "[pipeline] chunk_rows".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        let concurrency = raw
+            .pipeline
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if concurrency == 0 {
+            return Err(err(
+                "[pipeline] concurrency".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(Pipeline {
+            file: file.to_path_buf(),
+            name: raw.pipeline.name,
+            policy: raw.pipeline.policy.map(|p| base.join(p)),
+            chunk_rows,
+            concurrency,
+            sources,
+            steps,
+            outputs,
+        })
+    }
+
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Pipeline, SpecError> {
+        Pipeline::parse(text, Path::new("dir/pipeline.toml"))
+    }
+
+    #[test]
+    fn parses_sources_steps_params_and_outputs() {
+        let p = parse(
+            r#"
+[pipeline]
+name = "demo"
+policy = "policy.toml"
+[source.messages]
+path = "data/m.csv"
+types = { label = "int64" }
+[step.clean]
+plugin = "clean-text"
+input = "messages"
+params = { column = "text", lowercase = true, max_repeat = 2, cols = ["a", "b"] }
+[output.cleaned]
+step = "clean"
+path = "out/clean.parquet"
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.policy, Some(PathBuf::from("dir/policy.toml")));
+        assert_eq!(
+            p.sources[0].kind,
+            SourceKind::File(PathBuf::from("dir/data/m.csv"))
+        );
+        assert_eq!(p.sources[0].types["label"], ColumnType::Int64);
+        assert!(
+            p.steps[0]
+                .params
+                .contains(&("max_repeat".into(), ParamValue::Int64(2)))
+        );
+        assert!(p.steps[0].params.contains(&(
+            "cols".into(),
+            ParamValue::TextList(vec!["a".into(), "b".into()])
+        )));
+        assert_eq!(p.outputs[0].path, PathBuf::from("dir/out/clean.parquet"));
+    }
+
+    #[test]
+    fn errors_name_file_step_and_field() {
+        let e = parse(
+            "[pipeline]\nname = \"x\"\n[step.a]\nplugin = \"p\"\ninput = \"s\"\ncolour = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("dir/pipeline.toml:") && e.contains("colour"),
+            "{e}"
+        );
+        let e = parse(
+            "[pipeline]\nname = \"x\"\n[step.a]\nplugin = \"p\"\ntrain = \"lr\"\ninput = \"s\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[step.a]") && e.contains("exactly one of"),
+            "{e}"
+        );
+        let e = parse("[pipeline]\nname = \"x\"\n[source.s]\npath = \"a.xlsx\"\n[step.a]\nplugin = \"p\"\ninput = \"s\"\n").unwrap_err().to_string();
+        assert!(e.contains("[source.s] path") && e.contains("a.xlsx"), "{e}");
+        let e = parse("[pipeline]\nname = \"x\"\n[source.s]\npath = \"a.csv\"\ntypes = { n = \"decimal\" }\n[step.a]\nplugin = \"p\"\ninput = \"s\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("[source.s] types.n") && e.contains("decimal"),
+            "{e}"
+        );
+        let e = parse("[pipeline]\nname = \"x\"\n[step.a]\nplugin = \"p\"\ninput = \"s\"\nparams = { x = [1, \"a\"] }\n").unwrap_err().to_string();
+        assert!(e.contains("[step.a] params.x"), "{e}");
+        let e = parse("[pipeline]\nname = \"x\"\n").unwrap_err().to_string();
+        assert!(e.contains("no steps"), "{e}");
+    }
+}

@@ -1,0 +1,925 @@
+//! The sandbox: the only crate that depends on wasmtime.
+//!
+//! One [`Runtime`] holds one `Engine` (pooling allocator, epoch
+//! interruption, deterministic floats, no wasm threads) and one `Linker`.
+//! [`Runtime::load`] turns bytes into a [`Plugin`]: size bound, digest,
+//! policy pin check, compile (cached on disk, bounded in time), contract
+//! version check, import allow-list, `InstancePre`, `describe()`.
+//! [`Plugin::session`] instantiates into a fresh `Store` per session; a
+//! session that trapped or failed is never used again.
+
+mod cache;
+pub mod policy;
+mod state;
+mod v0_1;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker, ResourceAny};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+pub use state::LogLine;
+use state::{LimitHit, StoreState};
+use v0_1::{StepPlugin, StepPluginPre, WitStepError, wit};
+
+use crate::policy::{EffectiveGrant, Grant, Policy, PolicyError};
+use sluice_core::Digest;
+use sluice_core::contract::{Metric, ParamError, Params, StepError, StepInfo};
+use sluice_core::units::format_size;
+use sluice_core::{Chunk, ColumnType};
+
+/// Contract versions (major.minor) this host loads.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("plugin `{plugin}`: {size} bytes is over the {limit}-byte limit for plugin files")]
+    TooLarge {
+        plugin: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
+    Invalid { plugin: String, message: String },
+    #[error("plugin `{plugin}`: compiling took longer than {limit:?}; refused")]
+    CompileTimeout { plugin: String, limit: Duration },
+    #[error(
+        "plugin `{plugin}`: does not export `sluice:plugin/step` (exports: {exports}); is it a sluice plugin?"
+    )]
+    NotAPlugin { plugin: String, exports: String },
+    #[error(
+        "plugin `{plugin}`: built for plugin contract sluice:plugin@{found}; this host supports {supported}"
+    )]
+    UnsupportedVersion {
+        plugin: String,
+        found: String,
+        supported: String,
+    },
+    #[error(
+        "plugin `{plugin}`: refused at load: it imports what its grant does not allow: {imports}"
+    )]
+    ImportsRefused { plugin: String, imports: String },
+    #[error("plugin `{plugin}`: CPU limit: `{call}` ran past its {budget:?} budget (policy `cpu`)")]
+    CpuLimit {
+        plugin: String,
+        call: &'static str,
+        budget: Duration,
+    },
+    #[error(
+        "plugin `{plugin}`: memory limit: `{call}` tried to grow linear memory to {desired}, the grant allows {limit} (policy `memory`)"
+    )]
+    MemoryLimit {
+        plugin: String,
+        call: &'static str,
+        desired: String,
+        limit: String,
+    },
+    #[error(
+        "plugin `{plugin}`: table limit: `{call}` tried to grow a table to {desired} elements, the grant allows {limit} (policy `table_elements`)"
+    )]
+    TableLimit {
+        plugin: String,
+        call: &'static str,
+        desired: usize,
+        limit: u64,
+    },
+    #[error("plugin `{plugin}`: stack overflow in `{call}` (runaway recursion)")]
+    StackOverflow { plugin: String, call: &'static str },
+    #[error("plugin `{plugin}`: trapped in `{call}`: {message}{stderr}")]
+    Trap {
+        plugin: String,
+        call: &'static str,
+        message: String,
+        stderr: String,
+    },
+    #[error("plugin `{plugin}`: `{call}` returned an error: {error}")]
+    Step {
+        plugin: String,
+        call: &'static str,
+        error: StepError,
+    },
+    #[error("plugin `{plugin}`: output rejected: {problem}")]
+    BadOutput { plugin: String, problem: String },
+    #[error("plugin `{plugin}`: output limit: {problem} (policy `{field}`)")]
+    OutputLimit {
+        plugin: String,
+        problem: String,
+        field: &'static str,
+    },
+    #[error("plugin `{plugin}`: this session failed earlier and cannot be used again")]
+    Poisoned { plugin: String },
+    #[error("plugin `{plugin}`: {error}")]
+    Params { plugin: String, error: ParamError },
+    #[error("plugin `{plugin}`: {message}")]
+    Host { plugin: String, message: String },
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+/// Tunables of a [`Runtime`]; the defaults suit the CLI and tests.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Where compiled plugins are cached (`None` = no disk cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Plugin files larger than this are refused before hashing.
+    pub max_plugin_bytes: usize,
+    /// Compiling one plugin may take at most this long.
+    pub compile_timeout: Duration,
+    /// Epoch tick: the granularity of CPU budgets.
+    pub epoch_tick: Duration,
+    /// Live sessions (instances) at once.
+    pub max_instances: u32,
+    /// Largest linear memory any grant may allow.
+    pub max_memory: u64,
+    /// Enforce CPU budgets with epoch interruption. Turning this off removes
+    /// the CPU limit entirely: it exists to measure the limit's overhead.
+    pub epoch_interruption: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            max_plugin_bytes: 32 << 20,
+            compile_timeout: Duration::from_secs(60),
+            epoch_tick: Duration::from_millis(5),
+            max_instances: 64,
+            max_memory: 4 << 30,
+            epoch_interruption: true,
+        }
+    }
+}
+
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    ticks: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticks = Arc::new(AtomicU64::new(0));
+        let (thread_stop, thread_ticks) = (stop.clone(), ticks.clone());
+        let thread = std::thread::Builder::new()
+            .name("sluice-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                    thread_ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .expect("spawn epoch thread");
+        EpochTicker {
+            stop,
+            ticks,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    config: RuntimeConfig,
+    ticker: EpochTicker,
+}
+
+/// The sandbox host. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Runtime(Arc<Inner>);
+
+fn host_error(plugin: &str, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Host {
+        plugin: plugin.to_string(),
+        message: format!("{e:#}"),
+    }
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.max_memory as usize)
+            .table_elements(20_000)
+            // keep a warm page set per slot: fewer page faults per session
+            .linear_memory_keep_resident(256 << 10)
+            .table_keep_resident(64 << 10);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(config.epoch_interruption)
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            .concurrency_support(false)
+            .parallel_compilation(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm).map_err(|e| host_error("<engine>", e))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| host_error("<linker>", e))?;
+        StepPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| host_error("<linker>", e))?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        Ok(Runtime(Arc::new(Inner {
+            engine,
+            linker,
+            config,
+            ticker,
+        })))
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.0.config
+    }
+
+    /// Epoch ticks elapsed since the runtime started.
+    fn ticks(&self) -> u64 {
+        self.0.ticker.ticks.load(Ordering::Relaxed)
+    }
+
+    pub fn load_file(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        policy: &Policy,
+    ) -> Result<Plugin, RuntimeError> {
+        let size = std::fs::metadata(path)
+            .map_err(|e| RuntimeError::Io {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+            .len();
+        let label = name
+            .map(str::to_string)
+            .unwrap_or_else(|| path.display().to_string());
+        if size > self.0.config.max_plugin_bytes as u64 {
+            return Err(RuntimeError::TooLarge {
+                plugin: label,
+                size: size as usize,
+                limit: self.0.config.max_plugin_bytes,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| RuntimeError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        self.load(&bytes, name.or(Some(&label)), policy)
+    }
+
+    /// Loads a plugin from its bytes. `name` is what the pipeline or user
+    /// calls it (checked against the policy's digest pin before compiling).
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        name: Option<&str>,
+        policy: &Policy,
+    ) -> Result<Plugin, RuntimeError> {
+        let label = name.unwrap_or("<unnamed>").to_string();
+        if bytes.len() > self.0.config.max_plugin_bytes {
+            return Err(RuntimeError::TooLarge {
+                plugin: label,
+                size: bytes.len(),
+                limit: self.0.config.max_plugin_bytes,
+            });
+        }
+        let digest = Digest::of(bytes);
+        let grant = policy.grant_for(name, &digest)?;
+        let started = Instant::now();
+        let (component, cache_hit) =
+            cache::compile(&self.0.engine, &self.0.config, bytes, &digest, &label)?;
+        let compile_time = started.elapsed();
+
+        let engine = &self.0.engine;
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let Some(step_export) = exports.iter().find(|n| n.starts_with("sluice:plugin/step")) else {
+            return Err(RuntimeError::NotAPlugin {
+                plugin: label,
+                exports: exports.join(", "),
+            });
+        };
+        let contract = step_export
+            .split_once('@')
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_default();
+        if !SUPPORTED_CONTRACTS.iter().any(|s| {
+            contract
+                .strip_prefix(s)
+                .is_some_and(|rest| rest.starts_with('.'))
+        }) {
+            return Err(RuntimeError::UnsupportedVersion {
+                plugin: label,
+                found: if contract.is_empty() {
+                    "<unversioned>".into()
+                } else {
+                    contract
+                },
+                supported: SUPPORTED_CONTRACTS
+                    .iter()
+                    .map(|v| format!("{v}.x"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let refuse = |grant: &Grant, label: &str| -> Result<(), RuntimeError> {
+            let refused: Vec<String> = imports
+                .iter()
+                .filter(|i| !grant.allows_import(i))
+                .map(|i| format!("`{i}` ({})", grant.import_refusal(i)))
+                .collect();
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(RuntimeError::ImportsRefused {
+                    plugin: label.to_string(),
+                    imports: refused.join(", "),
+                })
+            }
+        };
+        refuse(&grant, &label)?;
+
+        let pre = self
+            .0
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| host_error(&label, e))?;
+        let pre = StepPluginPre::new(pre).map_err(|e| host_error(&label, e))?;
+        let mut plugin = Plugin {
+            runtime: self.clone(),
+            label: label.clone(),
+            digest,
+            info: None,
+            grant,
+            imports: imports.clone(),
+            contract: step_export.clone(),
+            pre,
+            compile_time,
+            cache_hit,
+        };
+        let info = plugin.describe()?;
+        // The step's own name may carry a policy entry too: a pinned one
+        // refuses these bytes; an unpinned one grants by name.
+        // (When loaded under that very name, the pin was checked above.)
+        if name != Some(info.name.as_str()) {
+            let by_own_name = policy.grant_for(Some(&info.name), &digest)?;
+            if by_own_name.entry.is_some() && plugin.grant.entry.is_none() {
+                refuse(&by_own_name, &info.name)?;
+                plugin.grant = by_own_name;
+            }
+        }
+        plugin.label = info.name.clone();
+        plugin.info = Some(info);
+        Ok(plugin)
+    }
+}
+
+/// A compiled, checked plugin ready to open sessions.
+pub struct Plugin {
+    runtime: Runtime,
+    label: String,
+    digest: Digest,
+    info: Option<StepInfo>,
+    grant: Grant,
+    imports: Vec<String>,
+    contract: String,
+    pre: StepPluginPre<StoreState>,
+    compile_time: Duration,
+    cache_hit: bool,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.label)
+            .field("digest", &self.digest)
+            .field("contract", &self.contract)
+            .finish()
+    }
+}
+
+/// Resource use of one session, for run reports.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SessionStats {
+    pub calls: u64,
+    pub guest_time: Duration,
+    /// Epoch ticks observed during guest calls (CPU budget accounting).
+    pub epochs: u64,
+    pub peak_memory: u64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub log_dropped: u64,
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.label
+    }
+
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn info(&self) -> &StepInfo {
+        self.info.as_ref().expect("described at load")
+    }
+
+    pub fn grant(&self) -> &Grant {
+        &self.grant
+    }
+
+    /// Every import of the component, e.g. `wasi:io/streams@0.2.6`.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// The contract export, e.g. `sluice:plugin/step@0.1.0`.
+    pub fn contract(&self) -> &str {
+        &self.contract
+    }
+
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    pub fn cache_hit(&self) -> bool {
+        self.cache_hit
+    }
+
+    /// Checks params against `describe()` and intersects the declaration
+    /// with the grant.
+    pub fn effective_grant(
+        &self,
+        given: &[(String, sluice_core::contract::ParamValue)],
+    ) -> Result<(Params, EffectiveGrant), RuntimeError> {
+        let params = self
+            .info()
+            .resolve_params(given)
+            .map_err(|error| RuntimeError::Params {
+                plugin: self.label.clone(),
+                error,
+            })?;
+        let effective = EffectiveGrant::new(self.info(), &params, &self.grant)?;
+        Ok((params, effective))
+    }
+
+    fn new_store(&self) -> Result<Store<StoreState>, RuntimeError> {
+        let state = StoreState::new(&self.label, &self.digest, &self.grant)
+            .map_err(|e| host_error(&self.label, e))?;
+        let mut store = Store::new(&self.runtime.0.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // instantiation runs guest start code: it gets the same CPU budget
+        if self.runtime.0.config.epoch_interruption {
+            store.set_epoch_deadline(self.cpu_ticks());
+        }
+        // wasmtime charges every lift (a returned chunk, a log line's string)
+        // against this many bytes: the output bound holds before the host
+        // allocates anything, with a little room for offsets and names
+        store
+            .set_hostcall_fuel(self.grant.limits.max_output_bytes.saturating_add(1 << 20) as usize);
+        Ok(store)
+    }
+
+    /// The grant's CPU budget in epoch ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let tick = self.runtime.0.config.epoch_tick.as_nanos();
+        self.grant.limits.cpu.as_nanos().div_ceil(tick).max(1) as u64
+    }
+
+    fn describe(&self) -> Result<StepInfo, RuntimeError> {
+        let mut store = self.new_store()?;
+        let mut call = GuestCall::new(self, &mut store);
+        let bindings = call.run("instantiate", |store| {
+            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
+        })?;
+        let info = call.run("describe", |store| {
+            bindings
+                .sluice_plugin_step()
+                .call_describe(store)
+                .map(Ok::<_, WitStepError>)
+        })?;
+        Ok(info.into())
+    }
+
+    /// A fresh store and instance, without calling into the guest: what
+    /// opening a session costs before the plugin's own `open` runs
+    /// (benchmarks measure the two apart).
+    pub fn instantiate(&self) -> Result<(), RuntimeError> {
+        let mut store = self.new_store()?;
+        GuestCall::new(self, &mut store).run("instantiate", |store| {
+            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
+        })?;
+        Ok(())
+    }
+
+    /// Opens a session in a fresh store: `state` is fitted state from an
+    /// earlier [`Session::finish_fit`].
+    pub fn session(
+        &self,
+        params: &Params,
+        effective: &EffectiveGrant,
+        state: Option<&[u8]>,
+    ) -> Result<Session<'_>, RuntimeError> {
+        let mut store = self.new_store()?;
+        let bindings = GuestCall::new(self, &mut store).run("instantiate", |store| {
+            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
+        })?;
+        let wit_params: Vec<wit::Param> = params
+            .iter()
+            .map(|(name, value)| wit::Param {
+                name: name.clone(),
+                value: value.into(),
+            })
+            .collect();
+        let mut stats = SessionStats::default();
+        let handle = {
+            let mut call = GuestCall::new(self, &mut store);
+            let handle = call.run("open", |store| {
+                bindings
+                    .sluice_plugin_step()
+                    .session()
+                    .call_open(store, &wit_params, state)
+            });
+            stats.absorb(&call);
+            handle?
+        };
+        Ok(Session {
+            plugin: self,
+            store,
+            bindings,
+            handle,
+            effective: effective.clone(),
+            stats,
+            poisoned: false,
+        })
+    }
+}
+
+/// Bookkeeping around one guest call: CPU deadline, timing, and turning
+/// traps into errors that name the plugin and the limit.
+struct GuestCall<'a> {
+    plugin: &'a Plugin,
+    store: &'a mut Store<StoreState>,
+    elapsed: Duration,
+    epochs: u64,
+}
+
+impl<'a> GuestCall<'a> {
+    fn new(plugin: &'a Plugin, store: &'a mut Store<StoreState>) -> Self {
+        GuestCall {
+            plugin,
+            store,
+            elapsed: Duration::ZERO,
+            epochs: 0,
+        }
+    }
+
+    fn run<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<Result<R, WitStepError>>,
+    ) -> Result<R, RuntimeError> {
+        let runtime = &self.plugin.runtime;
+        let budget = self.plugin.grant.limits.cpu;
+        if runtime.0.config.epoch_interruption {
+            self.store.set_epoch_deadline(self.plugin.cpu_ticks());
+        }
+        let (start, start_ticks) = (Instant::now(), runtime.ticks());
+        let result = f(self.store);
+        self.elapsed += start.elapsed();
+        self.epochs += runtime.ticks() - start_ticks;
+        let plugin = self.plugin.label.clone();
+        match result {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(RuntimeError::Step {
+                plugin,
+                call,
+                error: error.into(),
+            }),
+            Err(error) => Err(self.classify_trap(call, budget, error)),
+        }
+    }
+
+    fn classify_trap(
+        &self,
+        call: &'static str,
+        budget: Duration,
+        error: wasmtime::Error,
+    ) -> RuntimeError {
+        let plugin = self.plugin.label.clone();
+        let state = self.store.data();
+        match state.limiter.hit {
+            Some(LimitHit::Memory { desired }) => {
+                return RuntimeError::MemoryLimit {
+                    plugin,
+                    call,
+                    desired: format_size(desired as u64),
+                    limit: format_size(self.plugin.grant.limits.memory),
+                };
+            }
+            Some(LimitHit::Table { desired }) => {
+                return RuntimeError::TableLimit {
+                    plugin,
+                    call,
+                    desired,
+                    limit: self.plugin.grant.limits.table_elements,
+                };
+            }
+            None => {}
+        }
+        // wasmtime reports exhausted hostcall fuel as a plain error message
+        if format!("{error:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            return RuntimeError::OutputLimit {
+                plugin,
+                problem: format!(
+                    "`{call}` returned more than {}",
+                    format_size(self.plugin.grant.limits.max_output_bytes)
+                ),
+                field: "max_output_bytes",
+            };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => RuntimeError::CpuLimit {
+                plugin,
+                call,
+                budget,
+            },
+            Some(Trap::StackOverflow) => RuntimeError::StackOverflow { plugin, call },
+            _ => {
+                let stderr = state.stderr_text();
+                let stderr = if stderr.is_empty() {
+                    String::new()
+                } else {
+                    let tail: String = stderr
+                        .chars()
+                        .rev()
+                        .take(2000)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    format!("\nplugin stderr:\n{tail}")
+                };
+                let message = match error.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => format!("{error:#}"),
+                };
+                RuntimeError::Trap {
+                    plugin,
+                    call,
+                    message,
+                    stderr,
+                }
+            }
+        }
+    }
+}
+
+impl SessionStats {
+    /// Adds another session's figures (peak memory: the larger).
+    pub fn add(&mut self, other: &SessionStats) {
+        self.calls += other.calls;
+        self.guest_time += other.guest_time;
+        self.epochs += other.epochs;
+        self.peak_memory = self.peak_memory.max(other.peak_memory);
+        self.rows_in += other.rows_in;
+        self.rows_out += other.rows_out;
+        self.log_dropped += other.log_dropped;
+    }
+
+    fn absorb(&mut self, call: &GuestCall<'_>) {
+        self.calls += 1;
+        self.guest_time += call.elapsed;
+        self.epochs += call.epochs;
+        let state = call.store.data();
+        self.peak_memory = self.peak_memory.max(state.limiter.peak_memory as u64);
+        self.log_dropped = state.log_dropped as u64;
+    }
+}
+
+/// One use of a plugin, in its own `Store`.
+pub struct Session<'p> {
+    plugin: &'p Plugin,
+    store: Store<StoreState>,
+    bindings: StepPlugin,
+    handle: ResourceAny,
+    effective: EffectiveGrant,
+    stats: SessionStats,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("plugin", &self.plugin.label)
+            .field("stats", &self.stats)
+            .field("poisoned", &self.poisoned)
+            .finish()
+    }
+}
+
+impl Session<'_> {
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(
+            &mut Store<StoreState>,
+            &StepPlugin,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<R, WitStepError>>,
+    ) -> Result<R, RuntimeError> {
+        if self.poisoned {
+            return Err(RuntimeError::Poisoned {
+                plugin: self.plugin.label.clone(),
+            });
+        }
+        let (bindings, handle) = (&self.bindings, self.handle);
+        let mut guest = GuestCall::new(self.plugin, &mut self.store);
+        let result = guest.run(call, |store| f(store, bindings, handle));
+        self.stats.absorb(&guest);
+        // A trap leaves the store in an unknown state, and the contract says
+        // a session that returned an error is done: never call it again.
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    /// Keeps only the columns the step may see (declared ∩ granted).
+    fn restrict_input(&self, mut input: Chunk) -> Chunk {
+        input
+            .columns
+            .retain(|c| self.effective.reads.iter().any(|(name, _)| *name == c.name));
+        input
+    }
+
+    pub fn fit(&mut self, input: Chunk) -> Result<(), RuntimeError> {
+        let input = v0_1::chunk_to_wit(self.restrict_input(input));
+        self.stats.rows_in += u64::from(input.rows);
+        self.call("fit", |store, b, h| {
+            b.sluice_plugin_step().session().call_fit(store, h, &input)
+        })
+    }
+
+    pub fn finish_fit(&mut self) -> Result<Vec<u8>, RuntimeError> {
+        let state = self.call("finish-fit", |store, b, h| {
+            b.sluice_plugin_step().session().call_finish_fit(store, h)
+        })?;
+        if state.len() as u64 > self.plugin.grant.limits.max_output_bytes {
+            self.poisoned = true;
+            return Err(RuntimeError::OutputLimit {
+                plugin: self.plugin.label.clone(),
+                problem: format!(
+                    "fitted state is {}, over {}",
+                    format_size(state.len() as u64),
+                    format_size(self.plugin.grant.limits.max_output_bytes)
+                ),
+                field: "max_output_bytes",
+            });
+        }
+        Ok(state)
+    }
+
+    /// Runs `process` on one chunk and validates the result against the
+    /// grant, the declaration, the types and the row count.
+    pub fn process(&mut self, input: Chunk) -> Result<Chunk, RuntimeError> {
+        let rows = input.rows;
+        let input = v0_1::chunk_to_wit(self.restrict_input(input));
+        self.stats.rows_in += u64::from(rows);
+        let output = self.call("process", |store, b, h| {
+            b.sluice_plugin_step()
+                .session()
+                .call_process(store, h, &input)
+        })?;
+        let output = v0_1::chunk_from_wit(output);
+        if let Err(error) = self.check_output(rows, &output) {
+            self.poisoned = true;
+            return Err(error);
+        }
+        self.stats.rows_out += u64::from(output.rows);
+        Ok(output)
+    }
+
+    fn check_output(&self, rows: u32, output: &Chunk) -> Result<(), RuntimeError> {
+        let plugin = self.plugin.label.clone();
+        let limits = &self.plugin.grant.limits;
+        if u64::from(output.rows) > limits.max_output_rows {
+            return Err(RuntimeError::OutputLimit {
+                plugin,
+                problem: format!(
+                    "returned {} rows, over {}",
+                    output.rows, limits.max_output_rows
+                ),
+                field: "max_output_rows",
+            });
+        }
+        let bytes = output.byte_size() as u64;
+        if bytes > limits.max_output_bytes {
+            return Err(RuntimeError::OutputLimit {
+                plugin,
+                problem: format!(
+                    "returned {} in one chunk, over {}",
+                    format_size(bytes),
+                    format_size(limits.max_output_bytes)
+                ),
+                field: "max_output_bytes",
+            });
+        }
+        let bad = |problem: String| RuntimeError::BadOutput {
+            plugin: plugin.clone(),
+            problem,
+        };
+        if output.rows != rows {
+            return Err(bad(format!(
+                "returned {} rows for a {rows}-row chunk (process must be row-aligned)",
+                output.rows
+            )));
+        }
+        for column in &output.columns {
+            let Some((_, ty)) = self
+                .effective
+                .writes
+                .iter()
+                .find(|(name, _)| *name == column.name)
+            else {
+                let declared = StepInfo::resolve_columns(&self.plugin.info().writes, &Vec::new())
+                    .iter()
+                    .any(|(n, _)| *n == column.name);
+                return Err(bad(format!(
+                    "wrote column `{}`, which it {}",
+                    column.name,
+                    if declared {
+                        "is not granted (policy `write`)"
+                    } else {
+                        "did not declare in describe().writes"
+                    }
+                )));
+            };
+            let found: ColumnType = column.values.column_type();
+            if found != *ty {
+                return Err(bad(format!(
+                    "column `{}` is {found}, declared {ty}",
+                    column.name
+                )));
+            }
+        }
+        if let Some((missing, _)) = self
+            .effective
+            .writes
+            .iter()
+            .find(|(name, _)| output.column(name).is_none())
+        {
+            return Err(bad(format!("did not return declared column `{missing}`")));
+        }
+        output.validate().map_err(|e| bad(e.to_string()))
+    }
+
+    /// Ends the session; evaluators return metrics.
+    pub fn finish(&mut self) -> Result<Vec<Metric>, RuntimeError> {
+        let metrics = self.call("finish", |store, b, h| {
+            b.sluice_plugin_step().session().call_finish(store, h)
+        })?;
+        Ok(metrics.into_iter().map(v0_1::metric_from_wit).collect())
+    }
+
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// Log lines the plugin wrote through the host `log` import.
+    pub fn log(&self) -> &[LogLine] {
+        &self.store.data().log
+    }
+
+    /// Metrics the plugin recorded through the host `metric` import.
+    pub fn metrics(&self) -> &[(String, f64)] {
+        &self.store.data().metrics
+    }
+
+    /// Captured stdout and stderr.
+    pub fn stdio(&self) -> (String, String) {
+        let state = self.store.data();
+        (
+            String::from_utf8_lossy(&state.stdout.contents()).into_owned(),
+            state.stderr_text(),
+        )
+    }
+}

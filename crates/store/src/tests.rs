@@ -1,0 +1,1095 @@
+//! One behaviour suite, run against a fresh SQLite file and a fresh
+//! PostgreSQL database per test.
+//!
+//! PostgreSQL: `SLUICE_TEST_POSTGRES` names a database to connect to for
+//! creating and dropping the per-test databases (default
+//! `postgres://postgres@127.0.0.1:5432/test`); set it to `off` to skip the
+//! PostgreSQL half.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+
+use super::*;
+
+const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn digest(seed: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(seed.as_bytes())))
+}
+
+fn outcome(status: StepStatus) -> StepOutcome {
+    StepOutcome {
+        status,
+        cache_hit: false,
+        cpu_ms: Some(12),
+        peak_memory: Some(1 << 20),
+        rows_in: Some(100),
+        rows_out: Some(90),
+        attempts: 1,
+        error: None,
+        output_digest: None,
+    }
+}
+
+fn new_artifact(seed: &str, run: i64, inputs: &[&str]) -> NewArtifact {
+    NewArtifact {
+        digest: digest(seed),
+        kind: ArtifactKind::Table,
+        path: format!("tables/{seed}.parquet"),
+        rows: Some(10),
+        bytes: 1234,
+        created_by_run: run,
+        created_by_step: format!("step-{seed}"),
+        plugin_digest: Some(digest("plugin")),
+        params: r#"{"k":1}"#.into(),
+        inputs: inputs.iter().map(|s| digest(s)).collect(),
+    }
+}
+
+/// Asserts `result` is an error whose message contains every needle.
+fn assert_err_contains<T: std::fmt::Debug, E: std::fmt::Display>(
+    result: Result<T, E>,
+    needles: &[&str],
+) {
+    match result {
+        Ok(v) => panic!("expected an error containing {needles:?}, got Ok({v:?})"),
+        Err(e) => {
+            let msg = e.to_string();
+            for needle in needles {
+                assert!(
+                    msg.contains(needle),
+                    "error `{msg}` does not contain `{needle}`"
+                );
+            }
+        }
+    }
+}
+
+// ---- the suite ------------------------------------------------------------
+
+async fn run_lifecycle(store: &Store) {
+    let a = store.create_run("train", &digest("p1")).await.unwrap();
+    let b = store.create_run("score", &digest("p2")).await.unwrap();
+    assert!(b > a);
+
+    let run = store.run(a).await.unwrap().unwrap();
+    assert_eq!(run.pipeline, "train");
+    assert_eq!(run.pipeline_digest, digest("p1"));
+    assert_eq!(run.status, RunStatus::Running);
+    assert!(
+        run.started_at > 1_600_000_000_000,
+        "unix ms: {}",
+        run.started_at
+    );
+    assert_eq!(run.finished_at, None);
+
+    store
+        .finish_run(a, RunStatus::Failed, Some("step `x` trapped"))
+        .await
+        .unwrap();
+    let run = store.run(a).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    assert_eq!(run.error.as_deref(), Some("step `x` trapped"));
+    assert!(run.finished_at.unwrap() >= run.started_at);
+
+    assert_err_contains(
+        store.finish_run(a, RunStatus::Succeeded, None).await,
+        &["finish_run", "already failed"],
+    );
+    assert_err_contains(
+        store.finish_run(b, RunStatus::Running, None).await,
+        &["cannot finish run"],
+    );
+    let missing = store.finish_run(9999, RunStatus::Succeeded, None).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { what: "run", .. })),
+        "{missing:?}"
+    );
+
+    let runs = store.runs(10).await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![b, a],
+        "newest first"
+    );
+    assert_eq!(store.runs(1).await.unwrap().len(), 1);
+    assert!(store.runs(0).await.unwrap().is_empty());
+    assert_err_contains(store.runs(-1).await, &["limit"]);
+    assert_eq!(store.run(9999).await.unwrap(), None);
+}
+
+async fn step_runs_lifecycle(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let s1 = store
+        .start_step(run, "load", None, "key-load")
+        .await
+        .unwrap();
+    let s2 = store
+        .start_step(run, "clean", Some(&digest("clean.wasm")), "key-clean")
+        .await
+        .unwrap();
+    let other_run = store.create_run("q", &digest("q")).await.unwrap();
+    store
+        .start_step(other_run, "elsewhere", None, "k")
+        .await
+        .unwrap();
+
+    let steps = store.step_runs(run).await.unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![s1, s2],
+        "start order"
+    );
+    assert_eq!(steps[0].status, StepStatus::Running);
+    assert_eq!(steps[0].plugin_digest, None);
+    assert_eq!(steps[0].attempts, 1);
+    assert_eq!(steps[1].plugin_digest, Some(digest("clean.wasm")));
+    assert_eq!(steps[1].cache_key, "key-clean");
+
+    store
+        .finish_step(
+            s1,
+            &StepOutcome {
+                cache_hit: true,
+                ..outcome(StepStatus::Succeeded)
+            },
+        )
+        .await
+        .unwrap();
+    let failed = StepOutcome {
+        attempts: 3,
+        error: Some("trap: unreachable".into()),
+        ..outcome(StepStatus::Failed)
+    };
+    store.finish_step(s2, &failed).await.unwrap();
+
+    let steps = store.step_runs(run).await.unwrap();
+    let (load, clean) = (&steps[0], &steps[1]);
+    assert_eq!(load.status, StepStatus::Succeeded);
+    assert!(load.cache_hit);
+    assert_eq!(
+        (load.cpu_ms, load.peak_memory, load.rows_in, load.rows_out),
+        (Some(12), Some(1 << 20), Some(100), Some(90))
+    );
+    assert!(load.finished_at.unwrap() >= load.started_at);
+    assert_eq!(clean.status, StepStatus::Failed);
+    assert!(!clean.cache_hit);
+    assert_eq!(clean.attempts, 3);
+    assert_eq!(clean.error.as_deref(), Some("trap: unreachable"));
+
+    assert_err_contains(
+        store.finish_step(s1, &outcome(StepStatus::Failed)).await,
+        &["finish_step", "already succeeded"],
+    );
+    assert_err_contains(
+        store.finish_step(s1, &outcome(StepStatus::Running)).await,
+        &["cannot finish step run"],
+    );
+    let missing = store
+        .finish_step(9999, &outcome(StepStatus::Succeeded))
+        .await;
+    assert!(
+        matches!(
+            missing,
+            Err(StoreError::NotFound {
+                what: "step run",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+    let missing = store.start_step(9999, "x", None, "k").await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { what: "run", .. })),
+        "{missing:?}"
+    );
+    assert!(store.step_runs(9999).await.unwrap().is_empty());
+}
+
+async fn artifacts_lineage_and_idempotent_put(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let source = NewArtifact {
+        plugin_digest: None,
+        ..new_artifact("source", run, &[])
+    };
+    store.put_artifact(&source).await.unwrap();
+    let state = NewArtifact {
+        kind: ArtifactKind::State,
+        rows: None,
+        ..new_artifact("state", run, &["source"])
+    };
+    store.put_artifact(&state).await.unwrap();
+    // Inputs keep their order, including one (`external`) that is not an artifact.
+    let derived = new_artifact("derived", run, &["state", "source", "external"]);
+    store.put_artifact(&derived).await.unwrap();
+
+    let got = store.artifact(&derived.digest).await.unwrap().unwrap();
+    assert_eq!(
+        got.inputs,
+        vec![digest("state"), digest("source"), digest("external")]
+    );
+    assert_eq!(got.kind, ArtifactKind::Table);
+    assert_eq!(got.path, "tables/derived.parquet");
+    assert_eq!((got.rows, got.bytes), (Some(10), 1234));
+    assert_eq!(
+        (got.created_by_run, got.created_by_step.as_str()),
+        (run, "step-derived")
+    );
+    assert_eq!(got.plugin_digest, Some(digest("plugin")));
+    assert_eq!(got.params, r#"{"k":1}"#);
+    assert!(got.created_at > 0);
+    let got_state = store.artifact(&state.digest).await.unwrap().unwrap();
+    assert_eq!(
+        (got_state.kind, got_state.rows),
+        (ArtifactKind::State, None)
+    );
+
+    // Same digest from a later run: no-op, first producer kept.
+    let later = store.create_run("p", &digest("p")).await.unwrap();
+    let again = NewArtifact {
+        path: "elsewhere".into(),
+        inputs: vec![],
+        ..new_artifact("derived", later, &[])
+    };
+    store.put_artifact(&again).await.unwrap();
+    store.put_artifact(&derived).await.unwrap();
+    assert_eq!(store.artifact(&derived.digest).await.unwrap().unwrap(), got);
+
+    let of_run = store.artifacts_of_run(run).await.unwrap();
+    let mut digests: Vec<_> = of_run.iter().map(|a| a.digest.clone()).collect();
+    digests.sort();
+    let mut expected = vec![
+        source.digest.clone(),
+        state.digest.clone(),
+        derived.digest.clone(),
+    ];
+    expected.sort();
+    assert_eq!(digests, expected);
+    let of_run_derived = of_run.iter().find(|a| a.digest == derived.digest).unwrap();
+    assert_eq!(of_run_derived, &got, "artifacts_of_run includes inputs");
+    assert!(store.artifacts_of_run(later).await.unwrap().is_empty());
+
+    assert_eq!(store.artifact(&digest("nope")).await.unwrap(), None);
+    let bad = NewArtifact {
+        digest: "md5:abc".into(),
+        ..new_artifact("x", run, &[])
+    };
+    assert_err_contains(
+        store.put_artifact(&bad).await,
+        &["put_artifact", "not a digest"],
+    );
+    let bad_input = NewArtifact {
+        inputs: vec!["sha256:XYZ".into()],
+        ..new_artifact("y", run, &[])
+    };
+    assert_err_contains(store.put_artifact(&bad_input).await, &["input digest"]);
+    let missing = store.put_artifact(&new_artifact("z", 9999, &[])).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { what: "run", .. })),
+        "{missing:?}"
+    );
+}
+
+async fn cache_get_put_upsert(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    for seed in ["out1", "out2", "state2"] {
+        store
+            .put_artifact(&new_artifact(seed, run, &[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.cache_get("k1").await.unwrap(), None);
+
+    let entry = CacheEntry {
+        cache_key: "k1".into(),
+        output_digest: digest("out1"),
+        state_digest: None,
+        created_at: 0,
+        metrics: Vec::new(),
+    };
+    store.cache_put(&entry).await.unwrap();
+    let got = store.cache_get("k1").await.unwrap().unwrap();
+    assert_eq!(
+        (got.output_digest.as_str(), got.state_digest.as_deref()),
+        (digest("out1").as_str(), None)
+    );
+    assert!(got.created_at > 0, "set by the store");
+
+    let fitted = CacheEntry {
+        output_digest: digest("out2"),
+        state_digest: Some(digest("state2")),
+        ..entry.clone()
+    };
+    store.cache_put(&fitted).await.unwrap();
+    let got = store.cache_get("k1").await.unwrap().unwrap();
+    assert_eq!(got.output_digest, digest("out2"));
+    assert_eq!(got.state_digest, Some(digest("state2")));
+    assert_eq!(store.cache_get("k2").await.unwrap(), None);
+
+    let dangling = CacheEntry {
+        cache_key: "k3".into(),
+        output_digest: digest("never-stored"),
+        ..entry
+    };
+    let missing = store.cache_put(&dangling).await;
+    assert!(
+        matches!(
+            missing,
+            Err(StoreError::NotFound {
+                what: "artifact",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+    assert_eq!(store.cache_get("k3").await.unwrap(), None);
+}
+
+async fn complete_step_is_one_transaction(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    store
+        .put_artifact(&new_artifact("source", run, &[]))
+        .await
+        .unwrap();
+    let step = store
+        .start_step(run, "fit", Some(&digest("plugin")), "key-fit")
+        .await
+        .unwrap();
+    let mut state = new_artifact("state", run, &["source"]);
+    state.kind = ArtifactKind::State;
+    state.rows = None;
+    let table = new_artifact("table", run, &["source", "state"]);
+    let entry = CacheEntry {
+        cache_key: "key-fit".into(),
+        output_digest: digest("table"),
+        state_digest: Some(digest("state")),
+        created_at: 0,
+        metrics: Vec::new(),
+    };
+    store
+        .complete_step(
+            step,
+            &outcome(StepStatus::Succeeded),
+            &[state, table.clone()],
+            Some(&entry),
+        )
+        .await
+        .unwrap();
+    let recorded = store.artifact(&digest("table")).await.unwrap().unwrap();
+    assert_eq!(recorded.inputs, vec![digest("source"), digest("state")]);
+    let hit = store.cache_lookup("key-fit").await.unwrap().unwrap();
+    assert_eq!(
+        hit,
+        CacheHit {
+            output_digest: digest("table"),
+            state_digest: Some(digest("state")),
+            path: "tables/table.parquet".into(),
+            rows: Some(10),
+            state_path: Some("tables/state.parquet".into()),
+        }
+    );
+    assert_eq!(store.cache_lookup("key-other").await.unwrap(), None);
+    let steps = store.step_runs(run).await.unwrap();
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+
+    // A second completion of the same step run fails, and nothing of it
+    // is kept: the new artifact and cache entry roll back with it.
+    let again = store
+        .complete_step(
+            step,
+            &outcome(StepStatus::Succeeded),
+            &[new_artifact("late", run, &["source"])],
+            Some(&CacheEntry {
+                cache_key: "key-late".into(),
+                output_digest: digest("late"),
+                state_digest: None,
+                created_at: 0,
+                metrics: Vec::new(),
+            }),
+        )
+        .await;
+    assert_err_contains(again, &["complete_step", "already succeeded"]);
+    assert_eq!(store.artifact(&digest("late")).await.unwrap(), None);
+    assert_eq!(store.cache_lookup("key-late").await.unwrap(), None);
+    assert_err_contains(
+        store
+            .complete_step(step, &outcome(StepStatus::Running), &[], None)
+            .await,
+        &["complete_step", "cannot finish"],
+    );
+}
+
+fn new_model(run: i64, seed: &str) -> NewModelVersion {
+    NewModelVersion {
+        name: "spam".into(),
+        model_digest: digest(seed),
+        run_id: run,
+        step: "model".into(),
+        algorithm: "logistic-regression".into(),
+        params: r#"{"c":1.0}"#.into(),
+        metrics: r#"[{"step":"eval","name":"f1","value":0.9,"labels":[]}]"#.into(),
+        lineage: r#"{"training_data":"x","sources":[],"steps":[]}"#.into(),
+        gate: Some("f1 >= 0.85".into()),
+    }
+}
+
+async fn registry_versions_aliases_and_history(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    for seed in ["m1", "m2"] {
+        let mut model = new_artifact(seed, run, &[]);
+        model.kind = ArtifactKind::Model;
+        model.rows = None;
+        store.put_artifact(&model).await.unwrap();
+    }
+    let scored = CacheEntry {
+        cache_key: "eval-key".into(),
+        output_digest: digest("m1"),
+        state_digest: None,
+        created_at: 0,
+        metrics: vec![sluice_core::contract::Metric {
+            name: "cv.f1".into(),
+            value: f64::NAN,
+            labels: vec![("candidate".into(), "0".into())],
+        }],
+    };
+    store.cache_put(&scored).await.unwrap();
+    let stored = store.step_metrics("eval-key").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].value.is_nan(), "NaN survives the round trip");
+    assert_eq!(
+        stored[0].labels,
+        vec![("candidate".to_string(), "0".to_string())]
+    );
+    // replacing the entry replaces its metrics
+    store
+        .cache_put(&CacheEntry {
+            metrics: Vec::new(),
+            ..scored
+        })
+        .await
+        .unwrap();
+    assert!(store.step_metrics("eval-key").await.unwrap().is_empty());
+
+    assert_eq!(
+        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        (1, true)
+    );
+    // the same model again is the same version
+    assert_eq!(
+        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        (1, false)
+    );
+    assert_eq!(
+        store.register_model(&new_model(run, "m2")).await.unwrap(),
+        (2, true)
+    );
+    let versions = store.model_versions(Some("spam")).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert_eq!(versions[1].gate.as_deref(), Some("f1 >= 0.85"));
+    assert_eq!(store.model_versions(Some("other")).await.unwrap(), vec![]);
+    assert_eq!(store.model_versions_of_run(run).await.unwrap().len(), 2);
+    assert_eq!(store.model_version("spam", 3).await.unwrap(), None);
+
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        None
+    );
+    let detail = json!({"gate": "f1 >= 0.85"});
+    assert_eq!(
+        store
+            .set_alias("spam", "production", 1, "ana", &detail)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .set_alias("spam", "production", 2, "ben", &detail)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        Some(2)
+    );
+    let history = store.alias_history("spam").await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.version, h.previous_version, h.actor.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, None, "ana"), (2, Some(1), "ben")]
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    let moves: Vec<&AuditRecord> = audit.iter().filter(|a| a.action == "model.alias").collect();
+    assert_eq!(moves.len(), 2, "every alias move is audited");
+    assert!(moves[0].detail.contains("\"previous\":1") && moves[0].detail.contains("gate"));
+    assert!(store.verify_audit().await.unwrap().first_bad.is_none());
+
+    assert_err_contains(
+        store
+            .set_alias("spam", "production", 9, "ana", &detail)
+            .await,
+        &["set_alias", "spam 9"],
+    );
+    assert_eq!(
+        store.alias_version("spam", "production").await.unwrap(),
+        Some(2)
+    );
+    assert_err_contains(
+        store
+            .set_alias("spam", "bad alias", 1, "ana", &detail)
+            .await,
+        &["alias `bad alias`"],
+    );
+    let mut broken = new_model(run, "m3");
+    broken.metrics = "not json".into();
+    assert_err_contains(
+        store.register_model(&broken).await,
+        &["metrics are not JSON"],
+    );
+    assert_err_contains(
+        store.register_model(&new_model(run, "never-stored")).await,
+        &["register_model"],
+    );
+}
+
+async fn plugin_upsert(store: &Store) {
+    let d = digest("plugin.wasm");
+    store
+        .record_plugin(&d, "clean-text", "0.1.0", "0.1")
+        .await
+        .unwrap();
+    let first = store.plugin(&d).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            first.name.as_str(),
+            first.version.as_str(),
+            first.contract.as_str()
+        ),
+        ("clean-text", "0.1.0", "0.1")
+    );
+    assert_eq!(first.first_seen, first.last_seen);
+
+    // last_seen is in ms; make sure the clock moves.
+    std::thread::sleep(Duration::from_millis(5));
+    store
+        .record_plugin(&d, "clean-text", "0.1.1", "0.1")
+        .await
+        .unwrap();
+    let second = store.plugin(&d).await.unwrap().unwrap();
+    assert_eq!(second.first_seen, first.first_seen);
+    assert!(second.last_seen > first.last_seen);
+    assert_eq!(second.version, "0.1.1");
+    assert_eq!(store.plugins().await.unwrap(), vec![second]);
+    assert_eq!(store.plugin(&digest("other")).await.unwrap(), None);
+    assert_err_contains(
+        store.record_plugin("clean-text", "n", "v", "c").await,
+        &["record_plugin", "not a digest"],
+    );
+}
+
+async fn audit_chain_appends_and_verifies(store: &Store) {
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerification {
+            rows_checked: 0,
+            first_bad: None
+        }
+    );
+
+    let id1 = store
+        .audit(
+            "alice",
+            "run.start",
+            "run/1",
+            &json!({"pipeline": "train", "b": [1, 2]}),
+        )
+        .await
+        .unwrap();
+    let id2 = store
+        .audit(
+            "alice",
+            "run.finish",
+            "run/1",
+            &json!({"status": "succeeded"}),
+        )
+        .await
+        .unwrap();
+    let id3 = store
+        .audit("bob", "grant.change", "plugin/x", &json!(null))
+        .await
+        .unwrap();
+    assert_eq!((id1, id2, id3), (1, 2, 3));
+
+    let log = store.audit_log(10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![3, 2, 1],
+        "newest first"
+    );
+    let (r1, r2, r3) = (&log[2], &log[1], &log[0]);
+    assert_eq!(r1.prev_hash, audit::GENESIS);
+    assert_eq!(r2.prev_hash, r1.hash);
+    assert_eq!(r3.prev_hash, r2.hash);
+    assert_eq!(
+        r1.detail, r#"{"b":[1,2],"pipeline":"train"}"#,
+        "canonical: sorted keys"
+    );
+    assert_eq!(
+        (r1.actor.as_str(), r1.action.as_str(), r1.subject.as_str()),
+        ("alice", "run.start", "run/1")
+    );
+    assert_eq!(r3.detail, "null");
+    assert!(r1.at > 0);
+    assert_eq!(store.audit_log(1).await.unwrap().len(), 1);
+
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(
+        v,
+        AuditVerification {
+            rows_checked: 3,
+            first_bad: None
+        }
+    );
+    assert!(v.is_ok());
+}
+
+async fn audit_tampering_detected(store: &Store) {
+    for i in 0..5 {
+        store
+            .audit(
+                "alice",
+                "model.promote",
+                &format!("model/{i}"),
+                &json!({ "i": i }),
+            )
+            .await
+            .unwrap();
+    }
+    // Get the guard out of the way the way an attacker with DDL rights would.
+    let drop_guard = match store.backend_name() {
+        "postgres" => "DROP TRIGGER audit_log_no_update ON audit_log",
+        _ => "DROP TRIGGER audit_log_no_update",
+    };
+    store.execute_raw(drop_guard).await.unwrap();
+    let edited = store
+        .execute_raw("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.rows_checked, 5);
+    let (id, reason) = v.first_bad.expect("tampering must be detected");
+    assert_eq!(id, 3);
+    assert!(reason.starts_with("hash mismatch"), "{reason}");
+
+    // Rewriting row 3's hash to match its new content moves the break to row 4.
+    let row3 = store
+        .audit_log(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == 3)
+        .unwrap();
+    let content = audit::RowContent {
+        id: row3.id,
+        at: row3.at,
+        actor: &row3.actor,
+        action: &row3.action,
+        subject: &row3.subject,
+        detail: &row3.detail,
+    };
+    let forged = audit::row_hash(&row3.prev_hash, &content);
+    store
+        .execute_raw(&format!(
+            "UPDATE audit_log SET hash = '{forged}' WHERE id = 3"
+        ))
+        .await
+        .unwrap();
+    let (id, reason) = store.verify_audit().await.unwrap().first_bad.unwrap();
+    assert_eq!(id, 4);
+    assert!(reason.starts_with("prev_hash mismatch"), "{reason}");
+}
+
+async fn audit_deletion_detected(store: &Store) {
+    for i in 0..4 {
+        store
+            .audit("alice", "run.start", &format!("run/{i}"), &json!({}))
+            .await
+            .unwrap();
+    }
+    let drop_guard = match store.backend_name() {
+        "postgres" => "DROP TRIGGER audit_log_no_delete ON audit_log",
+        _ => "DROP TRIGGER audit_log_no_delete",
+    };
+    store.execute_raw(drop_guard).await.unwrap();
+    store
+        .execute_raw("DELETE FROM audit_log WHERE id = 2")
+        .await
+        .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.rows_checked, 3);
+    let (id, reason) = v.first_bad.unwrap();
+    assert_eq!(id, 3);
+    assert!(reason.starts_with("prev_hash mismatch"), "{reason}");
+}
+
+async fn audit_log_refuses_update_and_delete(store: &Store) {
+    store
+        .audit("alice", "run.start", "run/1", &json!({}))
+        .await
+        .unwrap();
+    store
+        .audit("alice", "run.finish", "run/1", &json!({}))
+        .await
+        .unwrap();
+
+    let update = store
+        .execute_raw("UPDATE audit_log SET actor = 'mallory' WHERE id = 1")
+        .await;
+    assert_err_contains(update, &["audit_log is append-only", "UPDATE refused"]);
+    let delete = store
+        .execute_raw("DELETE FROM audit_log WHERE id = 2")
+        .await;
+    assert_err_contains(delete, &["audit_log is append-only", "DELETE refused"]);
+    let delete_all = store.execute_raw("DELETE FROM audit_log").await;
+    assert_err_contains(delete_all, &["append-only"]);
+    if store.backend_name() == "postgres" {
+        let truncate = store.execute_raw("TRUNCATE audit_log").await;
+        assert_err_contains(truncate, &["append-only", "TRUNCATE refused"]);
+    }
+    // A second row claiming the same parent (a fork) is refused too.
+    let fork = store
+        .execute_raw(
+            "INSERT INTO audit_log (id, at, actor, action, subject, detail, prev_hash, hash) \
+             SELECT 100, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE id = 2",
+        )
+        .await;
+    assert!(fork.is_err(), "fork accepted");
+
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        AuditVerification {
+            rows_checked: 2,
+            first_bad: None
+        }
+    );
+    assert_eq!(store.audit_log(10).await.unwrap()[1].actor, "alice");
+}
+
+async fn concurrent_audit_appends_keep_one_chain(store: &Store) {
+    const TASKS: i64 = 6;
+    const EACH: i64 = 8;
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..EACH {
+                let detail = json!({ "task": t, "i": i });
+                ids.push(
+                    store
+                        .audit(&format!("writer-{t}"), "run.start", "run/x", &detail)
+                        .await
+                        .unwrap(),
+                );
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for handle in handles {
+        ids.extend(handle.await.unwrap());
+    }
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        (1..=TASKS * EACH).collect::<Vec<_>>(),
+        "each append got its own id, no gaps"
+    );
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(
+        v,
+        AuditVerification {
+            rows_checked: (TASKS * EACH) as u64,
+            first_bad: None
+        }
+    );
+}
+
+async fn recover_interrupted_cancels_running_runs(store: &Store) {
+    let crashed = store.create_run("p", &digest("p")).await.unwrap();
+    let done_step = store.start_step(crashed, "load", None, "k1").await.unwrap();
+    store
+        .finish_step(done_step, &outcome(StepStatus::Succeeded))
+        .await
+        .unwrap();
+    let hung_step = store
+        .start_step(crashed, "train", None, "k2")
+        .await
+        .unwrap();
+    let finished = store.create_run("p", &digest("p")).await.unwrap();
+    store
+        .finish_run(finished, RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+
+    assert_eq!(store.recover_interrupted().await.unwrap(), 1);
+    let run = store.run(crashed).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert!(run.finished_at.is_some());
+    assert!(run.error.unwrap().contains("interrupted"));
+    let steps = store.step_runs(crashed).await.unwrap();
+    assert_eq!(steps[0].status, StepStatus::Succeeded);
+    assert_eq!(steps[1].id, hung_step);
+    assert_eq!(steps[1].status, StepStatus::Cancelled);
+    assert_eq!(
+        store.run(finished).await.unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    assert_eq!(store.recover_interrupted().await.unwrap(), 0);
+}
+
+async fn reopen_keeps_data(store: &Store) {
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    store
+        .audit("alice", "run.start", "run/1", &json!({}))
+        .await
+        .unwrap();
+    // Migrations must be idempotent, and the display URL must be usable to reconnect.
+    let again = Store::open(&store.url_for_display()).await.unwrap();
+    assert_eq!(again.run(run).await.unwrap().unwrap().pipeline, "p");
+    assert!(again.verify_audit().await.unwrap().is_ok());
+    again.close().await;
+}
+
+// ---- harness --------------------------------------------------------------
+
+/// Expands each suite fn into `sqlite::<name>` and `postgres::<name>` tests.
+macro_rules! store_suite {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = super::Store::open(dir.path().join("sluice.db").to_str().unwrap()).await.unwrap();
+                    super::$name(&store).await;
+                    store.close().await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::PgTestDb::create(stringify!($name)).await else { return };
+                    let store = super::Store::open(&db.url).await.unwrap();
+                    let in_task = store.clone();
+                    // In a task so a failed assertion still reaches the DROP below.
+                    let result = tokio::spawn(async move { super::$name(&in_task).await }).await;
+                    store.close().await;
+                    db.drop().await;
+                    if let Err(e) = result {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            )+
+        }
+    };
+}
+
+store_suite!(
+    run_lifecycle,
+    registry_versions_aliases_and_history,
+    complete_step_is_one_transaction,
+    step_runs_lifecycle,
+    artifacts_lineage_and_idempotent_put,
+    cache_get_put_upsert,
+    plugin_upsert,
+    audit_chain_appends_and_verifies,
+    audit_tampering_detected,
+    audit_deletion_detected,
+    audit_log_refuses_update_and_delete,
+    concurrent_audit_appends_keep_one_chain,
+    recover_interrupted_cancels_running_runs,
+    reopen_keeps_data,
+);
+
+/// A throwaway database on the test server, dropped by [`PgTestDb::drop`].
+struct PgTestDb {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgTestDb {
+    /// `None` when PostgreSQL tests are switched off.
+    async fn create(test: &str) -> Option<PgTestDb> {
+        let admin_url =
+            std::env::var("SLUICE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.into());
+        if admin_url == "off" {
+            eprintln!("SLUICE_TEST_POSTGRES=off: skipping the PostgreSQL run of {test}");
+            return None;
+        }
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let seed = format!(
+            "{test}/{}/{:?}/{}",
+            std::process::id(),
+            std::time::SystemTime::now(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let name = format!(
+            "sluice_test_{}",
+            &hex::encode(Sha256::digest(seed.as_bytes()))[..16]
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("connecting to {admin_url} (set SLUICE_TEST_POSTGRES): {e}")
+            });
+        // The name is generated hex, never input: safe to splice.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(PgTestDb {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn drop(self) {
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        admin.close().await.unwrap();
+    }
+}
+
+// ---- SQLite-only and backend-independent tests -----------------------------
+
+#[tokio::test]
+async fn open_creates_sqlite_file_and_parent_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let bare = dir.path().join("a/b/bare.db");
+    let store = Store::open(bare.to_str().unwrap()).await.unwrap();
+    assert!(bare.is_file());
+    assert_eq!(
+        store.url_for_display(),
+        format!("sqlite://{}", bare.display())
+    );
+    assert_eq!(store.backend_name(), "sqlite");
+    store.close().await;
+
+    let abs = dir.path().join("c/url.db");
+    let store = Store::open(&format!("sqlite://{}", abs.display()))
+        .await
+        .unwrap();
+    assert!(abs.is_file());
+    store.create_run("p", &digest("p")).await.unwrap();
+    store.close().await;
+
+    let home = dir.path().join(".sluice");
+    let store = Store::open_default(&home).await.unwrap();
+    assert!(home.join("sluice.db").is_file());
+    assert_eq!(
+        store.url_for_display(),
+        format!("sqlite://{}", home.join("sluice.db").display())
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn open_in_memory_sqlite() {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let run = store.create_run("p", &digest("p")).await.unwrap();
+    store
+        .audit("a", "run.start", "run/1", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(store.run(run).await.unwrap().unwrap().id, run);
+    assert!(store.verify_audit().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn bad_url_error_names_the_problem_without_password() {
+    let err = Store::open("mysql://root:hunter2@db.example/sluice")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadUrl { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("unsupported scheme `mysql`"), "{msg}");
+    assert!(msg.contains("mysql://root@db.example/sluice"), "{msg}");
+    assert!(!msg.contains("hunter2"), "{msg}");
+
+    assert_err_contains(
+        Store::open("sqlite://").await,
+        &["store URL", "no database file path"],
+    );
+    assert_err_contains(Store::open("").await, &["empty"]);
+
+    // Nothing listens on port 1: a connection error naming op and URL, password dropped.
+    let err = Store::open("postgres://sluice:hunter2@127.0.0.1:1/sluice")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("open on postgres://sluice@127.0.0.1:1/sluice: "),
+        "{msg}"
+    );
+    assert!(!msg.contains("hunter2"), "{msg}");
+}
+
+#[tokio::test]
+async fn sqlite_path_that_is_a_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(dir.path().to_str().unwrap()).await.unwrap_err();
+    assert!(err.to_string().starts_with("open on sqlite://"), "{err}");
+}
+
+#[test]
+fn statuses_round_trip_as_text() {
+    for s in RunStatus::ALL {
+        assert_eq!(s.to_string().parse::<RunStatus>().unwrap(), *s);
+    }
+    for s in StepStatus::ALL {
+        assert_eq!(s.to_string().parse::<StepStatus>().unwrap(), *s);
+    }
+    for k in ArtifactKind::ALL {
+        assert_eq!(k.to_string().parse::<ArtifactKind>().unwrap(), *k);
+    }
+    assert_eq!(StepStatus::Skipped.to_string(), "skipped");
+    let err = "done".parse::<RunStatus>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown run status `done` (expected one of: running, succeeded, failed, cancelled)"
+    );
+    assert_eq!(
+        serde_json::to_string(&RunStatus::Cancelled).unwrap(),
+        r#""cancelled""#
+    );
+}
