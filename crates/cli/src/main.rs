@@ -7,6 +7,7 @@ mod pipeline;
 mod plugin;
 mod runs;
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -156,6 +157,7 @@ impl Context {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     let default_level = match cli.verbose {
         0 => "warn",
@@ -167,6 +169,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // colour codes only for a person at a terminal, never into a file or pipe
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let ctx = Context {
         home: cli.home,
@@ -209,5 +213,17 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`sluice runs | head -1`)
+/// makes every `println!` panic. A command-line tool should end quietly
+/// instead, as `cat` does: restore the default action.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; it only
+    // resets one signal's disposition to the default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

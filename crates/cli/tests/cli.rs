@@ -275,3 +275,31 @@ fn check_and_graph_point_at_the_problem() {
     );
     assert!(ok.status.success(), "{}", text(&ok).1);
 }
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let home = tempfile::tempdir().unwrap();
+    // the reader is gone before sluice writes its first byte: `... | head -0`
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["plugin", "inspect", "clean-text"])
+        .env("SLUICE_HOME", home.path())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run sluice");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn warnings_into_a_file_carry_no_colour_codes() {
+    let home = tempfile::tempdir().unwrap();
+    // a bad database path makes sluice warn or fail on stderr; either way no ESC byte
+    let out = sluice(home.path(), &["-v", "runs"]);
+    let (_, stderr) = text(&out);
+    assert!(!stderr.is_empty(), "expected some log output with -v");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}

@@ -71,6 +71,18 @@ impl TableReader {
             message,
         };
         let mut file = File::open(path).map_err(|e| read_error(e.to_string()))?;
+        let empty = file
+            .metadata()
+            .map_err(|e| read_error(e.to_string()))?
+            .len()
+            == 0;
+        if empty {
+            // arrow would report a missing column or a bad footer instead
+            return Err(read_error(
+                "the file is empty (a CSV needs at least a header line; JSON Lines and Parquet a table)"
+                    .into(),
+            ));
+        }
         let (schema, inner): (SchemaRef, Box<dyn Iterator<Item = _> + Send>) =
             match Format::from_path(path)? {
                 Format::Csv => {
@@ -321,6 +333,27 @@ mod tests {
             Ok(mut r) => r.find_map(|b| b.err()).expect("an error").to_string(),
         };
         assert!(err.contains("bad.csv") && err.contains("line"), "{err}");
+    }
+
+    #[test]
+    fn empty_file_error_says_the_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["empty.csv", "empty.jsonl", "empty.parquet"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").unwrap();
+            let mut types = BTreeMap::new();
+            if name.ends_with(".csv") {
+                types.insert("label".to_string(), ColumnType::Int64);
+            }
+            let err = TableReader::open_with_types(&path, 16, &types)
+                .err()
+                .expect("an empty file is refused")
+                .to_string();
+            assert!(
+                err.contains(name) && err.contains("the file is empty"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
