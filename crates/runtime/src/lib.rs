@@ -4,35 +4,34 @@
 //! interruption, deterministic floats, no wasm threads) and one `Linker`.
 //! [`Runtime::load`] turns bytes into a [`Plugin`]: size bound, digest,
 //! policy pin check, compile (cached on disk, bounded in time), contract
-//! version check, import allow-list, `InstancePre`, `describe()`.
+//! version detection, import allow-list, `InstancePre`, `describe()`.
+//! Everything that depends on the contract version lives in [`contract`].
 //! [`Plugin::session`] instantiates into a fresh `Store` per session; a
 //! session that trapped or failed is never used again.
 
 mod cache;
+mod contract;
 pub mod policy;
 mod state;
-mod v0_1;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasSelf, Linker, ResourceAny};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use contract::SUPPORTED_CONTRACTS;
+use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
 pub use state::LogLine;
 use state::{LimitHit, StoreState};
-use v0_1::{StepPlugin, StepPluginPre, WitStepError, wit};
 
 use crate::policy::{EffectiveGrant, Grant, Policy, PolicyError};
 use sluice_core::Digest;
 use sluice_core::contract::{Metric, ParamError, Params, StepError, StepInfo};
 use sluice_core::units::format_size;
 use sluice_core::{Chunk, ColumnType};
-
-/// Contract versions (major.minor) this host loads.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -235,8 +234,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| host_error("<linker>", e))?;
-        StepPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| host_error("<linker>", e))?;
+        contract::add_to_linker(&mut linker).map_err(|e| host_error("<linker>", e))?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Runtime(Arc::new(Inner {
             engine,
@@ -310,35 +308,7 @@ impl Runtime {
         let engine = &self.0.engine;
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-        let Some(step_export) = exports.iter().find(|n| n.starts_with("sluice:plugin/step")) else {
-            return Err(RuntimeError::NotAPlugin {
-                plugin: label,
-                exports: exports.join(", "),
-            });
-        };
-        let contract = step_export
-            .split_once('@')
-            .map(|(_, v)| v.to_string())
-            .unwrap_or_default();
-        if !SUPPORTED_CONTRACTS.iter().any(|s| {
-            contract
-                .strip_prefix(s)
-                .is_some_and(|rest| rest.starts_with('.'))
-        }) {
-            return Err(RuntimeError::UnsupportedVersion {
-                plugin: label,
-                found: if contract.is_empty() {
-                    "<unversioned>".into()
-                } else {
-                    contract
-                },
-                supported: SUPPORTED_CONTRACTS
-                    .iter()
-                    .map(|v| format!("{v}.x"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+        let (version, step_export) = ContractVersion::detect(&label, &exports)?;
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
         let refuse = |grant: &Grant, label: &str| -> Result<(), RuntimeError> {
             let refused: Vec<String> = imports
@@ -362,7 +332,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| host_error(&label, e))?;
-        let pre = StepPluginPre::new(pre).map_err(|e| host_error(&label, e))?;
+        let pre = ContractPre::new(version, pre).map_err(|e| host_error(&label, e))?;
         let mut plugin = Plugin {
             runtime: self.clone(),
             label: label.clone(),
@@ -370,7 +340,7 @@ impl Runtime {
             info: None,
             grant,
             imports: imports.clone(),
-            contract: step_export.clone(),
+            contract: step_export,
             pre,
             compile_time,
             cache_hit,
@@ -401,7 +371,7 @@ pub struct Plugin {
     grant: Grant,
     imports: Vec<String>,
     contract: String,
-    pre: StepPluginPre<StoreState>,
+    pre: ContractPre,
     compile_time: Duration,
     cache_hit: bool,
 }
@@ -507,16 +477,8 @@ impl Plugin {
     fn describe(&self) -> Result<StepInfo, RuntimeError> {
         let mut store = self.new_store()?;
         let mut call = GuestCall::new(self, &mut store);
-        let bindings = call.run("instantiate", |store| {
-            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
-        })?;
-        let info = call.run("describe", |store| {
-            bindings
-                .sluice_plugin_step()
-                .call_describe(store)
-                .map(Ok::<_, WitStepError>)
-        })?;
-        Ok(info.into())
+        let instance = call.run("instantiate", |store| self.pre.instantiate(store).map(Ok))?;
+        call.run("describe", |store| instance.describe(store).map(Ok))
     }
 
     /// A fresh store and instance, without calling into the guest: what
@@ -524,9 +486,8 @@ impl Plugin {
     /// (benchmarks measure the two apart).
     pub fn instantiate(&self) -> Result<(), RuntimeError> {
         let mut store = self.new_store()?;
-        GuestCall::new(self, &mut store).run("instantiate", |store| {
-            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
-        })?;
+        GuestCall::new(self, &mut store)
+            .run("instantiate", |store| self.pre.instantiate(store).map(Ok))?;
         Ok(())
     }
 
@@ -539,33 +500,19 @@ impl Plugin {
         state: Option<&[u8]>,
     ) -> Result<Session<'_>, RuntimeError> {
         let mut store = self.new_store()?;
-        let bindings = GuestCall::new(self, &mut store).run("instantiate", |store| {
-            self.pre.instantiate(store).map(Ok::<_, WitStepError>)
-        })?;
-        let wit_params: Vec<wit::Param> = params
-            .iter()
-            .map(|(name, value)| wit::Param {
-                name: name.clone(),
-                value: value.into(),
-            })
-            .collect();
+        let instance = GuestCall::new(self, &mut store)
+            .run("instantiate", |store| self.pre.instantiate(store).map(Ok))?;
         let mut stats = SessionStats::default();
-        let handle = {
+        let contract = {
             let mut call = GuestCall::new(self, &mut store);
-            let handle = call.run("open", |store| {
-                bindings
-                    .sluice_plugin_step()
-                    .session()
-                    .call_open(store, &wit_params, state)
-            });
+            let contract = call.run("open", |store| instance.open(store, params, state));
             stats.absorb(&call);
-            handle?
+            contract?
         };
         Ok(Session {
             plugin: self,
             store,
-            bindings,
-            handle,
+            contract,
             effective: effective.clone(),
             stats,
             poisoned: false,
@@ -595,7 +542,7 @@ impl<'a> GuestCall<'a> {
     fn run<R>(
         &mut self,
         call: &'static str,
-        f: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<Result<R, WitStepError>>,
+        f: impl FnOnce(&mut Store<StoreState>) -> GuestResult<R>,
     ) -> Result<R, RuntimeError> {
         let runtime = &self.plugin.runtime;
         let budget = self.plugin.grant.limits.cpu;
@@ -612,7 +559,7 @@ impl<'a> GuestCall<'a> {
             Ok(Err(error)) => Err(RuntimeError::Step {
                 plugin,
                 call,
-                error: error.into(),
+                error,
             }),
             Err(error) => Err(self.classify_trap(call, budget, error)),
         }
@@ -719,8 +666,7 @@ impl SessionStats {
 pub struct Session<'p> {
     plugin: &'p Plugin,
     store: Store<StoreState>,
-    bindings: StepPlugin,
-    handle: ResourceAny,
+    contract: ContractSession,
     effective: EffectiveGrant,
     stats: SessionStats,
     poisoned: bool,
@@ -740,20 +686,16 @@ impl Session<'_> {
     fn call<R>(
         &mut self,
         call: &'static str,
-        f: impl FnOnce(
-            &mut Store<StoreState>,
-            &StepPlugin,
-            ResourceAny,
-        ) -> wasmtime::Result<Result<R, WitStepError>>,
+        f: impl FnOnce(&mut Store<StoreState>, &ContractSession) -> GuestResult<R>,
     ) -> Result<R, RuntimeError> {
         if self.poisoned {
             return Err(RuntimeError::Poisoned {
                 plugin: self.plugin.label.clone(),
             });
         }
-        let (bindings, handle) = (&self.bindings, self.handle);
+        let contract = &self.contract;
         let mut guest = GuestCall::new(self.plugin, &mut self.store);
-        let result = guest.run(call, |store| f(store, bindings, handle));
+        let result = guest.run(call, |store| f(store, contract));
         self.stats.absorb(&guest);
         // A trap leaves the store in an unknown state, and the contract says
         // a session that returned an error is done: never call it again.
@@ -772,17 +714,13 @@ impl Session<'_> {
     }
 
     pub fn fit(&mut self, input: Chunk) -> Result<(), RuntimeError> {
-        let input = v0_1::chunk_to_wit(self.restrict_input(input));
+        let input = self.restrict_input(input);
         self.stats.rows_in += u64::from(input.rows);
-        self.call("fit", |store, b, h| {
-            b.sluice_plugin_step().session().call_fit(store, h, &input)
-        })
+        self.call("fit", |store, session| session.fit(store, input))
     }
 
     pub fn finish_fit(&mut self) -> Result<Vec<u8>, RuntimeError> {
-        let state = self.call("finish-fit", |store, b, h| {
-            b.sluice_plugin_step().session().call_finish_fit(store, h)
-        })?;
+        let state = self.call("finish-fit", |store, session| session.finish_fit(store))?;
         if state.len() as u64 > self.plugin.grant.limits.max_output_bytes {
             self.poisoned = true;
             return Err(RuntimeError::OutputLimit {
@@ -802,14 +740,9 @@ impl Session<'_> {
     /// grant, the declaration, the types and the row count.
     pub fn process(&mut self, input: Chunk) -> Result<Chunk, RuntimeError> {
         let rows = input.rows;
-        let input = v0_1::chunk_to_wit(self.restrict_input(input));
+        let input = self.restrict_input(input);
         self.stats.rows_in += u64::from(rows);
-        let output = self.call("process", |store, b, h| {
-            b.sluice_plugin_step()
-                .session()
-                .call_process(store, h, &input)
-        })?;
-        let output = v0_1::chunk_from_wit(output);
+        let output = self.call("process", |store, session| session.process(store, input))?;
         if let Err(error) = self.check_output(rows, &output) {
             self.poisoned = true;
             return Err(error);
@@ -894,10 +827,7 @@ impl Session<'_> {
 
     /// Ends the session; evaluators return metrics.
     pub fn finish(&mut self) -> Result<Vec<Metric>, RuntimeError> {
-        let metrics = self.call("finish", |store, b, h| {
-            b.sluice_plugin_step().session().call_finish(store, h)
-        })?;
-        Ok(metrics.into_iter().map(v0_1::metric_from_wit).collect())
+        self.call("finish", |store, session| session.finish(store))
     }
 
     pub fn stats(&self) -> &SessionStats {

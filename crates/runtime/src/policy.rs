@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contract;
 use sluice_core::Digest;
 use sluice_core::contract::{ColumnSpec, ColumnType, Params, StepInfo};
 use sluice_core::units::{parse_duration, parse_size};
@@ -468,8 +469,8 @@ impl Grant {
     /// under this grant. Sockets and HTTP are never allowed.
     pub fn allows_import(&self, name: &str) -> bool {
         let (interface, version) = name.split_once('@').unwrap_or((name, ""));
-        if interface.starts_with("sluice:plugin/") {
-            return version.starts_with("0.1.");
+        if contract::is_contract_interface(interface) {
+            return contract::links_contract_version(version);
         }
         if !version.starts_with("0.2.") {
             return false;

@@ -1,5 +1,6 @@
 //! Per-session store state: the WASI context built from the grant, the
-//! resource limiter, and the bounded log.
+//! resource limiter, and the bounded log and metrics the host imports of
+//! every contract version record into.
 
 use std::time::Duration;
 
@@ -12,7 +13,6 @@ use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
-use super::v0_1::sluice::plugin::{host, types};
 use crate::policy::{DirMode, Grant};
 use sluice_core::Digest;
 
@@ -163,6 +163,30 @@ impl StoreState {
         })
     }
 
+    /// Keeps a guest log line unless the session's log bound is reached,
+    /// in which case the line is counted as dropped.
+    pub fn record_log(&mut self, level: &'static str, message: String) {
+        if self.log_bytes + message.len() > self.log_limit {
+            self.log_dropped += 1;
+            return;
+        }
+        self.log_bytes += message.len();
+        tracing::debug!(plugin = %self.plugin, level, "{message}");
+        self.log.push(LogLine { level, message });
+    }
+
+    /// Records a guest metric: the last value under a name wins, and at
+    /// most 1024 names are kept (more count as dropped).
+    pub fn record_metric(&mut self, name: String, value: f64) {
+        if let Some(entry) = self.metrics.iter_mut().find(|(n, _)| *n == name) {
+            entry.1 = value;
+        } else if self.metrics.len() < 1024 {
+            self.metrics.push((name, value));
+        } else {
+            self.log_dropped += 1;
+        }
+    }
+
     /// What the guest wrote to stderr (e.g. a panic message), lossy UTF-8.
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents())
@@ -176,37 +200,6 @@ impl WasiView for StoreState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
-        }
-    }
-}
-
-impl types::Host for StoreState {}
-
-impl host::Host for StoreState {
-    fn log(&mut self, level: host::Level, message: String) {
-        if self.log_bytes + message.len() > self.log_limit {
-            self.log_dropped += 1;
-            return;
-        }
-        self.log_bytes += message.len();
-        let level = match level {
-            host::Level::Trace => "trace",
-            host::Level::Debug => "debug",
-            host::Level::Info => "info",
-            host::Level::Warn => "warn",
-            host::Level::Error => "error",
-        };
-        tracing::debug!(plugin = %self.plugin, level, "{message}");
-        self.log.push(LogLine { level, message });
-    }
-
-    fn metric(&mut self, name: String, value: f64) {
-        if let Some(entry) = self.metrics.iter_mut().find(|(n, _)| *n == name) {
-            entry.1 = value;
-        } else if self.metrics.len() < 1024 {
-            self.metrics.push((name, value));
-        } else {
-            self.log_dropped += 1;
         }
     }
 }

@@ -1,17 +1,131 @@
-//! Bindings for `sluice:plugin@0.1.x` (wit/since_v0.1.0) and conversions to
-//! the host's own types. A future 0.2 contract gets a sibling module; the
-//! host keeps loading 0.1 plugins while that version is supported.
+//! Contract 0.1: bindings for `sluice:plugin@0.1.x` (wit/since_v0.1.0), its
+//! host imports, and conversions between its WIT types and the host's own.
+//! Only this module names 0.1 types; [`super`] dispatches to it.
 
-use sluice_core::ColumnType;
-use sluice_core::contract::{self, ColumnSpec, ParamSpec, StepInfo};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker, ResourceAny};
+
+use super::GuestResult;
+use crate::state::StoreState;
+use sluice_core::contract::{self, ColumnSpec, Metric, ParamSpec, Params, StepInfo};
+use sluice_core::{Chunk, ColumnType};
 
 wasmtime::component::bindgen!({
     world: "step-plugin",
     path: "../../wit/since_v0.1.0",
 });
 
-pub use self::sluice::plugin::types as wit;
-pub use exports::sluice::plugin::step::StepError as WitStepError;
+use self::sluice::plugin::{host, types as wit};
+use exports::sluice::plugin::step::StepError as WitStepError;
+
+/// Every `0.1.x` package version (`sluice:plugin/step@0.1.0`, ...) is this
+/// contract.
+pub const SERIES: &str = "0.1";
+
+/// Registers the 0.1 host imports (`sluice:plugin/host@0.1.x`).
+pub fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    StepPlugin::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+}
+
+impl wit::Host for StoreState {}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: host::Level, message: String) {
+        let level = match level {
+            host::Level::Trace => "trace",
+            host::Level::Debug => "debug",
+            host::Level::Info => "info",
+            host::Level::Warn => "warn",
+            host::Level::Error => "error",
+        };
+        self.record_log(level, message);
+    }
+
+    fn metric(&mut self, name: String, value: f64) {
+        self.record_metric(name, value);
+    }
+}
+
+pub fn describe(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+) -> wasmtime::Result<StepInfo> {
+    Ok(bindings.sluice_plugin_step().call_describe(store)?.into())
+}
+
+pub fn open(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+    params: &Params,
+    state: Option<&[u8]>,
+) -> GuestResult<ResourceAny> {
+    let params: Vec<wit::Param> = params
+        .iter()
+        .map(|(name, value)| wit::Param {
+            name: name.clone(),
+            value: value.into(),
+        })
+        .collect();
+    let handle = bindings
+        .sluice_plugin_step()
+        .session()
+        .call_open(store, &params, state)?;
+    Ok(handle.map_err(Into::into))
+}
+
+pub fn fit(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+    session: ResourceAny,
+    input: Chunk,
+) -> GuestResult<()> {
+    let input = chunk_to_wit(input);
+    let result = bindings
+        .sluice_plugin_step()
+        .session()
+        .call_fit(store, session, &input)?;
+    Ok(result.map_err(Into::into))
+}
+
+pub fn finish_fit(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+    session: ResourceAny,
+) -> GuestResult<Vec<u8>> {
+    let state = bindings
+        .sluice_plugin_step()
+        .session()
+        .call_finish_fit(store, session)?;
+    Ok(state.map_err(Into::into))
+}
+
+pub fn process(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+    session: ResourceAny,
+    input: Chunk,
+) -> GuestResult<Chunk> {
+    let input = chunk_to_wit(input);
+    let output = bindings
+        .sluice_plugin_step()
+        .session()
+        .call_process(store, session, &input)?;
+    Ok(output.map(chunk_from_wit).map_err(Into::into))
+}
+
+pub fn finish(
+    bindings: &StepPlugin,
+    store: &mut Store<StoreState>,
+    session: ResourceAny,
+) -> GuestResult<Vec<Metric>> {
+    let metrics = bindings
+        .sluice_plugin_step()
+        .session()
+        .call_finish(store, session)?;
+    Ok(metrics
+        .map(|metrics| metrics.into_iter().map(metric_from_wit).collect())
+        .map_err(Into::into))
+}
 
 impl From<wit::ColumnType> for ColumnType {
     fn from(t: wit::ColumnType) -> Self {
@@ -121,7 +235,7 @@ impl From<WitStepError> for contract::StepError {
 }
 
 /// Moves buffers across; no element-wise copy.
-pub fn chunk_to_wit(chunk: sluice_core::Chunk) -> wit::Chunk {
+fn chunk_to_wit(chunk: Chunk) -> wit::Chunk {
     wit::Chunk {
         rows: chunk.rows,
         columns: chunk
@@ -174,8 +288,8 @@ pub fn chunk_to_wit(chunk: sluice_core::Chunk) -> wit::Chunk {
     }
 }
 
-pub fn chunk_from_wit(chunk: wit::Chunk) -> sluice_core::Chunk {
-    sluice_core::Chunk {
+fn chunk_from_wit(chunk: wit::Chunk) -> Chunk {
+    Chunk {
         rows: chunk.rows,
         columns: chunk
             .columns
@@ -217,8 +331,8 @@ pub fn chunk_from_wit(chunk: wit::Chunk) -> sluice_core::Chunk {
     }
 }
 
-pub fn metric_from_wit(m: wit::Metric) -> contract::Metric {
-    contract::Metric {
+fn metric_from_wit(m: wit::Metric) -> Metric {
+    Metric {
         name: m.name,
         value: m.value,
         labels: m.labels,
