@@ -8,7 +8,7 @@ use sluice_metrics::*;
 const TOLERANCE: f64 = 1e-9;
 
 fn fixtures(kind: &str) -> Vec<Value> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/metrics");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/metrics");
     let mut cases: Vec<Value> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())
