@@ -9,18 +9,10 @@ use sluice_tests::{policy, runtime, text_chunk};
 
 #[test]
 fn spam_detector_scores_labels_and_explains() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     assert!(!plugin.info().fits);
     let (params, effective) = plugin
         .effective_grant(&[("column".to_string(), ParamValue::Text("text".into()))])
@@ -89,18 +81,10 @@ fn spam_detector_scores_labels_and_explains() {
 
 #[test]
 fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"msg\"]\nwrite = [\"is_spam\", \"p_spam\", \"why\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     let given = vec![
         ("column".to_string(), ParamValue::Text("msg".into())),
         (
@@ -158,18 +142,10 @@ fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing(
 
 #[test]
 fn spam_detector_rejects_bad_params_with_their_names() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     for (name, value) in [
         ("threshold", ParamValue::Float64(1.5)),
         ("repeat_threshold", ParamValue::Int64(1)),

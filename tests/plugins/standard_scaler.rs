@@ -8,18 +8,10 @@ use crate::{embedded, floats};
 
 #[test]
 fn standard_scaler() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "standard-scaler",
         "[plugin.standard-scaler]\nread = [\"a\", \"b\"]\nwrite = [\"a\", \"b\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            embedded("standard-scaler"),
-            Some("standard-scaler"),
-            &policy,
-        )
-        .unwrap();
     assert!(plugin.info().fits);
     let given = vec![(
         "columns".to_string(),
