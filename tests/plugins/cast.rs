@@ -2,7 +2,7 @@ use std::path::Path;
 
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk, texts};
+use sluice_tests::{load_stdlib, policy, runtime, text_chunk, texts};
 
 #[test]
 fn cast_to_float64_marks_failures_missing_and_explains_them() {

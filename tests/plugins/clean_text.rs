@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 

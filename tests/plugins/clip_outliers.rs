@@ -1,8 +1,6 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime};
+use sluice_tests::load_stdlib;
 
 #[test]
 fn clip_outliers_iqr_bounds_are_fitted_over_chunks_like_numpy() {

@@ -2,11 +2,9 @@
 //! (read the text column, write the sparse column). Expected vectors are
 //! scikit-learn 1.9.1's `HashingVectorizer(lowercase=False, ...)` output.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn hash_features_tf_matches_sklearn_through_the_fit_lifecycle() {

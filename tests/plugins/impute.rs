@@ -1,8 +1,6 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn impute_median_is_fitted_over_chunks_and_fills_missing_and_nan_in_place() {

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, policy, runtime, text_chunk};
 
 #[test]
 fn one_hot_fits_categories_over_chunks_with_unknown_and_missing_buckets() {

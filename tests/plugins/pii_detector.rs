@@ -1,11 +1,9 @@
 //! pii-detector through the real host, under the least grant it needs:
 //! read the text column, write the four result columns.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk, texts};
+use sluice_tests::{load_stdlib, text_chunk, texts};
 
 #[test]
 fn pii_detector_labels_scores_tags_and_masks() {

@@ -1,11 +1,9 @@
 //! spam-detector through the real host, under the least grant it needs:
 //! read the text column, write label, score and rules.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn spam_detector_scores_labels_and_explains() {

@@ -1,10 +1,8 @@
-use std::path::Path;
-
 use sluice_core::Chunk;
 use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 
-use crate::{embedded, floats};
+use crate::floats;
 
 #[test]
 fn standard_scaler() {

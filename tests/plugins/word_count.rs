@@ -1,9 +1,5 @@
-use std::path::Path;
-
 use sluice_core::ColumnValues;
 use sluice_tests::*;
-
-use crate::embedded;
 
 #[test]
 fn word_count() {
