@@ -109,19 +109,6 @@ impl ColumnSpec {
     }
 }
 
-impl std::fmt::Display for ParamType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ParamType::Boolean => "boolean",
-            ParamType::Int64 => "int64",
-            ParamType::Float64 => "float64",
-            ParamType::Text => "text",
-            ParamType::TextList => "text-list",
-            ParamType::Float64List => "float64-list",
-        })
-    }
-}
-
 impl ParamValue {
     pub fn param_type(&self) -> ParamType {
         match self {

@@ -7,37 +7,20 @@ use crate::{Param, ParamSpec, ParamType, ParamValue, StepError};
 pub struct Params(Vec<Param>);
 
 impl Params {
-    /// Checks `given` against `specs`: unknown names, wrong types and
-    /// missing required params are errors naming the param; defaults are
-    /// filled in. An `int64` is accepted where a `float64` is declared.
+    /// Checks `given` against `specs` with the host's rules
+    /// ([`sluice_params::resolve`]): unknown names, wrong types and missing
+    /// required params are errors naming the param; defaults are filled in.
+    /// An `int64` is accepted where a `float64` is declared.
     pub fn resolve(specs: &[ParamSpec], given: Vec<Param>) -> Result<Self, StepError> {
-        for param in &given {
-            if !specs.iter().any(|s| s.name == param.name) {
-                let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-                return Err(StepError::InvalidParams(format!(
-                    "unknown param `{}` (this step takes: {})",
-                    param.name,
-                    known.join(", ")
-                )));
-            }
-        }
-        let mut resolved = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let value = match given.iter().find(|p| p.name == spec.name) {
-                Some(p) => coerce(spec, p.value.clone())?,
-                None => spec.default.clone().ok_or_else(|| {
-                    StepError::InvalidParams(format!(
-                        "param `{}` ({}) is required: {}",
-                        spec.name, spec.type_, spec.doc
-                    ))
-                })?,
-            };
-            resolved.push(Param {
-                name: spec.name.clone(),
-                value,
-            });
-        }
-        Ok(Params(resolved))
+        let resolved =
+            sluice_params::resolve(specs, given.iter().map(|p| (p.name.as_str(), &p.value)))
+                .map_err(invalid)?;
+        Ok(Params(
+            resolved
+                .into_iter()
+                .map(|(name, value)| Param { name, value })
+                .collect(),
+        ))
     }
 
     /// Params as the host sends them: already resolved against
@@ -60,10 +43,11 @@ impl Params {
     }
 
     fn mismatch(name: &str, wanted: ParamType, got: &ParamValue) -> StepError {
-        StepError::InvalidParams(format!(
-            "param `{name}` should be {wanted}, got {}",
-            got.param_type()
-        ))
+        invalid(sluice_params::ParamError::WrongType {
+            name: name.to_string(),
+            expected: wanted.into(),
+            found: got.param_type().into(),
+        })
     }
 
     pub fn text(&self, name: &str) -> Result<String, StepError> {
@@ -104,20 +88,7 @@ impl Params {
     /// A text-list param naming columns: at least one, no name twice.
     pub fn column_list(&self, name: &str) -> Result<Vec<String>, StepError> {
         let columns = self.text_list(name)?;
-        if columns.is_empty() {
-            return Err(StepError::InvalidParams(format!(
-                "param `{name}` must name at least one column"
-            )));
-        }
-        if let Some((_, dup)) = columns
-            .iter()
-            .enumerate()
-            .find(|(i, c)| columns[..*i].contains(c))
-        {
-            return Err(StepError::InvalidParams(format!(
-                "param `{name}` lists `{dup}` twice"
-            )));
-        }
+        sluice_params::check_column_list(name, &columns).map_err(invalid)?;
         Ok(columns)
     }
 
@@ -129,17 +100,74 @@ impl Params {
     }
 }
 
-fn coerce(spec: &ParamSpec, value: ParamValue) -> Result<ParamValue, StepError> {
-    match (spec.type_, value) {
-        (ParamType::Float64, ParamValue::Int64(v)) => Ok(ParamValue::Float64(v as f64)),
-        (ParamType::Float64List, ParamValue::TextList(v)) if v.is_empty() => {
-            Ok(ParamValue::Float64List(Vec::new()))
+fn invalid(error: sluice_params::ParamError) -> StepError {
+    StepError::InvalidParams(error.to_string())
+}
+
+impl From<ParamType> for sluice_params::ParamType {
+    fn from(ty: ParamType) -> Self {
+        match ty {
+            ParamType::Boolean => sluice_params::ParamType::Boolean,
+            ParamType::Int64 => sluice_params::ParamType::Int64,
+            ParamType::Float64 => sluice_params::ParamType::Float64,
+            ParamType::Text => sluice_params::ParamType::Text,
+            ParamType::TextList => sluice_params::ParamType::TextList,
+            ParamType::Float64List => sluice_params::ParamType::Float64List,
         }
-        (wanted, value) if value.param_type() == wanted => Ok(value),
-        (wanted, value) => Err(StepError::InvalidParams(format!(
-            "param `{}` should be {wanted}, got {}",
-            spec.name,
-            value.param_type()
-        ))),
+    }
+}
+
+impl std::fmt::Display for ParamType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(sluice_params::ParamType::from(*self).name())
+    }
+}
+
+impl sluice_params::Value for ParamValue {
+    fn param_type(&self) -> sluice_params::ParamType {
+        ParamValue::param_type(self).into()
+    }
+    fn as_int64(&self) -> Option<i64> {
+        match self {
+            ParamValue::Int64(v) => Some(*v),
+            _ => None,
+        }
+    }
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            ParamValue::Text(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn as_text_list(&self) -> Option<&[String]> {
+        match self {
+            ParamValue::TextList(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn is_empty_text_list(&self) -> bool {
+        matches!(self, ParamValue::TextList(v) if v.is_empty())
+    }
+    fn from_float64(value: f64) -> Self {
+        ParamValue::Float64(value)
+    }
+    fn from_float64_list(values: Vec<f64>) -> Self {
+        ParamValue::Float64List(values)
+    }
+}
+
+impl sluice_params::Spec for ParamSpec {
+    type Value = ParamValue;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn param_type(&self) -> sluice_params::ParamType {
+        self.type_.into()
+    }
+    fn default(&self) -> Option<&ParamValue> {
+        self.default.as_ref()
+    }
+    fn doc(&self) -> &str {
+        &self.doc
     }
 }

@@ -3,12 +3,74 @@
 //! decoded defensively: [`StateWriter`] and [`StateReader`] give a
 //! little-endian format with length-prefixed strings, and every decoding
 //! failure is a [`StepError::InvalidInput`] saying the state is corrupt.
+//!
+//! Implement [`State`] for the fitted state: it writes and checks the
+//! header (magic, then a version byte) and refuses trailing bytes, so the
+//! step only writes and reads its fields.
+//! [`testing::assert_state_round_trips`](crate::testing::assert_state_round_trips)
+//! is the matching test.
+//!
+//! ```ignore
+//! impl State for Fitted {
+//!     const MAGIC: &'static [u8] = b"SHOU";
+//!     const VERSION: Option<u8> = Some(1);
+//!     fn write(&self, out: &mut StateWriter) {
+//!         out.str(&self.column);
+//!     }
+//!     fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
+//!         Ok(Fitted { column: r.string()? })
+//!     }
+//! }
+//! ```
 
 use crate::StepError;
 
 /// The error for state bytes that cannot be decoded.
 pub fn corrupt(what: &str) -> StepError {
     StepError::InvalidInput(format!("fitted state is corrupt: {what}"))
+}
+
+/// A fitted step's state and its byte format: `MAGIC`, the `VERSION` byte
+/// (if any), then what [`State::write`] writes.
+pub trait State: Sized {
+    /// Identifies the plugin's format (4 bytes by convention).
+    const MAGIC: &'static [u8];
+    /// The format version, written after the magic. `None` for a format
+    /// whose magic carries its version (it has no version byte).
+    const VERSION: Option<u8>;
+
+    /// Writes the fields (the header is already written).
+    fn write(&self, out: &mut StateWriter);
+
+    /// Reads the fields [`State::write`] wrote (the header is checked).
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError>;
+
+    /// The state bytes: header, then the fields.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = StateWriter::new(Self::MAGIC);
+        if let Some(version) = Self::VERSION {
+            out.u8(version);
+        }
+        self.write(&mut out);
+        out.finish()
+    }
+
+    /// Checks the header, reads the fields and refuses trailing bytes.
+    fn decode(bytes: &[u8]) -> Result<Self, StepError> {
+        let mut r = StateReader::new(bytes);
+        r.expect_magic(Self::MAGIC)?;
+        if let Some(version) = Self::VERSION {
+            let found = r.u8()?;
+            if found != version {
+                return Err(corrupt(&format!(
+                    "unsupported version {found} (this build reads {version})"
+                )));
+            }
+        }
+        let state = Self::read(&mut r)?;
+        r.end()?;
+        Ok(state)
+    }
 }
 
 /// Appends little-endian values to a state buffer.
@@ -69,14 +131,13 @@ impl<'a> StateReader<'a> {
         StateReader { rest: bytes }
     }
 
-    /// Checks and skips the magic prefix.
+    /// Checks and skips the magic prefix (bytes shorter than it are
+    /// truncated, as any other prefix of valid state).
     pub fn expect_magic(&mut self, magic: &[u8]) -> Result<(), StepError> {
-        match self.rest.strip_prefix(magic) {
-            Some(rest) => {
-                self.rest = rest;
-                Ok(())
-            }
-            None => Err(corrupt("wrong magic (not state written by this plugin)")),
+        if self.take(magic.len())? == magic {
+            Ok(())
+        } else {
+            Err(corrupt("wrong magic (not state written by this plugin)"))
         }
     }
 
@@ -152,11 +213,49 @@ mod tests {
         short.expect_magic(b"TEST").unwrap();
         assert!(short.u32().unwrap_err().to_string().contains("truncated"));
         assert!(
+            StateReader::new(b"TE")
+                .expect_magic(b"TEST")
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
+        assert!(
             StateReader::new(b"NOPE")
                 .expect_magic(b"TEST")
                 .unwrap_err()
                 .to_string()
                 .contains("magic")
         );
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Fitted {
+        column: String,
+        scale: f64,
+    }
+
+    impl State for Fitted {
+        const MAGIC: &'static [u8] = b"TEST";
+        const VERSION: Option<u8> = Some(3);
+        fn write(&self, out: &mut StateWriter) {
+            out.str(&self.column).f64(self.scale);
+        }
+        fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
+            Ok(Fitted {
+                column: r.string()?,
+                scale: r.f64()?,
+            })
+        }
+    }
+
+    #[test]
+    fn state_writes_and_checks_its_header() {
+        let state = Fitted {
+            column: "x".into(),
+            scale: 2.0,
+        };
+        let bytes = crate::testing::assert_state_round_trips(&state);
+        assert_eq!(&bytes[..5], b"TEST\x03");
+        assert_eq!(bytes.len(), 5 + 4 + 1 + 8);
     }
 }

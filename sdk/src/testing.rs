@@ -4,6 +4,7 @@
 //! let out = sluice_sdk::testing::process::<CleanText>(&[("column", "text".into())], input)?;
 //! ```
 
+use crate::state::State;
 use crate::{Chunk, Metric, Param, ParamValue, Params, Step, StepError};
 
 fn params<S: Step>(given: &[(&str, ParamValue)]) -> Result<Params, StepError> {
@@ -106,4 +107,37 @@ pub fn float64_chunk(name: &str, rows: &[Option<f64>]) -> Chunk {
         builder.push_option(*row);
     }
     Chunk::new(rows.len() as u32).with(name, builder.finish())
+}
+
+/// Checks a [`State`] format: `state` survives encode and decode; every
+/// strict prefix of its bytes is refused as truncated; a trailing byte, a
+/// wrong magic and (for a versioned format) another version are refused.
+/// Returns the bytes, for the step's own checks of what it validates.
+pub fn assert_state_round_trips<S: State + PartialEq + std::fmt::Debug>(state: &S) -> Vec<u8> {
+    let bytes = state.encode();
+    assert_eq!(&S::decode(&bytes).expect("state decodes"), state);
+    let error = |bytes: &[u8]| match S::decode(bytes) {
+        Ok(decoded) => panic!("{bytes:?} decoded as {decoded:?}"),
+        Err(e) => e.to_string(),
+    };
+    for len in 0..bytes.len() {
+        let err = error(&bytes[..len]);
+        assert!(err.contains("truncated"), "prefix of {len} bytes: {err}");
+    }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(error(&trailing).contains("trailing bytes"));
+    let mut magic = bytes.clone();
+    magic[0] ^= 0xff;
+    assert!(error(&magic).contains("wrong magic"));
+    if let Some(version) = S::VERSION {
+        let mut other = bytes.clone();
+        other[S::MAGIC.len()] = version.wrapping_add(1);
+        let err = error(&other);
+        assert!(
+            err.contains(&format!("unsupported version {}", version.wrapping_add(1))),
+            "{err}"
+        );
+    }
+    bytes
 }

@@ -2,22 +2,14 @@ use std::path::Path;
 
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk, texts};
+use sluice_tests::{load_stdlib, policy, runtime, text_chunk, texts};
 
 #[test]
 fn cast_to_float64_marks_failures_missing_and_explains_them() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "cast",
         "[plugin.cast]\nread = [\"price\"]\nwrite = [\"price_num\", \"price_errors\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("cast").unwrap().bytes,
-            Some("cast"),
-            &policy,
-        )
-        .unwrap();
     assert_eq!(plugin.info().name, "cast");
     assert!(!plugin.info().fits);
     let given = vec![
@@ -74,18 +66,10 @@ fn cast_to_float64_marks_failures_missing_and_explains_them() {
 
 #[test]
 fn cast_to_date_int64_and_boolean() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "cast",
         "[plugin.cast]\nread = [\"raw\"]\nwrite = [\"out\", \"cast_errors\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("cast").unwrap().bytes,
-            Some("cast"),
-            &policy,
-        )
-        .unwrap();
     let cast = |target: &str, rows: &[&str]| {
         let given = vec![
             ("column".to_string(), ParamValue::Text("raw".into())),
@@ -217,18 +201,10 @@ fn cast_declares_only_the_output_it_writes() {
 
 #[test]
 fn cast_rejects_missing_or_conflicting_targets_by_param_name() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "cast",
         "[plugin.cast]\nread = [\"raw\"]\nwrite = [\"a\", \"b\", \"cast_errors\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("cast").unwrap().bytes,
-            Some("cast"),
-            &policy,
-        )
-        .unwrap();
     let column = ("column".to_string(), ParamValue::Text("raw".into()));
     let (params, effective) = plugin
         .effective_grant(std::slice::from_ref(&column))

@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 
@@ -7,14 +5,10 @@ use crate::embedded;
 
 #[test]
 fn clean_text() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "clean-text",
         "[plugin.clean-text]\nread = [\"message\"]\nwrite = [\"message\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(embedded("clean-text"), Some("clean-text"), &policy)
-        .unwrap();
     assert_eq!(plugin.info().name, "clean-text");
     let given = vec![
         ("column".to_string(), ParamValue::Text("message".into())),

@@ -1,23 +1,13 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime};
+use sluice_tests::load_stdlib;
 
 #[test]
 fn clip_outliers_iqr_bounds_are_fitted_over_chunks_like_numpy() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "clip-outliers",
         "[plugin.clip-outliers]\nread = [\"x\"]\nwrite = [\"x\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("clip-outliers").unwrap().bytes,
-            Some("clip-outliers"),
-            &policy,
-        )
-        .unwrap();
     assert_eq!(plugin.info().name, "clip-outliers");
     assert!(plugin.info().fits);
     let given = vec![(
@@ -93,18 +83,10 @@ fn clip_outliers_iqr_bounds_are_fitted_over_chunks_like_numpy() {
 
 #[test]
 fn clip_outliers_zscore_keeps_nan_and_uses_population_sd() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "clip-outliers",
         "[plugin.clip-outliers]\nread = [\"a\", \"b\"]\nwrite = [\"a\", \"b\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("clip-outliers").unwrap().bytes,
-            Some("clip-outliers"),
-            &policy,
-        )
-        .unwrap();
     let given = vec![
         (
             "columns".to_string(),
@@ -173,18 +155,10 @@ fn clip_outliers_zscore_keeps_nan_and_uses_population_sd() {
 
 #[test]
 fn clip_outliers_needs_its_columns_granted_and_rejects_bad_params_and_state() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "clip-outliers",
         "[plugin.clip-outliers]\nread = [\"x\"]\nwrite = [\"x\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("clip-outliers").unwrap().bytes,
-            Some("clip-outliers"),
-            &policy,
-        )
-        .unwrap();
     let err = plugin
         .effective_grant(&[(
             "columns".to_string(),

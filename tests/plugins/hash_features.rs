@@ -2,26 +2,16 @@
 //! (read the text column, write the sparse column). Expected vectors are
 //! scikit-learn 1.9.1's `HashingVectorizer(lowercase=False, ...)` output.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn hash_features_tf_matches_sklearn_through_the_fit_lifecycle() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "hash-features",
         "[plugin.hash-features]\nread = [\"text_clean\"]\nwrite = [\"features\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("hash-features").unwrap().bytes,
-            Some("hash-features"),
-            &policy,
-        )
-        .unwrap();
     assert!(
         plugin.info().fits,
         "declared fitted: tfidf needs a fit pass, so the declaration is static"
@@ -79,18 +69,10 @@ fn hash_features_tf_matches_sklearn_through_the_fit_lifecycle() {
 
 #[test]
 fn hash_features_tfidf_fits_over_chunks_reproducibly_and_matches_sklearn() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "hash-features",
         "[plugin.hash-features]\nread = [\"text\"]\nwrite = [\"tfidf\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("hash-features").unwrap().bytes,
-            Some("hash-features"),
-            &policy,
-        )
-        .unwrap();
     let given = vec![
         ("column".to_string(), ParamValue::Text("text".into())),
         ("output".to_string(), ParamValue::Text("tfidf".into())),
@@ -167,18 +149,10 @@ fn hash_features_tfidf_fits_over_chunks_reproducibly_and_matches_sklearn() {
 
 #[test]
 fn hash_features_missing_rows_are_zero_vectors() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "hash-features",
         "[plugin.hash-features]\nread = [\"text_clean\"]\nwrite = [\"features\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("hash-features").unwrap().bytes,
-            Some("hash-features"),
-            &policy,
-        )
-        .unwrap();
     let (params, effective) = plugin.effective_grant(&[]).unwrap();
     let mut input = Chunk::new(3);
     // row 1 missing (validity bitmap 0b101)
@@ -203,18 +177,10 @@ fn hash_features_missing_rows_are_zero_vectors() {
 
 #[test]
 fn hash_features_rejects_bad_params_with_their_names() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "hash-features",
         "[plugin.hash-features]\nread = [\"text_clean\"]\nwrite = [\"features\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("hash-features").unwrap().bytes,
-            Some("hash-features"),
-            &policy,
-        )
-        .unwrap();
     for (name, value) in [
         ("weighting", ParamValue::Text("bm25".into())),
         ("norm", ParamValue::Text("l1".into())),

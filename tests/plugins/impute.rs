@@ -1,23 +1,13 @@
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn impute_median_is_fitted_over_chunks_and_fills_missing_and_nan_in_place() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "impute",
         "[plugin.impute]\nread = [\"a\", \"b\"]\nwrite = [\"a\", \"b\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("impute").unwrap().bytes,
-            Some("impute"),
-            &policy,
-        )
-        .unwrap();
     assert_eq!(plugin.info().name, "impute");
     assert!(plugin.info().fits);
     let given = vec![
@@ -118,18 +108,10 @@ fn impute_median_is_fitted_over_chunks_and_fills_missing_and_nan_in_place() {
 
 #[test]
 fn impute_mean_most_frequent_and_constant_follow_scikit_learn() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "impute",
         "[plugin.impute]\nread = [\"x\"]\nwrite = [\"x\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("impute").unwrap().bytes,
-            Some("impute"),
-            &policy,
-        )
-        .unwrap();
     let mut training = Chunk::new(6);
     training.set(
         "x",
@@ -178,18 +160,7 @@ fn impute_mean_most_frequent_and_constant_follow_scikit_learn() {
 
 #[test]
 fn impute_needs_read_and_write_on_exactly_its_columns() {
-    let runtime = runtime();
-    let policy = policy(
-        "[plugin.impute]\nread = [\"a\"]\nwrite = []\n",
-        Path::new("."),
-    );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("impute").unwrap().bytes,
-            Some("impute"),
-            &policy,
-        )
-        .unwrap();
+    let plugin = load_stdlib("impute", "[plugin.impute]\nread = [\"a\"]\nwrite = []\n");
     let given = vec![(
         "columns".to_string(),
         ParamValue::TextList(vec!["a".into()]),
@@ -209,18 +180,10 @@ fn impute_needs_read_and_write_on_exactly_its_columns() {
 
 #[test]
 fn impute_rejects_bad_params_corrupt_state_and_process_before_fit() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "impute",
         "[plugin.impute]\nread = [\"x\"]\nwrite = [\"x\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("impute").unwrap().bytes,
-            Some("impute"),
-            &policy,
-        )
-        .unwrap();
     let columns = (
         "columns".to_string(),
         ParamValue::TextList(vec!["x".into()]),

@@ -218,15 +218,12 @@ fn first_party_plugins_declare_only_columns_they_use() {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let policy = sluice_tests::policy(
-            &format!(
-                "[plugin.{name}]\nread = [{}]\nwrite = [{}]\n",
-                quote(&reads),
-                quote(&writes)
-            ),
-            std::path::Path::new("."),
+        let policy = format!(
+            "[plugin.{name}]\nread = [{}]\nwrite = [{}]\n",
+            quote(&reads),
+            quote(&writes)
         );
-        let plugin = runtime.load(embedded(name), Some(name), &policy).unwrap();
+        let plugin = sluice_tests::load_stdlib_on(&runtime, name, &policy);
         let (params, effective) = plugin.effective_grant(&given).unwrap();
         // an evaluator writes no columns: what must change is its metrics
         let evaluator = plugin.info().kind == sluice_core::contract::StepKind::Evaluator;

@@ -106,11 +106,7 @@ pub fn evaluate(
     given: &[(&str, ParamValue)],
     input: Vec<Chunk>,
 ) -> Result<Vec<Metric>, String> {
-    let runtime = sluice_tests::runtime();
-    let policy = sluice_tests::policy(policy, Path::new("."));
-    let loaded = runtime
-        .load(crate::embedded(plugin), Some(plugin), &policy)
-        .unwrap();
+    let loaded = sluice_tests::load_stdlib(plugin, policy);
     let given: Vec<(String, ParamValue)> = given
         .iter()
         .map(|(n, v)| (n.to_string(), v.clone()))

@@ -2,22 +2,14 @@ use std::path::Path;
 
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, policy, runtime, text_chunk};
 
 #[test]
 fn one_hot_fits_categories_over_chunks_with_unknown_and_missing_buckets() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "one-hot",
         "[plugin.one-hot]\nread = [\"color\"]\nwrite = [\"color_vec\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("one-hot").unwrap().bytes,
-            Some("one-hot"),
-            &policy,
-        )
-        .unwrap();
     assert_eq!(plugin.info().name, "one-hot");
     assert!(plugin.info().fits);
     let given = vec![
@@ -106,18 +98,10 @@ fn one_hot_fits_categories_over_chunks_with_unknown_and_missing_buckets() {
 
 #[test]
 fn one_hot_ties_are_broken_by_value_whatever_the_row_order() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "one-hot",
         "[plugin.one-hot]\nread = [\"c\"]\nwrite = [\"onehot\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("one-hot").unwrap().bytes,
-            Some("one-hot"),
-            &policy,
-        )
-        .unwrap();
     let (params, effective) = plugin
         .effective_grant(&[("column".to_string(), ParamValue::Text("c".into()))])
         .unwrap();

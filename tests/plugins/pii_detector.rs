@@ -1,26 +1,16 @@
 //! pii-detector through the real host, under the least grant it needs:
 //! read the text column, write the four result columns.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk, texts};
+use sluice_tests::{load_stdlib, text_chunk, texts};
 
 #[test]
 fn pii_detector_labels_scores_tags_and_masks() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "pii-detector",
         "[plugin.pii-detector]\nread = [\"text\"]\nwrite = [\"pii_label\", \"pii_score\", \"pii_rules\", \"text_masked\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("pii-detector").unwrap().bytes,
-            Some("pii-detector"),
-            &policy,
-        )
-        .unwrap();
     assert!(!plugin.info().fits);
     let (params, effective) = plugin
         .effective_grant(&[("column".to_string(), ParamValue::Text("text".into()))])
@@ -98,18 +88,10 @@ fn pii_detector_labels_scores_tags_and_masks() {
 
 #[test]
 fn pii_detector_missing_text_is_unknown_not_clean() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "pii-detector",
         "[plugin.pii-detector]\nread = [\"text\"]\nwrite = [\"pii_label\", \"pii_score\", \"pii_rules\", \"text_masked\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("pii-detector").unwrap().bytes,
-            Some("pii-detector"),
-            &policy,
-        )
-        .unwrap();
     let (params, effective) = plugin.effective_grant(&[]).unwrap();
     let mut input = Chunk::new(2);
     // row 0 missing (validity bitmap 0b10)
@@ -148,18 +130,10 @@ fn pii_detector_missing_text_is_unknown_not_clean() {
 
 #[test]
 fn pii_detector_renamed_outputs_need_their_own_grant() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "pii-detector",
         "[plugin.pii-detector]\nread = [\"msg\"]\nwrite = [\"has_pii\", \"pii_conf\", \"pii_tags\", \"msg_safe\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("pii-detector").unwrap().bytes,
-            Some("pii-detector"),
-            &policy,
-        )
-        .unwrap();
     let given = vec![
         ("column".to_string(), ParamValue::Text("msg".into())),
         (

@@ -1,26 +1,16 @@
 //! spam-detector through the real host, under the least grant it needs:
 //! read the text column, write label, score and rules.
 
-use std::path::Path;
-
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
-use sluice_tests::{policy, runtime, text_chunk};
+use sluice_tests::{load_stdlib, text_chunk};
 
 #[test]
 fn spam_detector_scores_labels_and_explains() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     assert!(!plugin.info().fits);
     let (params, effective) = plugin
         .effective_grant(&[("column".to_string(), ParamValue::Text("text".into()))])
@@ -89,18 +79,10 @@ fn spam_detector_scores_labels_and_explains() {
 
 #[test]
 fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"msg\"]\nwrite = [\"is_spam\", \"p_spam\", \"why\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     let given = vec![
         ("column".to_string(), ParamValue::Text("msg".into())),
         (
@@ -158,18 +140,10 @@ fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing(
 
 #[test]
 fn spam_detector_rejects_bad_params_with_their_names() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "spam-detector",
         "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            sluice_stdlib::get("spam-detector").unwrap().bytes,
-            Some("spam-detector"),
-            &policy,
-        )
-        .unwrap();
     for (name, value) in [
         ("threshold", ParamValue::Float64(1.5)),
         ("repeat_threshold", ParamValue::Int64(1)),

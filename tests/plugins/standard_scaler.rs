@@ -1,25 +1,15 @@
-use std::path::Path;
-
 use sluice_core::Chunk;
 use sluice_core::contract::ParamValue;
 use sluice_tests::*;
 
-use crate::{embedded, floats};
+use crate::floats;
 
 #[test]
 fn standard_scaler() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "standard-scaler",
         "[plugin.standard-scaler]\nread = [\"a\", \"b\"]\nwrite = [\"a\", \"b\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(
-            embedded("standard-scaler"),
-            Some("standard-scaler"),
-            &policy,
-        )
-        .unwrap();
     assert!(plugin.info().fits);
     let given = vec![(
         "columns".to_string(),

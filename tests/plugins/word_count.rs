@@ -1,20 +1,12 @@
-use std::path::Path;
-
 use sluice_core::ColumnValues;
 use sluice_tests::*;
 
-use crate::embedded;
-
 #[test]
 fn word_count() {
-    let runtime = runtime();
-    let policy = policy(
+    let plugin = load_stdlib(
+        "word-count",
         "[plugin.word-count]\nread = [\"text\"]\nwrite = [\"word_count\"]\n",
-        Path::new("."),
     );
-    let plugin = runtime
-        .load(embedded("word-count"), Some("word-count"), &policy)
-        .unwrap();
     let (params, effective) = plugin.effective_grant(&[]).unwrap();
     let out = plugin
         .session(&params, &effective, None)

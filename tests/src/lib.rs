@@ -5,7 +5,7 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 use sluice_core::{Chunk, ColumnValues};
 use sluice_runtime::policy::Policy;
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_runtime::{Plugin, Runtime, RuntimeConfig};
 
 /// A runtime with the default configuration and no disk cache.
 pub fn runtime() -> Runtime {
@@ -15,6 +15,22 @@ pub fn runtime() -> Runtime {
 /// A policy parsed from text (relative dirs resolve against `base`).
 pub fn policy(text: &str, base: &std::path::Path) -> Policy {
     Policy::parse(text, std::path::Path::new("test-policy.toml"), base).expect("valid policy")
+}
+
+/// A first-party plugin (embedded by sluice-stdlib) loaded through the real
+/// host, on a fresh runtime, under the policy `policy_text` (the least
+/// grant the test needs; relative dirs resolve against the current dir).
+pub fn load_stdlib(name: &str, policy_text: &str) -> Plugin {
+    load_stdlib_on(&runtime(), name, policy_text)
+}
+
+/// [`load_stdlib`] on a given runtime.
+pub fn load_stdlib_on(runtime: &Runtime, name: &str, policy_text: &str) -> Plugin {
+    let embedded = sluice_stdlib::get(name).unwrap_or_else(|| panic!("{name} is embedded"));
+    let policy = policy(policy_text, std::path::Path::new("."));
+    runtime
+        .load(embedded.bytes, Some(name), &policy)
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
 }
 
 /// A chunk with one text column.
@@ -46,14 +62,11 @@ pub fn texts(chunk: &Chunk, name: &str) -> Vec<Option<String>> {
 
 /// Proves the host survived: the same runtime runs `clean-text` correctly.
 pub fn assert_host_still_works(runtime: &Runtime) {
-    let policy = policy(
+    let plugin = load_stdlib_on(
+        runtime,
+        "clean-text",
         "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
-        std::path::Path::new("."),
     );
-    let embedded = sluice_stdlib::get("clean-text").expect("clean-text is embedded");
-    let plugin = runtime
-        .load(embedded.bytes, Some("clean-text"), &policy)
-        .expect("load clean-text");
     let (params, effective) = plugin.effective_grant(&[]).expect("grant");
     let mut session = plugin.session(&params, &effective, None).expect("session");
     let out = session

@@ -9,6 +9,8 @@ use std::fmt;
 use serde::Serialize;
 
 pub use crate::ColumnType;
+/// Param types and resolution errors are shared with the plugin SDK.
+pub use sluice_params::{ParamError, ParamType};
 
 /// Newest contract version this host implements, and the versions it loads.
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -29,30 +31,6 @@ impl fmt::Display for StepKind {
             StepKind::Featurizer => "featurizer",
             StepKind::Detector => "detector",
             StepKind::Evaluator => "evaluator",
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ParamType {
-    Boolean,
-    Int64,
-    Float64,
-    Text,
-    TextList,
-    Float64List,
-}
-
-impl fmt::Display for ParamType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ParamType::Boolean => "boolean",
-            ParamType::Int64 => "int64",
-            ParamType::Float64 => "float64",
-            ParamType::Text => "text",
-            ParamType::TextList => "text-list",
-            ParamType::Float64List => "float64-list",
         })
     }
 }
@@ -97,7 +75,7 @@ impl fmt::Display for ParamValue {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParamSpec {
     pub name: String,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", serialize_with = "serialize_display")]
     pub ty: ParamType,
     pub default: Option<ParamValue>,
     pub doc: String,
@@ -129,86 +107,94 @@ pub struct StepInfo {
 /// param present, in declaration order.
 pub type Params = Vec<(String, ParamValue)>;
 
-/// Why params given to a step were refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ParamError {
-    #[error("unknown param `{name}` (this step takes: {known})")]
-    Unknown { name: String, known: String },
-    #[error("param `{name}` should be {expected}, got {found}")]
-    WrongType {
-        name: String,
-        expected: ParamType,
-        found: ParamType,
-    },
-    #[error("param `{name}` ({ty}) is required: {doc}")]
-    Missing {
-        name: String,
-        ty: ParamType,
-        doc: String,
-    },
-}
-
 impl StepInfo {
     /// Checks `given` against the declared params (unknown names, types,
-    /// required ones) and fills in defaults. An int is accepted for a float.
+    /// required ones) and fills in defaults; see [`sluice_params::resolve`].
     pub fn resolve_params(&self, given: &[(String, ParamValue)]) -> Result<Params, ParamError> {
-        for (name, _) in given {
-            if !self.params.iter().any(|p| &p.name == name) {
-                let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
-                return Err(ParamError::Unknown {
-                    name: name.clone(),
-                    known: known.join(", "),
-                });
-            }
-        }
-        self.params
-            .iter()
-            .map(|spec| {
-                let value = match given.iter().find(|(name, _)| name == &spec.name) {
-                    Some((_, value)) => match (spec.ty, value) {
-                        (ParamType::Float64, ParamValue::Int64(v)) => {
-                            ParamValue::Float64(*v as f64)
-                        }
-                        (ty, value) if value.param_type() == ty => value.clone(),
-                        (ty, value) => {
-                            return Err(ParamError::WrongType {
-                                name: spec.name.clone(),
-                                expected: ty,
-                                found: value.param_type(),
-                            });
-                        }
-                    },
-                    None => spec.default.clone().ok_or_else(|| ParamError::Missing {
-                        name: spec.name.clone(),
-                        ty: spec.ty,
-                        doc: spec.doc.clone(),
-                    })?,
-                };
-                Ok((spec.name.clone(), value))
-            })
-            .collect()
+        sluice_params::resolve(
+            &self.params,
+            given.iter().map(|(name, value)| (name.as_str(), value)),
+        )
     }
 
     /// The actual columns read or written for these params: a spec's
     /// `name_param` replaces its name with the param's value (one column per
     /// entry of a text-list param).
     pub fn resolve_columns(specs: &[ColumnSpec], params: &Params) -> Vec<(String, ColumnSpec)> {
-        let mut out = Vec::new();
-        for spec in specs {
-            let value = spec
-                .name_param
-                .as_ref()
-                .and_then(|p| params.iter().find(|(name, _)| name == p))
-                .map(|(_, v)| v);
-            match value {
-                Some(ParamValue::Text(name)) => out.push((name.clone(), spec.clone())),
-                Some(ParamValue::TextList(names)) => {
-                    out.extend(names.iter().map(|n| (n.clone(), spec.clone())))
-                }
-                _ => out.push((spec.name.clone(), spec.clone())),
-            }
+        specs
+            .iter()
+            .flat_map(|spec| {
+                let params = params.iter().map(|(name, value)| (name.as_str(), value));
+                sluice_params::column_names(spec, params)
+                    .into_iter()
+                    .map(|name| (name.to_string(), spec.clone()))
+            })
+            .collect()
+    }
+}
+
+fn serialize_display<S: serde::Serializer>(
+    value: &impl fmt::Display,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl sluice_params::Value for ParamValue {
+    fn param_type(&self) -> ParamType {
+        ParamValue::param_type(self)
+    }
+    fn as_int64(&self) -> Option<i64> {
+        match self {
+            ParamValue::Int64(v) => Some(*v),
+            _ => None,
         }
-        out
+    }
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            ParamValue::Text(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn as_text_list(&self) -> Option<&[String]> {
+        match self {
+            ParamValue::TextList(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn is_empty_text_list(&self) -> bool {
+        matches!(self, ParamValue::TextList(v) if v.is_empty())
+    }
+    fn from_float64(value: f64) -> Self {
+        ParamValue::Float64(value)
+    }
+    fn from_float64_list(values: Vec<f64>) -> Self {
+        ParamValue::Float64List(values)
+    }
+}
+
+impl sluice_params::Spec for ParamSpec {
+    type Value = ParamValue;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn param_type(&self) -> ParamType {
+        self.ty
+    }
+    fn default(&self) -> Option<&ParamValue> {
+        self.default.as_ref()
+    }
+    fn doc(&self) -> &str {
+        &self.doc
+    }
+}
+
+impl sluice_params::NamedColumn for ColumnSpec {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn name_param(&self) -> Option<&str> {
+        self.name_param.as_deref()
     }
 }
 

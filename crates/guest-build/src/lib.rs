@@ -84,6 +84,11 @@ pub fn build_packages(workspace: &Path, packages: &[(String, PathBuf)]) -> PathB
         "cargo:rerun-if-changed={}",
         workspace.join("crates").join("metrics").display()
     );
+    // the SDK links the params crate
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("crates").join("params").display()
+    );
     println!(
         "cargo:rerun-if-changed={}",
         workspace.join("Cargo.lock").display()

@@ -13,11 +13,15 @@
 //! | [`confusion_matrix`] | `confusion_matrix` (labels = sorted union of both inputs) |
 //! | [`roc_curve`] | `roc_curve(drop_intermediate=True)` |
 //! | [`roc_auc`] | `roc_auc_score` (binary) |
+//! | [`roc_auc_ovr`] | `roc_auc_score(multi_class="ovr", average="macro")` |
 //! | [`precision_recall_curve`] | `precision_recall_curve(drop_intermediate=False)` |
 //! | [`average_precision`] | `average_precision_score` (step-wise, not trapezoidal) |
 //! | [`pr_auc_trapezoid`] | `auc(recall, precision)` from `precision_recall_curve` |
 //! | [`auc`] | `auc` |
 //! | [`log_loss`] | `log_loss(y, p, labels=[False, True])` |
+//! | [`multiclass_log_loss`] | `log_loss(y, P)` with `P` not renormalised |
+//! | [`stats`] | numpy's `mean`, `std`, `percentile`, `median` |
+//! | [`names`] | the metric names evaluators report |
 //! | [`brier_score`] | `brier_score_loss` (binary) |
 //! | [`expected_calibration_error`] | none in scikit-learn: see its docs |
 //! | [`mean_absolute_error`], [`mean_squared_error`], [`root_mean_squared_error`], [`r2`], [`max_error`] | same names |
@@ -31,18 +35,20 @@
 //! class); [`binarize`] turns integer labels into that form.
 
 mod classification;
+pub mod names;
 mod probabilistic;
 mod ranking;
 mod regression;
+pub mod stats;
 
 pub use classification::{
     BinaryScores, ClassScores, ConfusionMatrix, MulticlassScores, Prf, accuracy, binary_scores,
     confusion_matrix, f1, multiclass_scores, precision, recall,
 };
-pub use probabilistic::{brier_score, expected_calibration_error, log_loss};
+pub use probabilistic::{brier_score, expected_calibration_error, log_loss, multiclass_log_loss};
 pub use ranking::{
     PrCurve, RocCurve, auc, average_precision, pr_auc_trapezoid, precision_recall_curve, roc_auc,
-    roc_curve,
+    roc_auc_ovr, roc_curve,
 };
 pub use regression::{
     max_error, mean_absolute_error, mean_squared_error, r2, root_mean_squared_error,
@@ -115,6 +121,35 @@ pub type Result<T> = std::result::Result<T, MetricsError>;
 /// `actual == positive` per row: the truth form the score-based metrics take.
 pub fn binarize(actual: &[i64], positive: i64) -> Vec<bool> {
     actual.iter().map(|&a| a == positive).collect()
+}
+
+/// Per-class probabilities, row-major: `proba[row * labels.len() + k]` is
+/// the probability of `labels[k]`. Checks the shape; returns the row count.
+fn check_class_probabilities(actual: &[i64], labels: &[i64], proba: &[f64]) -> Result<usize> {
+    if actual.is_empty() {
+        return Err(MetricsError::Empty);
+    }
+    if actual.len() * labels.len() != proba.len() {
+        return Err(MetricsError::LengthMismatch {
+            left: actual.len() * labels.len(),
+            right: proba.len(),
+        });
+    }
+    Ok(actual.len())
+}
+
+/// The probabilities of `label` per row (0 for a label the model does not
+/// know, which therefore never ranks above anything).
+fn class_column(labels: &[i64], proba: &[f64], label: i64, rows: usize) -> Vec<f64> {
+    match labels.iter().position(|&l| l == label) {
+        Some(k) => proba
+            .iter()
+            .skip(k)
+            .step_by(labels.len())
+            .copied()
+            .collect(),
+        None => vec![0.0; rows],
+    }
 }
 
 /// Non-empty and the same length.

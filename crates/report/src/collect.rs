@@ -12,6 +12,7 @@ use super::{
     StepRow,
 };
 use sluice_core::contract::Metric;
+use sluice_metrics::names;
 use sluice_store::{Store, StoreError};
 
 fn label<'a>(metric: &'a Metric, key: &str) -> Option<&'a str> {
@@ -49,7 +50,8 @@ pub fn format_time(ms: i64) -> String {
 fn curve(metrics: &[Metric], x: &str, y: &str) -> Vec<(f64, f64)> {
     let mut points: BTreeMap<usize, (Option<f64>, Option<f64>)> = BTreeMap::new();
     for m in metrics {
-        let Some(point) = label(m, "point").and_then(|p| p.parse::<usize>().ok()) else {
+        let Some(point) = label(m, names::label::POINT).and_then(|p| p.parse::<usize>().ok())
+        else {
             continue;
         };
         if m.name == x {
@@ -74,9 +76,9 @@ fn unlabelled(metrics: &[Metric], name: &str) -> Option<f64> {
 /// Adds one step's metrics to the report's sections.
 fn add_step_metrics(report: &mut RunReport, step: &str, metrics: &[Metric]) {
     for m in metrics {
-        let is_point = label(m, "point").is_some();
-        let is_confusion = m.name == "confusion";
-        let is_grouped = label(m, "group").is_some();
+        let is_point = label(m, names::label::POINT).is_some();
+        let is_confusion = m.name == names::CONFUSION;
+        let is_grouped = label(m, names::label::GROUP).is_some();
         if !is_point && !is_confusion && !is_grouped {
             report.metrics.push(MetricRow {
                 step: step.to_string(),
@@ -86,26 +88,32 @@ fn add_step_metrics(report: &mut RunReport, step: &str, metrics: &[Metric]) {
             });
         }
     }
-    let roc = curve(metrics, "roc.fpr", "roc.tpr");
-    let pr = curve(metrics, "pr.recall", "pr.precision");
+    let roc = curve(metrics, names::ROC_FPR, names::ROC_TPR);
+    let pr = curve(metrics, names::PR_RECALL, names::PR_PRECISION);
     if !roc.is_empty() || !pr.is_empty() {
         report.curves.push(BinaryCurves {
             step: step.to_string(),
             roc: (!roc.is_empty()).then(|| RocCurve {
                 points: roc,
-                auc: unlabelled(metrics, "roc_auc").unwrap_or(f64::NAN),
+                auc: unlabelled(metrics, names::ROC_AUC).unwrap_or(f64::NAN),
             }),
             pr: (!pr.is_empty()).then(|| PrCurve {
                 points: pr,
-                average_precision: unlabelled(metrics, "pr_auc").unwrap_or(f64::NAN),
+                average_precision: unlabelled(metrics, names::PR_AUC).unwrap_or(f64::NAN),
                 positive_rate: None,
             }),
         });
     }
     let cells: Vec<(&str, &str, f64)> = metrics
         .iter()
-        .filter(|m| m.name == "confusion")
-        .filter_map(|m| Some((label(m, "actual")?, label(m, "predicted")?, m.value)))
+        .filter(|m| m.name == names::CONFUSION)
+        .filter_map(|m| {
+            Some((
+                label(m, names::label::ACTUAL)?,
+                label(m, names::label::PREDICTED)?,
+                m.value,
+            ))
+        })
         .collect();
     if !cells.is_empty() {
         let mut labels: Vec<String> = cells
@@ -135,8 +143,8 @@ fn add_step_metrics(report: &mut RunReport, step: &str, metrics: &[Metric]) {
     }
     let mut groups: BTreeMap<&str, Vec<(String, f64)>> = BTreeMap::new();
     for m in metrics {
-        if let Some(group) = label(m, "group")
-            && m.name != "support"
+        if let Some(group) = label(m, names::label::GROUP)
+            && m.name != names::SUPPORT
         {
             groups
                 .entry(m.name.as_str())

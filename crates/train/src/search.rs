@@ -5,9 +5,8 @@
 //! shuffled (regression) folds, as scikit-learn's `GridSearchCV` does, and
 //! the best mean wins, ties going to the earlier candidate.
 //!
-//! Metrics live behind one seam, [`score`], implemented here with
-//! scikit-learn's definitions until the shared `sluice-metrics` crate can
-//! take over its body:
+//! Metrics live behind one seam, [`score`], with `sluice-metrics`'
+//! definitions (scikit-learn's):
 //! - `accuracy`; `f1`: of the greater label for two classes (sklearn's
 //!   `pos_label=1` on 0/1 labels), macro-averaged for more;
 //! - `roc_auc`: from probabilities, one-vs-rest macro for more than two
@@ -19,6 +18,7 @@ use std::collections::BTreeMap;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use sluice_metrics::names;
 
 use super::split::k_fold;
 use super::{Features, HyperParams, HyperValue, Predictions, Target, TrainError, learner};
@@ -35,34 +35,36 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const NAMES: &'static [&'static str] =
-        &["accuracy", "f1", "roc_auc", "log_loss", "r2", "rmse"];
+    pub const ALL: [Metric; 6] = [
+        Metric::Accuracy,
+        Metric::F1,
+        Metric::RocAuc,
+        Metric::LogLoss,
+        Metric::R2,
+        Metric::Rmse,
+    ];
 
     pub fn parse(name: &str) -> Result<Metric, TrainError> {
-        Ok(match name {
-            "accuracy" => Metric::Accuracy,
-            "f1" => Metric::F1,
-            "roc_auc" => Metric::RocAuc,
-            "log_loss" => Metric::LogLoss,
-            "r2" => Metric::R2,
-            "rmse" => Metric::Rmse,
-            other => {
-                return Err(TrainError::Data(format!(
-                    "unknown metric `{other}` (known: {})",
-                    Metric::NAMES.join(", ")
-                )));
-            }
-        })
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                TrainError::Data(format!(
+                    "unknown metric `{name}` (known: {})",
+                    Metric::ALL.map(Metric::name).join(", ")
+                ))
+            })
     }
 
+    /// The name the evaluator plugins report the same quantity under.
     pub fn name(self) -> &'static str {
         match self {
-            Metric::Accuracy => "accuracy",
-            Metric::F1 => "f1",
-            Metric::RocAuc => "roc_auc",
-            Metric::LogLoss => "log_loss",
-            Metric::R2 => "r2",
-            Metric::Rmse => "rmse",
+            Metric::Accuracy => names::ACCURACY,
+            Metric::F1 => names::F1,
+            Metric::RocAuc => names::ROC_AUC,
+            Metric::LogLoss => names::LOG_LOSS,
+            Metric::R2 => names::R2,
+            Metric::Rmse => names::RMSE,
         }
     }
 
@@ -132,56 +134,26 @@ fn score_metric(metric: Metric, y: &Target, p: &Predictions) -> Result<f64, Trai
                     let proba = proba
                         .as_ref()
                         .ok_or_else(|| needs("a model that gives probabilities"))?;
-                    let column_of = |label: i64| -> Vec<f64> {
-                        match model_classes.iter().position(|&c| c == label) {
-                            Some(k) => proba.column(k).to_vec(),
-                            None => vec![0.0; truth.len()],
-                        }
-                    };
+                    // row-major, one column per model class
+                    let flat: Vec<f64> = proba.iter().copied().collect();
                     if metric == Metric::LogLoss {
                         if classes.len() == 2 {
                             let positive = sluice_metrics::binarize(&truth, classes[1]);
-                            return sluice_metrics::log_loss(&positive, &column_of(classes[1]))
-                                .map_err(failed);
+                            let column = match model_classes.iter().position(|&c| c == classes[1]) {
+                                Some(k) => proba.column(k).to_vec(),
+                                None => vec![0.0; truth.len()],
+                            };
+                            return sluice_metrics::log_loss(&positive, &column).map_err(failed);
                         }
-                        // more classes: the same clipping as the binary
-                        // definition, on the probability of the true class
-                        let eps = f64::EPSILON;
-                        let total: f64 = truth
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &t)| {
-                                let p = model_classes
-                                    .iter()
-                                    .position(|&c| c == t)
-                                    .map_or(0.0, |k| proba[[i, k]]);
-                                -p.clamp(eps, 1.0 - eps).ln()
-                            })
-                            .sum();
-                        return Ok(total / truth.len() as f64);
+                        return sluice_metrics::multiclass_log_loss(&truth, model_classes, &flat)
+                            .map_err(failed);
                     }
-                    let present: Vec<i64> = classes
-                        .iter()
-                        .copied()
-                        .filter(|c| truth.contains(c))
-                        .collect();
-                    if present.len() < 2 {
-                        return Err(needs("at least two classes in the scored rows"));
-                    }
-                    let auc_of = |label: i64| {
-                        let positive = sluice_metrics::binarize(&truth, label);
-                        sluice_metrics::roc_auc(&positive, &column_of(label)).map_err(failed)
-                    };
-                    if present.len() == 2 {
-                        auc_of(present[1])
-                    } else {
-                        // one-vs-rest, macro-averaged
-                        let mut sum = 0.0;
-                        for &c in &present {
-                            sum += auc_of(c)?;
+                    sluice_metrics::roc_auc_ovr(&truth, model_classes, &flat).map_err(|e| match e {
+                        sluice_metrics::MetricsError::SingleClass => {
+                            needs("at least two classes in the scored rows")
                         }
-                        Ok(sum / present.len() as f64)
-                    }
+                        e => failed(e),
+                    })
                 }
             }
         }

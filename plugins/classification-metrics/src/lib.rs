@@ -4,6 +4,7 @@
 //! `finish` (definitions in the `sluice-metrics` crate and the README).
 
 use sluice_metrics as metrics;
+use sluice_metrics::names::{self, label};
 use sluice_sdk::*;
 
 pub struct ClassificationMetrics {
@@ -147,19 +148,21 @@ impl Step for ClassificationMetrics {
         let labels = &matrix.labels;
         let mut out = vec![
             Metric::new(
-                "accuracy",
+                names::ACCURACY,
                 metrics::accuracy(actual, predicted).map_err(metrics_error)?,
             ),
-            Metric::new("support", actual.len() as f64),
+            Metric::new(names::SUPPORT, actual.len() as f64),
         ];
         for (i, a) in labels.iter().enumerate() {
             let support: u64 = matrix.counts[i].iter().sum();
-            out.push(Metric::new("support", support as f64).label("class", &a.to_string()));
+            out.push(
+                Metric::new(names::SUPPORT, support as f64).label(label::CLASS, &a.to_string()),
+            );
             for (j, p) in labels.iter().enumerate() {
                 out.push(
-                    Metric::new("confusion", matrix.counts[i][j] as f64)
-                        .label("actual", &a.to_string())
-                        .label("predicted", &p.to_string()),
+                    Metric::new(names::CONFUSION, matrix.counts[i][j] as f64)
+                        .label(label::ACTUAL, &a.to_string())
+                        .label(label::PREDICTED, &p.to_string()),
                 );
             }
         }
@@ -170,24 +173,31 @@ impl Step for ClassificationMetrics {
                     "{e} (labels present: {labels:?}; set param `positive`)"
                 ))
             })?;
-            out.push(Metric::new("precision", scores.scores.precision));
-            out.push(Metric::new("recall", scores.scores.recall));
-            out.push(Metric::new("f1", scores.scores.f1));
+            out.push(Metric::new(names::PRECISION, scores.scores.precision));
+            out.push(Metric::new(names::RECALL, scores.scores.recall));
+            out.push(Metric::new(names::F1, scores.scores.f1));
         } else {
             let report = metrics::multiclass_scores(actual, predicted).map_err(metrics_error)?;
             for (average, prf) in [
                 ("macro", report.macro_avg),
                 ("weighted", report.weighted_avg),
             ] {
-                out.push(Metric::new("precision", prf.precision).label("average", average));
-                out.push(Metric::new("recall", prf.recall).label("average", average));
-                out.push(Metric::new("f1", prf.f1).label("average", average));
+                out.push(
+                    Metric::new(names::PRECISION, prf.precision).label(label::AVERAGE, average),
+                );
+                out.push(Metric::new(names::RECALL, prf.recall).label(label::AVERAGE, average));
+                out.push(Metric::new(names::F1, prf.f1).label(label::AVERAGE, average));
             }
             for class in &report.per_class {
                 let label = class.label.to_string();
-                out.push(Metric::new("precision", class.scores.precision).label("class", &label));
-                out.push(Metric::new("recall", class.scores.recall).label("class", &label));
-                out.push(Metric::new("f1", class.scores.f1).label("class", &label));
+                out.push(
+                    Metric::new(names::PRECISION, class.scores.precision)
+                        .label(label::CLASS, &label),
+                );
+                out.push(
+                    Metric::new(names::RECALL, class.scores.recall).label(label::CLASS, &label),
+                );
+                out.push(Metric::new(names::F1, class.scores.f1).label(label::CLASS, &label));
             }
         }
         if self.has_score == Some(true) {
@@ -212,7 +222,7 @@ fn score_metrics(
 ) -> Result<Vec<Metric>, StepError> {
     let mut out = Vec::new();
     match metrics::roc_auc(truth, score) {
-        Ok(auc) => out.push(Metric::new("roc_auc", auc)),
+        Ok(auc) => out.push(Metric::new(names::ROC_AUC, auc)),
         // undefined with one class (scikit-learn: NaN and a warning)
         Err(metrics::MetricsError::SingleClass) => {
             log::info("roc_auc omitted: only one class in the actual labels")
@@ -220,19 +230,19 @@ fn score_metrics(
         Err(e) => return Err(metrics_error(e)),
     }
     out.push(Metric::new(
-        "pr_auc",
+        names::PR_AUC,
         metrics::average_precision(truth, score).map_err(metrics_error)?,
     ));
     out.push(Metric::new(
-        "log_loss",
+        names::LOG_LOSS,
         metrics::log_loss(truth, score).map_err(metrics_error)?,
     ));
     out.push(Metric::new(
-        "brier",
+        names::BRIER,
         metrics::brier_score(truth, score).map_err(metrics_error)?,
     ));
     out.push(Metric::new(
-        "ece",
+        names::ECE,
         metrics::expected_calibration_error(truth, score, bins).map_err(metrics_error)?,
     ));
     if !curves {
@@ -247,23 +257,23 @@ fn score_metrics(
             .enumerate()
         {
             let point = i.to_string();
-            out.push(Metric::new("roc.fpr", *fpr).label("point", &point));
-            out.push(Metric::new("roc.tpr", *tpr).label("point", &point));
+            out.push(Metric::new(names::ROC_FPR, *fpr).label(label::POINT, &point));
+            out.push(Metric::new(names::ROC_TPR, *tpr).label(label::POINT, &point));
             // point 0's threshold is +inf (the (0, 0) start): not a number
             // a report can store, so it is left out
             if threshold.is_finite() {
-                out.push(Metric::new("roc.threshold", *threshold).label("point", &point));
+                out.push(Metric::new(names::ROC_THRESHOLD, *threshold).label(label::POINT, &point));
             }
         }
     }
     let pr = metrics::precision_recall_curve(truth, score).map_err(metrics_error)?;
     for (i, (precision, recall)) in pr.precision.iter().zip(&pr.recall).enumerate() {
         let point = i.to_string();
-        out.push(Metric::new("pr.precision", *precision).label("point", &point));
-        out.push(Metric::new("pr.recall", *recall).label("point", &point));
+        out.push(Metric::new(names::PR_PRECISION, *precision).label(label::POINT, &point));
+        out.push(Metric::new(names::PR_RECALL, *recall).label(label::POINT, &point));
         // the last point (recall 0, precision 1) has no threshold
         if let Some(threshold) = pr.thresholds.get(i) {
-            out.push(Metric::new("pr.threshold", *threshold).label("point", &point));
+            out.push(Metric::new(names::PR_THRESHOLD, *threshold).label(label::POINT, &point));
         }
     }
     Ok(out)

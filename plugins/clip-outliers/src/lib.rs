@@ -17,7 +17,8 @@
 //! (8 bytes each, plus up to 2x while the buffer grows), as exact quartiles
 //! need them all; `zscore` keeps three numbers per column.
 
-use sluice_sdk::state::{StateReader as Reader, corrupt};
+use sluice_metrics::stats::{Moments, percentile};
+use sluice_sdk::state::{State, StateReader, StateWriter, corrupt};
 use sluice_sdk::*;
 
 /// How a column's bounds are fitted.
@@ -68,52 +69,6 @@ impl Method {
     }
 }
 
-/// Running mean and sum of squared deviations (Welford): one pass, stable,
-/// and the same result however the rows are split into chunks.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Moments {
-    pub count: u64,
-    pub mean: f64,
-    pub m2: f64,
-}
-
-impl Moments {
-    pub fn push(&mut self, x: f64) {
-        self.count += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
-    }
-
-    /// Population standard deviation (ddof = 0).
-    pub fn sd(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            (self.m2 / self.count as f64).sqrt()
-        }
-    }
-}
-
-/// `numpy.percentile(sorted, 100 * q)` with the default "linear" method:
-/// virtual index `q * (n - 1)`, then numpy's `_lerp`, which interpolates
-/// from the upper neighbour when the fraction is >= 0.5 (so results match
-/// numpy bit for bit). `sorted` must be ascending and non-empty.
-pub fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    let h = q * (n - 1) as f64;
-    let lower = h.floor();
-    let t = h - lower;
-    let i = (lower as usize).min(n - 1);
-    let (a, b) = (sorted[i], sorted[(i + 1).min(n - 1)]);
-    let diff = b - a;
-    if t >= 0.5 {
-        b - diff * (1.0 - t)
-    } else {
-        a + diff * t
-    }
-}
-
 /// Bounds of one column: `(lower, upper)`, never NaN, `lower <= upper`
 /// (either may be infinite if the fit overflowed: no clipping on that side).
 pub type Bounds = (f64, f64);
@@ -143,39 +98,23 @@ pub struct Fitted {
     pub columns: Vec<(String, Bounds)>,
 }
 
-const STATE_MAGIC: &[u8; 4] = b"SCLP";
-const STATE_VERSION: u8 = 1;
+/// Little-endian: magic `SCLP`, version u8 (1), method u8 (0 iqr,
+/// 1 zscore), k f64, column count u32, then per column: name length u32,
+/// UTF-8 name, lower f64, upper f64.
+impl State for Fitted {
+    const MAGIC: &'static [u8] = b"SCLP";
+    const VERSION: Option<u8> = Some(1);
 
-impl Fitted {
-    /// Little-endian: magic `SCLP`, version u8 (1), method u8 (0 iqr,
-    /// 1 zscore), k f64, column count u32, then per column: name length
-    /// u32, UTF-8 name, lower f64, upper f64.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = STATE_MAGIC.to_vec();
-        out.push(STATE_VERSION);
-        out.push(self.method.code());
-        out.extend_from_slice(&self.k.to_le_bytes());
-        out.extend_from_slice(&(self.columns.len() as u32).to_le_bytes());
+    fn write(&self, out: &mut StateWriter) {
+        out.u8(self.method.code())
+            .f64(self.k)
+            .u32(self.columns.len() as u32);
         for (name, (lower, upper)) in &self.columns {
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&lower.to_le_bytes());
-            out.extend_from_slice(&upper.to_le_bytes());
+            out.str(name).f64(*lower).f64(*upper);
         }
-        out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let mut r = Reader::new(bytes);
-        if r.take(4)? != STATE_MAGIC {
-            return Err(corrupt("wrong magic (not clip-outliers state)"));
-        }
-        let version = r.u8()?;
-        if version != STATE_VERSION {
-            return Err(corrupt(&format!(
-                "unsupported version {version} (this build reads {STATE_VERSION})"
-            )));
-        }
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
         let code = r.u8()?;
         let method = Method::from_code(code)
             .ok_or_else(|| corrupt(&format!("unknown method code {code}")))?;
@@ -196,7 +135,6 @@ impl Fitted {
             }
             columns.push((name, (lower, upper)));
         }
-        r.end()?;
         Ok(Fitted { method, k, columns })
     }
 }
@@ -423,71 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn percentile_matches_numpy_linear() {
-        // np.percentile(..., [25, 75]) reference values
-        assert_eq!(
-            (
-                percentile(&[1.0, 2.0, 3.0, 4.0], 0.25),
-                percentile(&[1.0, 2.0, 3.0, 4.0], 0.75)
-            ),
-            (1.75, 3.25)
-        );
-        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
-        assert_eq!(
-            (percentile(&ten, 0.25), percentile(&ten, 0.75)),
-            (3.25, 7.75)
-        );
-        // fraction 0.5 interpolates from the upper neighbour, as numpy does
-        assert_eq!(percentile(&[0.1, 0.3, 0.7], 0.25), 0.2);
-        // np.percentile([0.1, 0.2, 0.3, 0.7, 1.1, 1.3], [25, 75]) = [0.225, 1.0]
-        let six = [0.1, 0.2, 0.3, 0.7, 1.1, 1.3];
-        assert_eq!(
-            (percentile(&six, 0.25), percentile(&six, 0.75)),
-            (0.225, 1.0)
-        );
-        assert_eq!(percentile(&[42.0], 0.25), 42.0);
-    }
-
-    /// Values drawn with numpy (`default_rng(7)`); expected results printed by
-    /// numpy 2.4 with `repr`.
-    const X: [f64; 23] = [
-        0.012, 2.987, -2.741, -8.906, -4.547, -9.916, 0.601, 13.402, -4.922, -6.205, 4.898, 3.569,
-        1.054, -9.305, -0.293, 6.953, -13.442, -4.576, -19.012, -12.895, -18.417, -2.351, -12.674,
-    ];
-    const Y: [f64; 14] = [
-        2.71, 1.57, -1.87, -25.17, -5.39, -0.49, 1.13, -15.3, -4.78, -9.79, -8.09, 10.61, -8.08,
-        -0.33,
-    ];
-
-    #[test]
-    fn percentile_matches_numpy_bit_for_bit_on_random_data() {
-        let sorted = |v: &[f64]| {
-            let mut v = v.to_vec();
-            v.sort_by(f64::total_cmp);
-            v
-        };
-        let (x, y) = (sorted(&X), sorted(&Y));
-        assert_eq!(
-            (percentile(&x, 0.25), percentile(&x, 0.75)),
-            (-9.6105, 0.8275)
-        );
-        // 0.7649999999999999, not 0.765: numpy's upper-neighbour interpolation
-        assert_eq!(
-            (percentile(&y, 0.25), percentile(&y, 0.75)),
-            (-8.0875, 0.7649999999999999)
-        );
-    }
-
-    #[test]
-    fn zscore_moments_match_numpy_mean_and_std() {
-        // np.mean(X) = -4.205478260869565, np.std(X) = 7.962515873273729
-        let mut m = Moments::default();
-        X.iter().for_each(|&x| m.push(x));
-        assert!((m.mean - -4.205478260869565).abs() < 1e-13, "{}", m.mean);
-        assert!((m.sd() - 7.962515873273729).abs() < 1e-13, "{}", m.sd());
-    }
-
-    #[test]
     fn iqr_bounds_are_fitted_over_all_chunks() {
         let params = [("columns", cols(&["x"]))];
         // [1..8, 100]: Q1 = 3, Q3 = 7, IQR = 4 -> [3 - 6, 7 + 6]
@@ -701,22 +574,26 @@ mod tests {
                 ("b".into(), (f64::NEG_INFINITY, 3.0)),
             ],
         };
-        let bytes = state.encode();
-        assert_eq!(Fitted::decode(&bytes).unwrap(), state);
+        let bytes = sluice_sdk::testing::assert_state_round_trips(&state);
+        let column = |name: &str, lower: f64, upper: f64| {
+            [
+                &(name.len() as u32).to_le_bytes()[..],
+                name.as_bytes(),
+                &lower.to_le_bytes(),
+                &upper.to_le_bytes(),
+            ]
+            .concat()
+        };
+        let expected = [
+            &b"SCLP\x01\x01"[..],
+            &2.5f64.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            &column("a", -1.0, 1.0),
+            &column("b", f64::NEG_INFINITY, 3.0),
+        ]
+        .concat();
+        assert_eq!(bytes, expected, "the state format is stable");
         let err = |bytes: &[u8]| Fitted::decode(bytes).unwrap_err().to_string();
-        assert!(err(b"garbage!").contains("wrong magic"));
-        for len in 0..bytes.len() {
-            assert!(
-                err(&bytes[..len]).contains("truncated"),
-                "prefix of {len} bytes"
-            );
-        }
-        let mut trailing = bytes.clone();
-        trailing.push(1);
-        assert!(err(&trailing).contains("trailing"));
-        let mut version = bytes.clone();
-        version[4] = 2;
-        assert!(err(&version).contains("unsupported version 2"));
         let mut method = bytes.clone();
         method[5] = 7;
         assert!(err(&method).contains("method code 7"));

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use sluice_metrics as metrics;
+use sluice_metrics::names::{self, label};
 use sluice_sdk::*;
 
 pub struct GroupMetrics {
@@ -25,12 +26,12 @@ pub struct GroupMetrics {
 /// Metrics compared across groups, in output order (support is a count,
 /// not a quality: it has no gap).
 const GAP_METRICS: [&str; 6] = [
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "selection_rate",
-    "roc_auc",
+    names::ACCURACY,
+    names::PRECISION,
+    names::RECALL,
+    names::F1,
+    names::SELECTION_RATE,
+    names::ROC_AUC,
 ];
 
 fn missing(column: &str, row: usize) -> StepError {
@@ -147,28 +148,28 @@ impl Step for GroupMetrics {
                 .map_err(metrics_error)?;
             let selected = predicted.iter().filter(|&&p| p == self.positive).count();
             let mut values = vec![
-                ("support", rows.len() as f64),
+                (names::SUPPORT, rows.len() as f64),
                 (
-                    "accuracy",
+                    names::ACCURACY,
                     metrics::accuracy(&actual, &predicted).map_err(metrics_error)?,
                 ),
-                ("precision", scores.scores.precision),
-                ("recall", scores.scores.recall),
-                ("f1", scores.scores.f1),
-                ("selection_rate", selected as f64 / rows.len() as f64),
+                (names::PRECISION, scores.scores.precision),
+                (names::RECALL, scores.scores.recall),
+                (names::F1, scores.scores.f1),
+                (names::SELECTION_RATE, selected as f64 / rows.len() as f64),
             ];
             if self.has_score == Some(true) {
                 let truth = metrics::binarize(&actual, self.positive);
                 let score: Vec<f64> = rows.iter().map(|&r| self.score[r]).collect();
                 match metrics::roc_auc(&truth, &score) {
-                    Ok(auc) => values.push(("roc_auc", auc)),
+                    Ok(auc) => values.push((names::ROC_AUC, auc)),
                     // one class in this group: ROC-AUC is undefined there
                     Err(metrics::MetricsError::SingleClass) => {}
                     Err(e) => return Err(metrics_error(e)),
                 }
             }
             for (metric, value) in values {
-                out.push(Metric::new(metric, value).label("group", name));
+                out.push(Metric::new(metric, value).label(label::GROUP, name));
                 by_metric.entry(metric).or_default().push((name, value));
             }
         }
@@ -187,9 +188,9 @@ impl Step for GroupMetrics {
                 }
             }
             out.push(
-                Metric::new(&format!("gap.{metric}"), max.1 - min.1)
-                    .label("max_group", max.0)
-                    .label("min_group", min.0),
+                Metric::new(&names::gap(metric), max.1 - min.1)
+                    .label(label::MAX_GROUP, max.0)
+                    .label(label::MIN_GROUP, min.0),
             );
         }
         Ok(out)

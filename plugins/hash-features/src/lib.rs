@@ -13,6 +13,7 @@
 //! always fitted; with `tf` the fit pass only records the params so that a
 //! state fitted under other params is refused at open.
 
+use sluice_sdk::state::{State, StateReader, StateWriter, corrupt};
 use sluice_sdk::*;
 
 // ---------------------------------------------------------------------------
@@ -494,8 +495,6 @@ pub fn smooth_idf(n_docs: u64, df: u32) -> f64 {
 // Fitted state
 // ---------------------------------------------------------------------------
 
-const STATE_MAGIC: &[u8; 4] = b"HSF1";
-
 /// Fitted state: the params that decide which indices a text hashes to,
 /// the weighting, and for `tfidf` the document count and the non-zero
 /// document frequencies.
@@ -511,14 +510,16 @@ pub struct Fitted {
     pub df: Vec<(u32, u32)>,
 }
 
-impl Fitted {
-    /// Versioned little-endian encoding: magic, weighting (u8), word_ngrams,
-    /// char_ngrams, n_features_log2, min_token_len (u32 each), n_docs (u64),
-    /// entry count (u32), then (index u32, df u32) per entry.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(33 + 8 * self.df.len());
-        out.extend_from_slice(STATE_MAGIC);
-        out.push(match self.weighting {
+/// Little-endian: magic `HSF1` (the version is in the magic), weighting
+/// u8 (0 tf, 1 tfidf), word_ngrams, char_ngrams, n_features_log2,
+/// min_token_len (u32 each), n_docs u64, entry count u32, then
+/// (index u32, df u32) per entry.
+impl State for Fitted {
+    const MAGIC: &'static [u8] = b"HSF1";
+    const VERSION: Option<u8> = None;
+
+    fn write(&self, out: &mut StateWriter) {
+        out.u8(match self.weighting {
             Weighting::Tf => 0,
             Weighting::TfIdf => 1,
         });
@@ -528,65 +529,40 @@ impl Fitted {
             self.n_features_log2,
             self.min_token_len,
         ] {
-            out.extend_from_slice(&v.to_le_bytes());
+            out.u32(v);
         }
-        out.extend_from_slice(&self.n_docs.to_le_bytes());
-        out.extend_from_slice(&(self.df.len() as u32).to_le_bytes());
+        out.u64(self.n_docs).u32(self.df.len() as u32);
         for &(index, df) in &self.df {
-            out.extend_from_slice(&index.to_le_bytes());
-            out.extend_from_slice(&df.to_le_bytes());
+            out.u32(index).u32(df);
         }
-        out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let bad = |what: &str| StepError::InvalidInput(format!("fitted state is corrupt: {what}"));
-        let mut rest = bytes
-            .strip_prefix(STATE_MAGIC)
-            .ok_or_else(|| bad("wrong magic"))?;
-        let mut take = |n: usize| -> Result<&[u8], StepError> {
-            if rest.len() < n {
-                return Err(bad("truncated"));
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
-        };
-        let weighting = match take(1)?[0] {
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
+        let weighting = match r.u8()? {
             0 => Weighting::Tf,
             1 => Weighting::TfIdf,
-            _ => return Err(bad("unknown weighting")),
+            _ => return Err(corrupt("unknown weighting")),
         };
-        let mut u32s = [0u32; 4];
-        for v in &mut u32s {
-            *v = u32::from_le_bytes(take(4)?.try_into().unwrap());
-        }
-        let [word_ngrams, char_ngrams, n_features_log2, min_token_len] = u32s;
+        let (word_ngrams, char_ngrams) = (r.u32()?, r.u32()?);
+        let (n_features_log2, min_token_len) = (r.u32()?, r.u32()?);
         if !(1..=MAX_FEATURES_LOG2 as u32).contains(&n_features_log2) {
-            return Err(bad("n_features_log2 out of range"));
+            return Err(corrupt("n_features_log2 out of range"));
         }
-        let n_docs = u64::from_le_bytes(take(8)?.try_into().unwrap());
-        let count = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
-        if rest.len() != count * 8 {
-            return Err(bad(if rest.len() < count * 8 {
-                "truncated"
-            } else {
-                "trailing bytes"
-            }));
-        }
+        let n_docs = r.u64()?;
+        let count = r.u32()? as usize;
         let dim = 1u64 << n_features_log2;
-        let mut df = Vec::with_capacity(count);
-        for pair in rest.chunks_exact(8) {
-            let index = u32::from_le_bytes(pair[..4].try_into().unwrap());
-            let d = u32::from_le_bytes(pair[4..].try_into().unwrap());
+        // each entry is 8 bytes: the count cannot ask for more than is there
+        let mut df = Vec::with_capacity(count.min(r.remaining() / 8));
+        for _ in 0..count {
+            let (index, d) = (r.u32()?, r.u32()?);
             if u64::from(index) >= dim {
-                return Err(bad("index out of range"));
+                return Err(corrupt("index out of range"));
             }
             if df.last().is_some_and(|&(last, _)| last >= index) {
-                return Err(bad("indices not ascending"));
+                return Err(corrupt("indices not ascending"));
             }
             if d == 0 || u64::from(d) > n_docs {
-                return Err(bad("document frequency out of range"));
+                return Err(corrupt("document frequency out of range"));
             }
             df.push((index, d));
         }
@@ -600,7 +576,9 @@ impl Fitted {
             df,
         })
     }
+}
 
+impl Fitted {
     /// Refuses a state fitted under params that hash differently.
     pub fn check(&self, config: &Config) -> Result<(), StepError> {
         let mismatch = |param: &str, fitted: String, now: String| {

@@ -606,3 +606,31 @@ fn output_column_is_renamed_by_param() {
     assert_eq!(info.reads.len(), 1);
     assert_eq!(info.writes.len(), 1);
 }
+
+#[test]
+fn state_round_trips_in_a_stable_format() {
+    let state = Fitted {
+        weighting: Weighting::TfIdf,
+        word_ngrams: 2,
+        char_ngrams: 0,
+        n_features_log2: 4,
+        min_token_len: 1,
+        n_docs: 3,
+        df: vec![(1, 3), (9, 1)],
+    };
+    let bytes = testing::assert_state_round_trips(&state);
+    let u32s = |values: &[u32]| {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<_>>()
+    };
+    let expected = [
+        &b"HSF1\x01"[..],
+        &u32s(&[2, 0, 4, 1]),
+        &3u64.to_le_bytes(),
+        &u32s(&[2, 1, 3, 9, 1]),
+    ]
+    .concat();
+    assert_eq!(bytes, expected, "the state format is stable");
+}

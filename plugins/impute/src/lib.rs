@@ -21,7 +21,8 @@
 
 use std::collections::BTreeMap;
 
-use sluice_sdk::state::{StateReader as Reader, corrupt};
+use sluice_metrics::stats::median;
+use sluice_sdk::state::{State, StateReader, StateWriter, corrupt};
 use sluice_sdk::*;
 
 /// How the fill value of a column is chosen.
@@ -159,27 +160,6 @@ impl Accumulator {
     }
 }
 
-/// Exact median (numpy: mean of the two middle values for an even count),
-/// in O(n) with selection. Reorders `values`.
-pub fn median(values: &mut [f64]) -> Option<f64> {
-    let n = values.len();
-    if n == 0 {
-        return None;
-    }
-    let (_, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
-    if n % 2 == 1 {
-        return Some(upper);
-    }
-    // After selection every value left of n/2 is <= upper: the lower middle
-    // value is their maximum.
-    let lower = values[..n / 2]
-        .iter()
-        .copied()
-        .max_by(f64::total_cmp)
-        .expect("n >= 2");
-    Some(lower.midpoint(upper))
-}
-
 /// Maps a non-NaN float to a u64 whose unsigned order is the numeric order;
 /// -0.0 and 0.0 share a key (they compare equal, so they are one value).
 fn order_key(x: f64) -> u64 {
@@ -207,37 +187,21 @@ pub struct Fitted {
     pub columns: Vec<(String, f64)>,
 }
 
-const STATE_MAGIC: &[u8; 4] = b"SIMP";
-const STATE_VERSION: u8 = 1;
+/// Little-endian: magic `SIMP`, version u8 (1), strategy u8 (0 mean,
+/// 1 median, 2 most_frequent, 3 constant), column count u32, then per
+/// column: name length u32, UTF-8 name, fill value f64.
+impl State for Fitted {
+    const MAGIC: &'static [u8] = b"SIMP";
+    const VERSION: Option<u8> = Some(1);
 
-impl Fitted {
-    /// Little-endian: magic `SIMP`, version u8 (1), strategy u8
-    /// (0 mean, 1 median, 2 most_frequent, 3 constant), column count u32,
-    /// then per column: name length u32, UTF-8 name, fill value f64.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = STATE_MAGIC.to_vec();
-        out.push(STATE_VERSION);
-        out.push(self.strategy.code());
-        out.extend_from_slice(&(self.columns.len() as u32).to_le_bytes());
+    fn write(&self, out: &mut StateWriter) {
+        out.u8(self.strategy.code()).u32(self.columns.len() as u32);
         for (name, fill) in &self.columns {
-            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(&fill.to_le_bytes());
+            out.str(name).f64(*fill);
         }
-        out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let mut r = Reader::new(bytes);
-        if r.take(4)? != STATE_MAGIC {
-            return Err(corrupt("wrong magic (not impute state)"));
-        }
-        let version = r.u8()?;
-        if version != STATE_VERSION {
-            return Err(corrupt(&format!(
-                "unsupported version {version} (this build reads {STATE_VERSION})"
-            )));
-        }
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
         let code = r.u8()?;
         let strategy = Strategy::from_code(code)
             .ok_or_else(|| corrupt(&format!("unknown strategy code {code}")))?;
@@ -253,7 +217,6 @@ impl Fitted {
             }
             columns.push((name, fill));
         }
-        r.end()?;
         Ok(Fitted { strategy, columns })
     }
 }
@@ -494,21 +457,6 @@ mod tests {
     }
 
     #[test]
-    fn median_helper_matches_sorting() {
-        let mut values: Vec<f64> = (0..101).map(|i| ((i * 37) % 101) as f64 * 0.5).collect();
-        let mut sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        assert_eq!(median(&mut values.clone()), Some(sorted[50]));
-        values.pop();
-        sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        assert_eq!(median(&mut values), Some((sorted[49] + sorted[50]) / 2.0));
-        assert_eq!(median(&mut []), None);
-        // midpoint does not overflow where (a + b) / 2 would
-        assert_eq!(median(&mut [f64::MAX, f64::MAX]), Some(f64::MAX));
-    }
-
-    #[test]
     fn most_frequent_breaks_ties_with_the_smallest_value_like_sklearn() {
         let params = [
             ("columns", cols(&["x"])),
@@ -686,23 +634,20 @@ mod tests {
             strategy: Strategy::Median,
             columns: vec![("a".into(), 1.5), ("é".into(), -3.0)],
         };
-        let bytes = fitted.encode();
-        assert_eq!(Fitted::decode(&bytes).unwrap(), fitted);
+        let bytes = sluice_sdk::testing::assert_state_round_trips(&fitted);
+        let expected = [
+            &b"SIMP\x01\x01"[..],
+            &2u32.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            b"a",
+            &1.5f64.to_le_bytes(),
+            &2u32.to_le_bytes(),
+            "é".as_bytes(),
+            &(-3.0f64).to_le_bytes(),
+        ]
+        .concat();
+        assert_eq!(bytes, expected, "the state format is stable");
         let err = |bytes: &[u8]| Fitted::decode(bytes).unwrap_err().to_string();
-        assert!(err(b"garbage!").contains("wrong magic"));
-        assert!(err(b"").contains("truncated"));
-        for len in 0..bytes.len() {
-            assert!(
-                Fitted::decode(&bytes[..len]).is_err(),
-                "prefix of {len} bytes accepted"
-            );
-        }
-        let mut trailing = bytes.clone();
-        trailing.push(0);
-        assert!(err(&trailing).contains("trailing"));
-        let mut version = bytes.clone();
-        version[4] = 9;
-        assert!(err(&version).contains("unsupported version 9"));
         let mut strategy = bytes.clone();
         strategy[5] = 42;
         assert!(err(&strategy).contains("strategy code 42"));

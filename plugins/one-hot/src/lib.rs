@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_sdk::state::{StateReader as Reader, StateWriter, corrupt};
+use sluice_sdk::state::{State, StateReader, StateWriter, corrupt};
 use sluice_sdk::*;
 
 /// Label of the bucket for unseen and rare values.
@@ -42,9 +42,6 @@ pub struct Fitted {
     pub column: String,
     pub categories: Vec<String>,
 }
-
-const STATE_MAGIC: &[u8; 4] = b"SOHE";
-const STATE_VERSION: u8 = 1;
 
 impl Fitted {
     /// Index of the unknown bucket; the missing bucket is the next one.
@@ -65,32 +62,23 @@ impl Fitted {
             .map(|value| format!("{}={value}", self.column))
             .collect()
     }
+}
 
-    /// Little-endian: magic `SOHE`, version u8 (1), column name length u32,
-    /// UTF-8 column name, category count u32, then per category (index
-    /// order): length u32, UTF-8 value.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = StateWriter::new(STATE_MAGIC);
-        out.u8(STATE_VERSION)
-            .str(&self.column)
-            .u32(self.categories.len() as u32);
+/// Little-endian: magic `SOHE`, version u8 (1), column name length u32,
+/// UTF-8 column name, category count u32, then per category (index order):
+/// length u32, UTF-8 value.
+impl State for Fitted {
+    const MAGIC: &'static [u8] = b"SOHE";
+    const VERSION: Option<u8> = Some(1);
+
+    fn write(&self, out: &mut StateWriter) {
+        out.str(&self.column).u32(self.categories.len() as u32);
         for category in &self.categories {
             out.str(category);
         }
-        out.finish()
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let mut r = Reader::new(bytes);
-        if r.take(4)? != STATE_MAGIC {
-            return Err(corrupt("wrong magic (not one-hot state)"));
-        }
-        let version = r.u8()?;
-        if version != STATE_VERSION {
-            return Err(corrupt(&format!(
-                "unsupported version {version} (this build reads {STATE_VERSION})"
-            )));
-        }
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
         let column = r.string()?;
         let count = r.u32()? as usize;
         if count == 0 {
@@ -104,7 +92,6 @@ impl Fitted {
         for _ in 0..count {
             categories.push(r.string()?);
         }
-        r.end()?;
         let mut sorted: Vec<&String> = categories.iter().collect();
         sorted.sort();
         if let Some(pair) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -557,22 +544,19 @@ mod tests {
             column: "c".into(),
             categories: vec!["x".into(), "".into(), "ü".into()],
         };
-        let bytes = state.encode();
-        assert_eq!(Fitted::decode(&bytes).unwrap(), state);
+        let bytes = sluice_sdk::testing::assert_state_round_trips(&state);
+        let text = |s: &str| [&(s.len() as u32).to_le_bytes()[..], s.as_bytes()].concat();
+        let expected = [
+            &b"SOHE\x01"[..],
+            &text("c"),
+            &3u32.to_le_bytes(),
+            &text("x"),
+            &text(""),
+            &text("ü"),
+        ]
+        .concat();
+        assert_eq!(bytes, expected, "the state format is stable");
         let err = |bytes: &[u8]| Fitted::decode(bytes).unwrap_err().to_string();
-        assert!(err(b"garbage!").contains("wrong magic"));
-        for len in 0..bytes.len() {
-            assert!(
-                err(&bytes[..len]).contains("truncated"),
-                "prefix of {len} bytes"
-            );
-        }
-        let mut trailing = bytes.clone();
-        trailing.push(0);
-        assert!(err(&trailing).contains("trailing"));
-        let mut version = bytes.clone();
-        version[4] = 0;
-        assert!(err(&version).contains("unsupported version 0"));
         let dup = Fitted {
             column: "c".into(),
             categories: vec!["x".into(), "y".into(), "x".into()],

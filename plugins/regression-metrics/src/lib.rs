@@ -3,6 +3,7 @@
 //! regression metrics from `finish`.
 
 use sluice_metrics as metrics;
+use sluice_metrics::names;
 use sluice_sdk::*;
 
 pub struct RegressionMetrics {
@@ -82,20 +83,20 @@ impl Step for RegressionMetrics {
         }
         let mut out = vec![
             Metric::new(
-                "mae",
+                names::MAE,
                 metrics::mean_absolute_error(a, p).map_err(metrics_error)?,
             ),
             Metric::new(
-                "mse",
+                names::MSE,
                 metrics::mean_squared_error(a, p).map_err(metrics_error)?,
             ),
             Metric::new(
-                "rmse",
+                names::RMSE,
                 metrics::root_mean_squared_error(a, p).map_err(metrics_error)?,
             ),
         ];
         match metrics::r2(a, p) {
-            Ok(r2) => out.push(Metric::new("r2", r2)),
+            Ok(r2) => out.push(Metric::new(names::R2, r2)),
             // undefined for one row (scikit-learn: NaN and a warning)
             Err(metrics::MetricsError::TooFewSamples { .. }) => {
                 log::info("r2 omitted: it needs at least two rows")
@@ -103,10 +104,10 @@ impl Step for RegressionMetrics {
             Err(e) => return Err(metrics_error(e)),
         }
         out.push(Metric::new(
-            "max_error",
+            names::MAX_ERROR,
             metrics::max_error(a, p).map_err(metrics_error)?,
         ));
-        out.push(Metric::new("support", a.len() as f64));
+        out.push(Metric::new(names::SUPPORT, a.len() as f64));
         Ok(out)
     }
 }

@@ -3,35 +3,9 @@
 //! learnt in a fit pass and carried as state bytes, so serving applies the
 //! exact training statistics.
 
-use sluice_sdk::state::{StateReader, StateWriter};
+use sluice_metrics::stats::Moments;
+use sluice_sdk::state::{State, StateReader, StateWriter};
 use sluice_sdk::*;
-
-/// Running statistics of one column (Chan et al. parallel update, stable
-/// across chunks).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Moments {
-    pub count: u64,
-    pub mean: f64,
-    /// sum of squared deviations from the mean
-    pub m2: f64,
-}
-
-impl Moments {
-    pub fn push(&mut self, x: f64) {
-        self.count += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (x - self.mean);
-    }
-
-    pub fn sd(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            (self.m2 / self.count as f64).sqrt()
-        }
-    }
-}
 
 /// Fitted state: one (name, mean, sd) per column.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,29 +13,25 @@ pub struct Fitted {
     pub columns: Vec<(String, f64, f64)>,
 }
 
-const STATE_MAGIC: &[u8; 4] = b"SSC1";
+/// Little-endian: magic `SSC1` (the version is in the magic), column
+/// count u32, then per column: name length u32, UTF-8 name, mean f64, sd f64.
+impl State for Fitted {
+    const MAGIC: &'static [u8] = b"SSC1";
+    const VERSION: Option<u8> = None;
 
-impl Fitted {
-    /// Versioned little-endian encoding: magic, count, then per column
-    /// name length, name bytes, mean, sd.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = StateWriter::new(STATE_MAGIC);
+    fn write(&self, out: &mut StateWriter) {
         out.u32(self.columns.len() as u32);
         for (name, mean, sd) in &self.columns {
             out.str(name).f64(*mean).f64(*sd);
         }
-        out.finish()
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StepError> {
-        let mut r = StateReader::new(bytes);
-        r.expect_magic(STATE_MAGIC)?;
+    fn read(r: &mut StateReader<'_>) -> Result<Self, StepError> {
         let count = r.u32()? as usize;
         let mut columns = Vec::with_capacity(count.min(4096));
         for _ in 0..count {
             columns.push((r.string()?, r.f64()?, r.f64()?));
         }
-        r.end()?;
         Ok(Fitted { columns })
     }
 }
@@ -186,16 +156,24 @@ mod tests {
         let fitted = Fitted {
             columns: vec![("a".into(), 1.5, 2.0), ("b".into(), -3.0, 0.0)],
         };
-        assert_eq!(Fitted::decode(&fitted.encode()).unwrap(), fitted);
-        assert!(Fitted::decode(b"nope").is_err());
-        let mut truncated = fitted.encode();
-        truncated.truncate(10);
-        assert!(
-            Fitted::decode(&truncated)
-                .unwrap_err()
-                .to_string()
-                .contains("truncated")
-        );
+        let bytes = testing::assert_state_round_trips(&fitted);
+        let column = |name: &str, mean: f64, sd: f64| {
+            [
+                &(name.len() as u32).to_le_bytes()[..],
+                name.as_bytes(),
+                &mean.to_le_bytes(),
+                &sd.to_le_bytes(),
+            ]
+            .concat()
+        };
+        let expected = [
+            &b"SSC1"[..],
+            &2u32.to_le_bytes(),
+            &column("a", 1.5, 2.0),
+            &column("b", -3.0, 0.0),
+        ]
+        .concat();
+        assert_eq!(bytes, expected, "the state format is stable");
     }
 
     #[test]
