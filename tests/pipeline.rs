@@ -515,3 +515,46 @@ async fn cancellation_stops_at_a_chunk_boundary_and_leaves_the_store_consistent(
     let next = project.run(RunOptions::default()).await;
     assert_eq!(next.status, RunStatus::Succeeded);
 }
+
+/// The previous run's policy is found however many audit entries came
+/// after it: a changed policy is audited as `grant.change`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_change_is_audited_after_many_audit_entries() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    for i in 0..250 {
+        store
+            .audit(
+                "tester",
+                "note",
+                &format!("entry/{i}"),
+                &serde_json::json!({}),
+            )
+            .await
+            .unwrap();
+    }
+    let widened = format!("{POLICY}\n[plugin.extra]\nread = [\"text\"]\n");
+    std::fs::write(project.path("policy.toml"), widened).unwrap();
+    let second = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:#?}");
+    let log = store.audit_log(10).await.unwrap();
+    let change = log
+        .iter()
+        .find(|a| a.action == "grant.change" && a.subject == "demo")
+        .expect("a grant.change entry");
+    let detail: serde_json::Value = serde_json::from_str(&change.detail).unwrap();
+    assert_ne!(detail["policy"], detail["previous"], "{detail}");
+    // an unchanged policy is not a change
+    let third = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(third.status, RunStatus::Succeeded);
+    let changes = store
+        .audit_log(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "grant.change")
+        .count();
+    assert_eq!(changes, 1);
+}

@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use sluice_core::contract::{ParamType, ParamValue, StepInfo};
 use sluice_core::units::format_size;
-use sluice_data::{TableReader, TableWriter, batch_to_chunk, merge_into_batch};
+use sluice_data::{DataError, TableWriter};
+use sluice_pipeline::{Driven, Driver, Pass, PluginRun, drive_plugin};
 use sluice_runtime::policy::Policy;
 use sluice_runtime::{Plugin, Runtime, RuntimeConfig, SessionStats};
 
@@ -281,7 +282,63 @@ fn progress(label: &str) -> ProgressBar {
     bar
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `sluice plugin run`'s side of the shared drive: progress bars, and the
+/// output file or the first `head` rows to print.
+struct CliDriver<'a> {
+    plugin: &'a Plugin,
+    fit_bar: Option<ProgressBar>,
+    bar: Option<ProgressBar>,
+    writer: Option<TableWriter>,
+    head: usize,
+    printed: Vec<RecordBatch>,
+    printed_rows: usize,
+}
+
+impl Driver for CliDriver<'_> {
+    type Error = anyhow::Error;
+
+    fn unreadable(&self, table: &Path, error: DataError) -> anyhow::Error {
+        anyhow::Error::new(error).context(table.display().to_string())
+    }
+
+    fn rows(&mut self, pass: Pass, rows: u64) {
+        let name = self.plugin.name();
+        let bar = match pass {
+            Pass::Fit => self
+                .fit_bar
+                .get_or_insert_with(|| progress(&format!("fit {name}"))),
+            Pass::Process => self.bar.get_or_insert_with(|| progress(name)),
+        };
+        bar.inc(rows);
+    }
+
+    fn fitted(&mut self, state: &[u8], stats: &SessionStats) -> Result<()> {
+        if let Some(bar) = self.fit_bar.take() {
+            bar.finish_and_clear();
+        }
+        eprintln!(
+            "fitted {}: state {} from {} rows",
+            self.plugin.name(),
+            format_size(state.len() as u64),
+            stats.rows_in
+        );
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self.writer.as_mut() {
+            Some(writer) => writer.write(batch)?,
+            None if self.printed_rows < self.head => {
+                let take = (self.head - self.printed_rows).min(batch.num_rows());
+                self.printed.push(batch.slice(0, take));
+                self.printed_rows += take;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
 fn run_plugin(
     plugin: &Plugin,
     input: &Path,
@@ -294,95 +351,41 @@ fn run_plugin(
     let started = Instant::now();
     let given = parse_params(plugin.info(), given)?;
     let (params, effective) = plugin.effective_grant(&given)?;
-    let mut total = SessionStats::default();
-    let state = if plugin.info().fits {
-        let fit_path = fit_input.unwrap_or(input);
-        let mut session = plugin.session(&params, &effective, None)?;
-        let bar = progress(&format!("fit {}", plugin.name()));
-        for batch in TableReader::open(fit_path, chunk_rows)? {
-            let batch = batch?;
-            session.fit(
-                batch_to_chunk(&batch, &effective.reads)
-                    .with_context(|| format!("{}", fit_path.display()))?,
-            )?;
-            bar.inc(batch.num_rows() as u64);
-        }
-        let state = session.finish_fit()?;
-        bar.finish_and_clear();
-        total.add(session.stats());
-        eprintln!(
-            "fitted {}: state {} from {} rows",
-            plugin.name(),
-            format_size(state.len() as u64),
-            session.stats().rows_in
-        );
-        Some(state)
-    } else {
-        None
+    let mut driver = CliDriver {
+        plugin,
+        fit_bar: None,
+        bar: None,
+        writer: out.map(TableWriter::create).transpose()?,
+        head,
+        printed: Vec::new(),
+        printed_rows: 0,
     };
-
-    let mut session = plugin.session(&params, &effective, state.as_deref())?;
-    let mut writer = out.map(TableWriter::create).transpose()?;
-    let mut printed: Vec<RecordBatch> = Vec::new();
-    let mut printed_rows = 0;
-    let mut chunks = 0;
-    let bar = progress(plugin.name());
-    for batch in TableReader::open(input, chunk_rows)? {
-        let batch = batch?;
-        let chunk = batch_to_chunk(&batch, &effective.reads)
-            .with_context(|| format!("{}", input.display()))?;
-        let output = session.process(chunk)?;
-        let merged = merge_into_batch(&batch, &output)?;
-        match writer.as_mut() {
-            Some(writer) => writer.write(&merged)?,
-            None if printed_rows < head => {
-                let take = (head - printed_rows).min(merged.num_rows());
-                printed.push(merged.slice(0, take));
-                printed_rows += take;
-            }
-            None => {}
-        }
-        chunks += 1;
-        bar.inc(batch.num_rows() as u64);
+    let run = PluginRun {
+        plugin,
+        params: &params,
+        effective: &effective,
+        chunk_rows,
+    };
+    let driven = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver)?;
+    if let Some(bar) = driver.bar.take() {
+        bar.finish_and_clear();
     }
-    let metrics = session.finish()?;
-    bar.finish_and_clear();
-    if let Some(writer) = writer {
+    if let Some(writer) = driver.writer.take() {
         writer.finish()?;
     }
-    total.add(session.stats());
-
     if out.is_none() {
-        println!("{}", arrow::util::pretty::pretty_format_batches(&printed)?);
-    }
-    for metric in &metrics {
-        let labels: Vec<String> = metric
-            .labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         println!(
-            "metric {}{} = {}",
-            metric.name,
-            if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{}}}", labels.join(","))
-            },
-            metric.value
+            "{}",
+            arrow::util::pretty::pretty_format_batches(&driver.printed)?
         );
     }
-    for (name, value) in session.metrics() {
-        eprintln!("plugin metric {name} = {value}");
-    }
-    for line in session.log() {
-        eprintln!("plugin log [{}] {}", line.level, line.message);
-    }
+    print_metrics(&driven);
+    let total = &driven.stats;
     eprintln!(
         "{}: {} rows in {} chunks -> {} | wall {:.3}s, in plugin {:.3}s, {} epoch ticks, peak plugin memory {}, compile {:.1} ms{}",
         plugin.name(),
         total.rows_out,
-        chunks,
+        driven.chunks,
         out.map(|p| p.display().to_string())
             .unwrap_or_else(|| "stdout".into()),
         started.elapsed().as_secs_f64(),
@@ -399,4 +402,31 @@ fn run_plugin(
         );
     }
     Ok(())
+}
+
+/// The plugin's `finish` metrics on stdout; its own metrics and log lines on stderr.
+fn print_metrics(driven: &Driven) {
+    for metric in &driven.metrics {
+        let labels: Vec<String> = metric
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "metric {}{} = {}",
+            metric.name,
+            if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", labels.join(","))
+            },
+            metric.value
+        );
+    }
+    for (name, value) in &driven.session_metrics {
+        eprintln!("plugin metric {name} = {value}");
+    }
+    for line in &driven.log {
+        eprintln!("plugin log [{}] {}", line.level, line.message);
+    }
 }

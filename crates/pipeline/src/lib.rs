@@ -1,12 +1,19 @@
 //! Pipelines: the file format (`spec`), the DAG (`graph`), checking before
-//! running (`plan`) and running (`run`).
+//! running (`plan`, with what each kind of step does in `work`), running
+//! (`run`, one step's work in `job`), the plugin loop both share with
+//! `sluice plugin run` (`drive`), and what a run registers (`models`).
 
+pub mod drive;
 pub mod graph;
+mod job;
+mod models;
 pub mod native;
 pub mod plan;
 pub mod run;
 pub mod spec;
+pub mod work;
 
+pub use drive::{Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
 pub use run::{
@@ -14,3 +21,4 @@ pub use run::{
     execute, export,
 };
 pub use spec::{Pipeline, SpecError};
+pub use work::StepParams;

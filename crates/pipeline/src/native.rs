@@ -151,8 +151,7 @@ pub fn plan_train(spec: &TrainSpec, input: &Schema) -> Result<TrainPlan, NativeE
         }
     }
     if let Some(gate) = &spec.gate {
-        sluice_registry::gate::Gate::parse(gate, sluice_registry::GATE_ALIASES)
-            .map_err(|e| native_err("gate", e.to_string()))?;
+        sluice_registry::parse_gate(gate).map_err(|e| native_err("gate", e.to_string()))?;
     }
     match (&spec.target, task) {
         (None, Task::Clustering) => {}

@@ -11,12 +11,12 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::graph::Dag;
 use super::native;
-use super::spec::{Pipeline, SourceKind, SpecError, StepAction, TrainSpec};
+use super::spec::{Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec};
+pub use super::work::StepWork;
 use sluice_core::ColumnType;
 use sluice_core::Digest;
-use sluice_core::contract::Params;
 use sluice_data::{TableReader, accepts, data_type};
-use sluice_runtime::policy::{EffectiveGrant, Policy};
+use sluice_runtime::policy::Policy;
 use sluice_runtime::{Plugin, Runtime, RuntimeError};
 
 /// A step ready to run.
@@ -30,30 +30,9 @@ pub struct PlannedStep {
     pub schema: SchemaRef,
 }
 
-/// What a planned step does.
-#[derive(Debug)]
-pub enum StepWork {
-    /// A sandboxed plugin with its resolved params and effective grant.
-    Plugin {
-        plugin: Arc<Plugin>,
-        params: Params,
-        effective: EffectiveGrant,
-    },
-    /// Native training; `features` are the columns the model reads.
-    Train {
-        spec: TrainSpec,
-        features: Vec<(String, ColumnType)>,
-    },
-    /// Native prediction with the model of train step `model`.
-    Predict { model: String },
-}
-
 impl PlannedStep {
     pub fn plugin(&self) -> Option<&Arc<Plugin>> {
-        match &self.work {
-            StepWork::Plugin { plugin, .. } => Some(plugin),
-            _ => None,
-        }
+        self.work.plugin()
     }
 
     /// The plugin digest the store records for the step (none for native steps).
@@ -61,18 +40,15 @@ impl PlannedStep {
         self.plugin().map(|p| p.digest().to_string())
     }
 
+    /// The node a step reads through its second slot: the fit table of a
+    /// fitted plugin, or the train step whose model a predict step uses.
+    pub fn second_input(&self) -> Option<&str> {
+        self.work.model_step().or(self.fit.as_deref())
+    }
+
     /// What `sluice check` and `sluice graph` call the step's work.
     pub fn describe_work(&self) -> String {
-        match &self.work {
-            StepWork::Plugin { plugin, .. } => format!(
-                "{} {} ({})",
-                plugin.name(),
-                plugin.info().version,
-                plugin.digest().short()
-            ),
-            StepWork::Train { spec, .. } => format!("train {} (native)", spec.algorithm),
-            StepWork::Predict { model } => format!("predict with `{model}` (native)"),
-        }
+        self.work.describe()
     }
 }
 
@@ -148,196 +124,38 @@ fn missing_column_message(column: &str, ty: ColumnType, node: &str, schema: &Sch
 
 /// Checks `pipeline` completely, loading (and compiling) its plugins.
 pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, SpecError> {
-    let file = pipeline.file.clone();
-    let err = |location: String, message: String| SpecError::new(&file, location, message);
     let policy = match &pipeline.policy {
-        Some(path) => {
-            Policy::load(path).map_err(|e| err("[pipeline] policy".into(), e.to_string()))?
-        }
+        Some(path) => Policy::load(path)
+            .map_err(|e| SpecError::new(&pipeline.file, "[pipeline] policy", e.to_string()))?,
         None => Policy::deny_all(),
     };
     let dag = Dag::build(&pipeline)?;
-
-    let mut schemas: HashMap<String, SchemaRef> = HashMap::new();
+    let mut planner = Planner {
+        pipeline: &pipeline,
+        policy: &policy,
+        runtime,
+        home,
+        schemas: HashMap::new(),
+        loaded: HashMap::new(),
+        steps: Vec::new(),
+    };
     for source in &pipeline.sources {
-        let at = format!("[source.{}]", source.name);
-        match &source.kind {
-            SourceKind::File(path) => {
-                if !path.exists() {
-                    return Err(err(
-                        format!("{at} path"),
-                        format!("{} does not exist", path.display()),
-                    ));
-                }
-                let reader = TableReader::open_with_types(path, 1, &source.types)
-                    .map_err(|e| err(at.clone(), e.to_string()))?;
-                schemas.insert(source.name.clone(), reader.schema());
-            }
-            SourceKind::Query(_) => {
-                if !source.types.is_empty() {
-                    return Err(err(
-                        format!("{at} types"),
-                        "type overrides apply to CSV files only".into(),
-                    ));
-                }
-            }
-        }
+        planner.source(source)?;
     }
-    let source_schemas = schemas.clone();
-
-    let mut loaded: HashMap<String, Arc<Plugin>> = HashMap::new();
-    let mut steps = Vec::new();
+    let source_schemas = planner.schemas.clone();
     for name in dag.topological_steps() {
         let step = pipeline.step(&name).expect("dag nodes are steps");
-        let at = format!("[step.{name}]");
-        let input_schema = schemas.get(&step.input).cloned();
-        let reference = match &step.action {
-            StepAction::Plugin(reference) => reference,
-            StepAction::Train(spec) => {
-                let Some(input) = input_schema else {
-                    return Err(err(
-                        format!("{at} input"),
-                        "a train step cannot read a SQL query source directly (its columns are only known at run time); put a step in between".into(),
-                    ));
-                };
-                let planned = native::plan_train(spec, &input)
-                    .map_err(|e| err(format!("{at} {}", e.field), e.message))?;
-                schemas.insert(name.clone(), planned.schema.clone());
-                steps.push(PlannedStep {
-                    name: name.clone(),
-                    work: StepWork::Train {
-                        spec: spec.as_ref().clone(),
-                        features: planned.features,
-                    },
-                    input: step.input.clone(),
-                    fit: None,
-                    schema: planned.schema,
-                });
-                continue;
-            }
-            StepAction::Predict { model } => {
-                let Some(StepWork::Train { spec, features }) = steps
-                    .iter()
-                    .find(|s: &&PlannedStep| &s.name == model)
-                    .map(|s| &s.work)
-                else {
-                    return Err(err(
-                        format!("{at} predict"),
-                        format!("`{model}` is not a train step of this pipeline"),
-                    ));
-                };
-                let Some(input) = input_schema else {
-                    return Err(err(
-                        format!("{at} input"),
-                        "a predict step cannot read a SQL query source directly; put a step in between".into(),
-                    ));
-                };
-                let task = sluice_train::ALGORITHMS
-                    .iter()
-                    .find(|a| a.name == spec.algorithm)
-                    .map(|a| a.task)
-                    .expect("checked when parsed");
-                let schema = native::plan_predict(features, task, &input)
-                    .map_err(|e| err(format!("{at} {}", e.field), e.message))?;
-                schemas.insert(name.clone(), schema.clone());
-                steps.push(PlannedStep {
-                    name: name.clone(),
-                    work: StepWork::Predict {
-                        model: model.clone(),
-                    },
-                    input: step.input.clone(),
-                    fit: None,
-                    schema,
-                });
-                continue;
-            }
+        let planned = match &step.action {
+            StepAction::Plugin(reference) => planner.plugin_step(step, reference)?,
+            StepAction::Train(spec) => planner.train_step(step, spec)?,
+            StepAction::Predict { model } => planner.predict_step(step, model)?,
         };
-        let plugin = match loaded.get(reference) {
-            Some(plugin) => plugin.clone(),
-            None => {
-                let (bytes, grant_name) = resolve_plugin(reference, &pipeline, &policy, home)
-                    .map_err(|m| err(format!("{at} plugin"), m))?;
-                let plugin = runtime
-                    .load(&bytes, Some(&grant_name), &policy)
-                    .map_err(|e| err(format!("{at} plugin"), e.to_string()))?;
-                let saved = sluice_stdlib::plugin_store_path(home, plugin.digest());
-                if !saved.exists() {
-                    // keep the bytes by digest: runs and lineage can name them later
-                    let _ = std::fs::create_dir_all(saved.parent().unwrap())
-                        .and_then(|_| std::fs::write(&saved, &bytes));
-                }
-                let plugin = Arc::new(plugin);
-                loaded.insert(reference.clone(), plugin.clone());
-                plugin
-            }
-        };
-        let (params, effective) = plugin.effective_grant(&step.params).map_err(|e| match e {
-            RuntimeError::Params { error, .. } => err(format!("{at} params"), error.to_string()),
-            other => err(at.clone(), other.to_string()),
-        })?;
-        let mut fit_schema_check = vec![(&step.input, "input")];
-        if let Some(fit) = &step.fit {
-            if !plugin.info().fits {
-                return Err(err(
-                    format!("{at} fit"),
-                    format!("`{}` has no fit pass", plugin.name()),
-                ));
-            }
-            fit_schema_check.push((fit, "fit"));
-        }
-        for (node, field) in fit_schema_check {
-            let Some(schema) = schemas.get(node) else {
-                continue;
-            }; // query source: typed at run time
-            for (column, ty) in &effective.reads {
-                match schema.field_with_name(column) {
-                    Ok(f) if accepts(*ty, f.data_type()) => {}
-                    Ok(f) => {
-                        return Err(err(
-                            format!("{at} {field}"),
-                            format!(
-                                "column `{column}` of `{node}` is {}, the step reads it as {ty}",
-                                f.data_type()
-                            ),
-                        ));
-                    }
-                    Err(_) => {
-                        return Err(err(
-                            format!("{at} {field}"),
-                            missing_column_message(column, *ty, node, schema),
-                        ));
-                    }
-                }
-            }
-        }
-        let schema = match schemas.get(&step.input) {
-            Some(input) => {
-                let mut fields: Vec<Field> =
-                    input.fields().iter().map(|f| f.as_ref().clone()).collect();
-                for (column, ty) in &effective.writes {
-                    let field = Field::new(column, data_type(*ty), true);
-                    match fields.iter_mut().find(|f| f.name() == column) {
-                        Some(existing) => *existing = field,
-                        None => fields.push(field),
-                    }
-                }
-                Arc::new(Schema::new(fields))
-            }
-            None => Arc::new(Schema::new(Vec::<Field>::new())),
-        };
-        schemas.insert(name.clone(), schema.clone());
-        steps.push(PlannedStep {
-            name: name.clone(),
-            work: StepWork::Plugin {
-                plugin,
-                params,
-                effective,
-            },
-            input: step.input.clone(),
-            fit: step.fit.clone(),
-            schema,
-        });
+        planner
+            .schemas
+            .insert(planned.name.clone(), planned.schema.clone());
+        planner.steps.push(planned);
     }
+    let steps = planner.steps;
     Ok(Plan {
         pipeline,
         dag,
@@ -347,44 +165,227 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
     })
 }
 
+/// Planning state: the schema of every node planned so far, the plugins
+/// loaded (by reference) and the planned steps. One method per source or
+/// step kind.
+struct Planner<'a> {
+    pipeline: &'a Pipeline,
+    policy: &'a Policy,
+    runtime: &'a Runtime,
+    home: &'a Path,
+    /// Known schemas by node (query sources are typed at run time: absent).
+    schemas: HashMap<String, SchemaRef>,
+    loaded: HashMap<String, Arc<Plugin>>,
+    steps: Vec<PlannedStep>,
+}
+
+impl Planner<'_> {
+    fn err(&self, location: String, message: String) -> SpecError {
+        SpecError::new(&self.pipeline.file, location, message)
+    }
+
+    /// A file source is opened for its schema; a query source is typed at run time.
+    fn source(&mut self, source: &Source) -> Result<(), SpecError> {
+        let at = format!("[source.{}]", source.name);
+        match &source.kind {
+            SourceKind::File(path) => {
+                if !path.exists() {
+                    return Err(self.err(
+                        format!("{at} path"),
+                        format!("{} does not exist", path.display()),
+                    ));
+                }
+                let reader = TableReader::open_with_types(path, 1, &source.types)
+                    .map_err(|e| self.err(at.clone(), e.to_string()))?;
+                self.schemas.insert(source.name.clone(), reader.schema());
+            }
+            SourceKind::Query(_) => {
+                if !source.types.is_empty() {
+                    return Err(self.err(
+                        format!("{at} types"),
+                        "type overrides apply to CSV files only".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn train_step(&self, step: &Step, spec: &TrainSpec) -> Result<PlannedStep, SpecError> {
+        let at = format!("[step.{}]", step.name);
+        let Some(input) = self.schemas.get(&step.input) else {
+            return Err(self.err(
+                format!("{at} input"),
+                "a train step cannot read a SQL query source directly (its columns are only known at run time); put a step in between".into(),
+            ));
+        };
+        let planned = native::plan_train(spec, input)
+            .map_err(|e| self.err(format!("{at} {}", e.field), e.message))?;
+        Ok(PlannedStep {
+            name: step.name.clone(),
+            work: StepWork::Train {
+                spec: spec.clone(),
+                features: planned.features,
+            },
+            input: step.input.clone(),
+            fit: None,
+            schema: planned.schema,
+        })
+    }
+
+    fn predict_step(&self, step: &Step, model: &str) -> Result<PlannedStep, SpecError> {
+        let at = format!("[step.{}]", step.name);
+        let Some(StepWork::Train { spec, features }) =
+            self.steps.iter().find(|s| s.name == model).map(|s| &s.work)
+        else {
+            return Err(self.err(
+                format!("{at} predict"),
+                format!("`{model}` is not a train step of this pipeline"),
+            ));
+        };
+        let Some(input) = self.schemas.get(&step.input) else {
+            return Err(self.err(
+                format!("{at} input"),
+                "a predict step cannot read a SQL query source directly; put a step in between"
+                    .into(),
+            ));
+        };
+        let task = sluice_train::ALGORITHMS
+            .iter()
+            .find(|a| a.name == spec.algorithm)
+            .map(|a| a.task)
+            .expect("checked when parsed");
+        let schema = native::plan_predict(features, task, input)
+            .map_err(|e| self.err(format!("{at} {}", e.field), e.message))?;
+        Ok(PlannedStep {
+            name: step.name.clone(),
+            work: StepWork::Predict {
+                model: model.to_string(),
+            },
+            input: step.input.clone(),
+            fit: None,
+            schema,
+        })
+    }
+
+    fn plugin_step(&mut self, step: &Step, reference: &str) -> Result<PlannedStep, SpecError> {
+        let at = format!("[step.{}]", step.name);
+        let plugin = self.load_plugin(&at, reference)?;
+        let (params, effective) = plugin.effective_grant(&step.params).map_err(|e| match e {
+            RuntimeError::Params { error, .. } => {
+                self.err(format!("{at} params"), error.to_string())
+            }
+            other => self.err(at.clone(), other.to_string()),
+        })?;
+        let mut read_from = vec![(&step.input, "input")];
+        if let Some(fit) = &step.fit {
+            if !plugin.info().fits {
+                return Err(self.err(
+                    format!("{at} fit"),
+                    format!("`{}` has no fit pass", plugin.name()),
+                ));
+            }
+            read_from.push((fit, "fit"));
+        }
+        for (node, field) in read_from {
+            self.check_reads(&format!("{at} {field}"), node, &effective.reads)?;
+        }
+        let schema = match self.schemas.get(&step.input) {
+            Some(input) => with_columns(input, &effective.writes),
+            None => Arc::new(Schema::new(Vec::<Field>::new())),
+        };
+        Ok(PlannedStep {
+            name: step.name.clone(),
+            work: StepWork::Plugin {
+                plugin,
+                params,
+                effective,
+            },
+            input: step.input.clone(),
+            fit: step.fit.clone(),
+            schema,
+        })
+    }
+
+    /// The plugin behind `reference`, loaded once per pipeline; its bytes
+    /// are kept by digest so runs and lineage can name them later.
+    fn load_plugin(&mut self, at: &str, reference: &str) -> Result<Arc<Plugin>, SpecError> {
+        if let Some(plugin) = self.loaded.get(reference) {
+            return Ok(plugin.clone());
+        }
+        let (bytes, grant_name) = resolve_plugin(reference, self.pipeline, self.policy, self.home)
+            .map_err(|m| self.err(format!("{at} plugin"), m))?;
+        let plugin = self
+            .runtime
+            .load(&bytes, Some(&grant_name), self.policy)
+            .map_err(|e| self.err(format!("{at} plugin"), e.to_string()))?;
+        let saved = sluice_stdlib::plugin_store_path(self.home, plugin.digest());
+        if !saved.exists() {
+            let _ = std::fs::create_dir_all(saved.parent().unwrap())
+                .and_then(|_| std::fs::write(&saved, &bytes));
+        }
+        let plugin = Arc::new(plugin);
+        self.loaded.insert(reference.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Every column the step reads is in `node`'s table, with a type the
+    /// step accepts (unknown until run time for a query source).
+    fn check_reads(
+        &self,
+        location: &str,
+        node: &str,
+        reads: &[(String, ColumnType)],
+    ) -> Result<(), SpecError> {
+        let Some(schema) = self.schemas.get(node) else {
+            return Ok(());
+        };
+        for (column, ty) in reads {
+            match schema.field_with_name(column) {
+                Ok(f) if accepts(*ty, f.data_type()) => {}
+                Ok(f) => {
+                    return Err(self.err(
+                        location.to_string(),
+                        format!(
+                            "column `{column}` of `{node}` is {}, the step reads it as {ty}",
+                            f.data_type()
+                        ),
+                    ));
+                }
+                Err(_) => {
+                    return Err(self.err(
+                        location.to_string(),
+                        missing_column_message(column, *ty, node, schema),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `input` with `writes` replacing same-named columns or appended.
+fn with_columns(input: &Schema, writes: &[(String, ColumnType)]) -> SchemaRef {
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for (column, ty) in writes {
+        let field = Field::new(column, data_type(*ty), true);
+        match fields.iter_mut().find(|f| f.name() == column) {
+            Some(existing) => *existing = field,
+            None => fields.push(field),
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
 /// Summary lines for `sluice check`.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
     for step in &plan.steps {
-        let detail = match &step.work {
-            StepWork::Plugin {
-                plugin, effective, ..
-            } => {
-                let names = |columns: &[(String, ColumnType)]| {
-                    columns
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                format!(
-                    "reads [{}]  writes [{}]{}",
-                    names(&effective.reads),
-                    names(&effective.writes),
-                    if plugin.info().fits { "  fitted" } else { "" }
-                )
-            }
-            StepWork::Train { spec, features } => format!(
-                "target {}  features [{}]  model `{}`",
-                spec.target.as_deref().unwrap_or("(none)"),
-                features
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                spec.model_name
-            ),
-            StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
-        };
         out.push_str(&format!(
-            "  {:<14} {}  {detail}\n",
+            "  {:<14} {}  {}\n",
             step.name,
-            step.describe_work()
+            step.describe_work(),
+            step.work.describe_columns()
         ));
     }
     out

@@ -1,38 +1,35 @@
-//! Running a checked plan: a scheduler over the DAG (tokio; plugin work on
-//! blocking threads), steps streaming chunk by chunk from their input table
-//! to a content-addressed Parquet artifact, the step cache, and the run
-//! record in the store.
+//! Running a checked plan: a scheduler over the DAG (tokio; step work on
+//! blocking threads, see [`crate::job`]), the step cache, and the run
+//! record in the store. A [`Run`] holds a run's state; its methods are the
+//! run's phases.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::native;
-use super::plan::{Plan, StepWork};
-use super::spec::SourceKind;
+use super::job::{self, Failure, Job, JobOutput, NodeTable, Stored, run_with_retries};
+use super::models::register_models;
+use super::plan::{Plan, PlannedStep};
+use super::spec::{Source, SourceKind};
 use sluice_core::contract::Metric;
-use sluice_core::contract::Params;
-use sluice_core::{Digest, DigestWriter};
-use sluice_data::blobs::{ArtifactDir, Spool, hash_file};
-use sluice_data::{DataError, TableReader, TableWriter, batch_to_chunk, merge_into_batch};
-use sluice_runtime::policy::EffectiveGrant;
-use sluice_runtime::{Plugin, RuntimeError, SessionStats};
+use sluice_data::blobs::{ArtifactDir, hash_file};
+use sluice_data::{DataError, TableReader, TableWriter};
+use sluice_registry::RegistryError;
+use sluice_runtime::SessionStats;
 use sluice_store::{
-    ArtifactKind, CacheEntry, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
+    CacheEntry, CacheHit, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
 };
-
-/// Attempts for a step whose failure was transient I/O (never for plugin errors).
-const MAX_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("{0}")]
     Io(String),
 }
@@ -107,358 +104,6 @@ pub struct RegisteredModel {
     pub created: bool,
 }
 
-/// A finished node's table: where it is and what it is, and where its
-/// state (fitted plugin state or trained model) is, if it has one.
-#[derive(Debug, Clone)]
-struct NodeTable {
-    digest: String,
-    path: PathBuf,
-    state: Option<(String, PathBuf)>,
-}
-
-/// Writes a step's table as a content-addressed Parquet artifact.
-struct ArtifactWriter {
-    spool: Option<Spool>,
-    writer: Option<parquet::arrow::ArrowWriter<Spool>>,
-}
-
-impl ArtifactWriter {
-    fn new(artifacts: &ArtifactDir) -> ArtifactWriter {
-        ArtifactWriter {
-            spool: Some(Spool::new(artifacts)),
-            writer: None,
-        }
-    }
-
-    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<(), Failure> {
-        if self.writer.is_none() {
-            let spool = self.spool.take().expect("one writer per spool");
-            self.writer = Some(
-                parquet::arrow::ArrowWriter::try_new(spool, batch.schema(), None)
-                    .map_err(|e| Failure::Fatal(format!("writing the output: {e}")))?,
-            );
-        }
-        let writer = self.writer.as_mut().expect("created above");
-        writer
-            .write(batch)
-            .map_err(|e| Failure::Transient(format!("writing the output: {e}")))
-    }
-
-    /// Digest, file name and size of the finished artifact.
-    fn finish(mut self, artifacts: &ArtifactDir) -> Result<(String, String, u64), Failure> {
-        let spool = match self.writer.take() {
-            Some(writer) => writer
-                .into_inner()
-                .map_err(|e| Failure::Transient(format!("writing the output: {e}")))?,
-            // no rows came: an empty file, as for an empty input
-            None => self.spool.take().expect("unused spool"),
-        };
-        spool.finish(artifacts, "parquet").map_err(transient)
-    }
-}
-
-/// Hash of every file under the granted directories (their content can
-/// change a step's output, their host paths cannot).
-fn dirs_digest(grant: &EffectiveGrant) -> String {
-    let mut hasher = DigestWriter::new();
-    for dir in &grant.grant.dirs {
-        hasher.update(dir.guest.as_bytes());
-        let mut files: Vec<PathBuf> = Vec::new();
-        let mut stack = vec![dir.host.clone()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path)
-                } else {
-                    files.push(path)
-                }
-            }
-        }
-        files.sort();
-        for file in files {
-            hasher.update(
-                file.strip_prefix(&dir.host)
-                    .unwrap_or(&file)
-                    .to_string_lossy()
-                    .as_bytes(),
-            );
-            hasher.update(std::fs::read(&file).unwrap_or_default());
-        }
-    }
-    hasher.finish().hex()
-}
-
-/// The step's cache key: plugin digest, params, effective grant (columns,
-/// directories' content, environment), input digests, chunk size and the
-/// sluice version; for native steps the whole train spec and the model's
-/// digest. Nothing incidental (paths, times, limits).
-fn cache_key(work: &StepWork, input: &str, fit: Option<&str>, chunk_rows: usize) -> String {
-    let work = match work {
-        StepWork::Plugin {
-            plugin,
-            params,
-            effective,
-        } => serde_json::json!({
-            "plugin": plugin.digest().to_string(),
-            "params": params,
-            "reads": effective.reads,
-            "writes": effective.writes,
-            "dirs": if effective.grant.dirs.is_empty() { String::new() } else { dirs_digest(effective) },
-            "env": effective.grant.env,
-        }),
-        StepWork::Train { spec, features } => serde_json::json!({
-            "train": spec,
-            "features": features,
-        }),
-        StepWork::Predict { .. } => serde_json::json!({ "predict": true }),
-    };
-    let key = serde_json::json!({
-        "v": 2,
-        "sluice": env!("CARGO_PKG_VERSION"),
-        "work": work,
-        "input": input,
-        "fit": fit,
-        "chunk_rows": chunk_rows,
-    });
-    Digest::of(key.to_string().as_bytes()).to_string()
-}
-
-enum Failure {
-    Cancelled,
-    Transient(String),
-    Fatal(String),
-}
-
-impl From<RuntimeError> for Failure {
-    fn from(e: RuntimeError) -> Self {
-        Failure::Fatal(e.to_string())
-    }
-}
-
-impl From<DataError> for Failure {
-    fn from(e: DataError) -> Self {
-        Failure::Fatal(e.to_string())
-    }
-}
-
-impl From<native::NativeError> for Failure {
-    fn from(e: native::NativeError) -> Self {
-        Failure::Fatal(format!("{}: {}", e.field, e.message))
-    }
-}
-
-struct JobOutput {
-    table: (String, String, u64, u64),
-    /// Fitted plugin state or trained model: digest, file name, bytes.
-    state: Option<(String, String, u64)>,
-    state_kind: ArtifactKind,
-    stats: SessionStats,
-    metrics: Vec<Metric>,
-}
-
-struct Job {
-    plan: Arc<Plan>,
-    step: usize,
-    input: NodeTable,
-    fit: Option<NodeTable>,
-    artifacts: ArtifactDir,
-    cancel: Arc<AtomicBool>,
-    observer: Arc<dyn Observer>,
-}
-
-fn transient(e: std::io::Error) -> Failure {
-    Failure::Transient(e.to_string())
-}
-
-/// One attempt at a step, on a blocking thread.
-fn run_job(job: &Job) -> Result<JobOutput, Failure> {
-    std::fs::create_dir_all(job.artifacts.root()).map_err(transient)?;
-    let step = &job.plan.steps[job.step];
-    match &step.work {
-        StepWork::Plugin {
-            plugin,
-            params,
-            effective,
-        } => run_plugin_job(job, plugin, params, effective),
-        StepWork::Train { spec, features } => run_train_job(job, spec, features),
-        StepWork::Predict { .. } => run_predict_job(job),
-    }
-}
-
-/// Writes `bytes` as a content-addressed artifact with `extension`.
-fn write_artifact(
-    artifacts: &ArtifactDir,
-    bytes: &[u8],
-    extension: &str,
-) -> Result<(String, String, u64), Failure> {
-    let mut spool = Spool::new(artifacts);
-    spool.write_all(bytes).map_err(transient)?;
-    spool.finish(artifacts, extension).map_err(transient)
-}
-
-/// Native training: the whole input in memory, split, search, fit; the
-/// held-out predictions become the step's table and the model its state.
-fn run_train_job(
-    job: &Job,
-    spec: &super::spec::TrainSpec,
-    features: &[(String, sluice_core::ColumnType)],
-) -> Result<JobOutput, Failure> {
-    let chunk_rows = job.plan.pipeline.chunk_rows;
-    let reader = TableReader::open(&job.input.path, chunk_rows)?;
-    let schema = reader.schema();
-    let mut batches = Vec::new();
-    for batch in reader {
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(Failure::Cancelled);
-        }
-        batches.push(batch?);
-    }
-    let table = arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))?;
-    drop(batches);
-    let trained = native::train(spec, features, &table)?;
-    let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
-    let mut writer = ArtifactWriter::new(&job.artifacts);
-    writer.write(&trained.test_predictions)?;
-    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
-    let rows = trained.test_predictions.num_rows() as u64;
-    job.observer.event(Event::Rows {
-        step: job.plan.steps[job.step].name.clone(),
-        rows: trained.rows_in,
-    });
-    Ok(JobOutput {
-        table: (digest, name, bytes, rows),
-        state: Some(model),
-        state_kind: ArtifactKind::Model,
-        stats: SessionStats {
-            rows_in: trained.rows_in,
-            rows_out: rows,
-            ..Default::default()
-        },
-        metrics: trained.metrics,
-    })
-}
-
-/// Native prediction, streamed chunk by chunk.
-fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
-    let step = &job.plan.steps[job.step];
-    let model_path = job
-        .fit
-        .as_ref()
-        .and_then(|m| m.state.as_ref())
-        .ok_or_else(|| Failure::Fatal("the model step left no model".into()))?;
-    let bytes = std::fs::read(&model_path.1).map_err(transient)?;
-    let model = native::ModelFile::from_bytes(&bytes).map_err(Failure::Fatal)?;
-    let mut writer = ArtifactWriter::new(&job.artifacts);
-    let mut rows = 0u64;
-    for batch in TableReader::open(&job.input.path, job.plan.pipeline.chunk_rows)? {
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(Failure::Cancelled);
-        }
-        let batch = batch?;
-        writer.write(&native::predict_batch(&model, &batch)?)?;
-        rows += batch.num_rows() as u64;
-        job.observer.event(Event::Rows {
-            step: step.name.clone(),
-            rows: batch.num_rows() as u64,
-        });
-    }
-    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
-    Ok(JobOutput {
-        table: (digest, name, bytes, rows),
-        state: None,
-        state_kind: ArtifactKind::State,
-        stats: SessionStats {
-            rows_in: rows,
-            rows_out: rows,
-            ..Default::default()
-        },
-        metrics: Vec::new(),
-    })
-}
-
-/// A plugin step: fit pass (if fitted), then stream the input through
-/// `process` into a Parquet artifact.
-fn run_plugin_job(
-    job: &Job,
-    plugin: &Plugin,
-    params: &Params,
-    effective: &EffectiveGrant,
-) -> Result<JobOutput, Failure> {
-    let step = &job.plan.steps[job.step];
-    let chunk_rows = job.plan.pipeline.chunk_rows;
-    let started = Instant::now();
-    let timeout = effective.grant.limits.timeout;
-    let check = |what: &str| -> Result<(), Failure> {
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(Failure::Cancelled);
-        }
-        if started.elapsed() > timeout {
-            return Err(Failure::Fatal(format!(
-                "step timeout: {what} ran past {timeout:?} (policy `timeout`)"
-            )));
-        }
-        Ok(())
-    };
-    let mut stats = SessionStats::default();
-    let state = if plugin.info().fits {
-        let source = job.fit.as_ref().unwrap_or(&job.input);
-        let mut session = plugin.session(params, effective, None)?;
-        for batch in TableReader::open(&source.path, chunk_rows)? {
-            check("fit")?;
-            session.fit(batch_to_chunk(&batch?, &effective.reads)?)?;
-        }
-        let bytes = session.finish_fit()?;
-        stats.add(session.stats());
-        let (digest, name, size) = write_artifact(&job.artifacts, &bytes, "state")?;
-        Some((digest, name, size, bytes))
-    } else {
-        None
-    };
-
-    let mut session = plugin.session(params, effective, state.as_ref().map(|s| s.3.as_slice()))?;
-    let mut writer = ArtifactWriter::new(&job.artifacts);
-    let mut rows = 0u64;
-    for batch in TableReader::open(&job.input.path, chunk_rows)? {
-        check("process")?;
-        let batch = batch?;
-        let output = session.process(batch_to_chunk(&batch, &effective.reads)?)?;
-        writer.write(&merge_into_batch(&batch, &output)?)?;
-        rows += batch.num_rows() as u64;
-        job.observer.event(Event::Rows {
-            step: step.name.clone(),
-            rows: batch.num_rows() as u64,
-        });
-    }
-    let metrics = session.finish()?;
-    stats.add(session.stats());
-    let (digest, name, bytes) = writer.finish(&job.artifacts)?;
-    Ok(JobOutput {
-        table: (digest, name, bytes, rows),
-        state: state.map(|(d, n, s, _)| (d, n, s)),
-        state_kind: ArtifactKind::State,
-        stats,
-        metrics,
-    })
-}
-
-/// Runs `job` with retries for transient I/O failures (never for plugin
-/// errors: a trap is not retried blindly).
-fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
-    let mut attempt = 1;
-    loop {
-        match run_job(job) {
-            Err(Failure::Transient(message)) if attempt < MAX_ATTEMPTS => {
-                tracing::warn!(step = %job.plan.steps[job.step].name, attempt, "transient failure, retrying: {message}");
-                std::thread::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1)));
-                attempt += 1;
-            }
-            result => return (result, attempt),
-        }
-    }
-}
-
 /// A finished step task: which step, its cache key, when it began, and
 /// the attempt result with the attempt count (or the thread's panic
 /// message).
@@ -469,121 +114,13 @@ struct Finished {
     result: Result<(Result<JobOutput, Failure>, u32), String>,
 }
 
-/// Registers the model of every train step with the metrics of the
-/// evaluators that scored its held-out predictions and the lineage of
-/// everything before it; a new version becomes the `candidate`.
-async fn register_models(
-    store: &Store,
-    plan: &Plan,
-    tables: &HashMap<String, NodeTable>,
-    summaries: &BTreeMap<String, StepSummary>,
-    run_id: i64,
-) -> Result<Vec<RegisteredModel>, RunError> {
-    use sluice_registry::{Lineage, LineageStep, ModelMetric};
-    let mut registered = Vec::new();
-    for step in &plan.steps {
-        let StepWork::Train { spec, .. } = &step.work else {
-            continue;
-        };
-        let Some(model_digest) = tables.get(&step.name).and_then(|t| t.state.as_ref()) else {
-            continue;
-        };
-        let mut metrics: Vec<ModelMetric> = summaries[&step.name]
-            .metrics
-            .iter()
-            .map(|m| ModelMetric::new(&step.name, m))
-            .collect();
-        for scorer in plan.steps.iter().filter(|s| s.input == step.name) {
-            if let Some(summary) = summaries.get(&scorer.name) {
-                metrics.extend(
-                    summary
-                        .metrics
-                        .iter()
-                        .map(|m| ModelMetric::new(&scorer.name, m)),
-                );
-            }
-        }
-        // every node the model depends on (lineage lists them in plan order)
-        let upstream = plan.dag.ancestors(&step.name);
-        let ancestors: HashSet<&str> = upstream.iter().map(String::as_str).collect();
-        let lineage = Lineage {
-            training_data: tables[&step.input].digest.clone(),
-            sources: plan
-                .pipeline
-                .sources
-                .iter()
-                .filter(|s| ancestors.contains(s.name.as_str()))
-                .map(|s| (s.name.clone(), tables[&s.name].digest.clone()))
-                .collect(),
-            steps: plan
-                .steps
-                .iter()
-                .filter(|s| ancestors.contains(s.name.as_str()))
-                .map(|s| {
-                    let (params, reads, writes) = match &s.work {
-                        StepWork::Plugin {
-                            params, effective, ..
-                        } => (
-                            serde_json::to_value(params).unwrap_or_default(),
-                            effective.reads.iter().map(|(n, _)| n.clone()).collect(),
-                            effective.writes.iter().map(|(n, _)| n.clone()).collect(),
-                        ),
-                        StepWork::Train { spec, .. } => (
-                            serde_json::to_value(spec).unwrap_or_default(),
-                            Vec::new(),
-                            Vec::new(),
-                        ),
-                        StepWork::Predict { model } => (
-                            serde_json::json!({ "model": model }),
-                            Vec::new(),
-                            Vec::new(),
-                        ),
-                    };
-                    LineageStep {
-                        name: s.name.clone(),
-                        input: s.input.clone(),
-                        plugin_digest: s.plugin_digest(),
-                        params,
-                        reads,
-                        writes,
-                        output_digest: tables[&s.name].digest.clone(),
-                        state_digest: tables[&s.name].state.as_ref().map(|st| st.0.clone()),
-                    }
-                })
-                .collect(),
-        };
-        let (version, created) = store
-            .register_model(&sluice_store::NewModelVersion {
-                name: spec.model_name.clone(),
-                model_digest: model_digest.0.clone(),
-                run_id,
-                step: step.name.clone(),
-                algorithm: spec.algorithm.clone(),
-                params: serde_json::to_string(spec).unwrap_or_default(),
-                metrics: serde_json::to_string(&metrics).unwrap_or_default(),
-                lineage: serde_json::to_string(&lineage).unwrap_or_default(),
-                gate: spec.gate.clone(),
-            })
-            .await?;
-        if created {
-            store
-                .set_alias(
-                    &spec.model_name,
-                    sluice_registry::CANDIDATE,
-                    version,
-                    "sluice",
-                    &serde_json::json!({ "run": run_id, "step": step.name }),
-                )
-                .await?;
-        }
-        registered.push(RegisteredModel {
-            name: spec.model_name.clone(),
-            version,
-            step: step.name.clone(),
-            created,
-        });
-    }
-    Ok(registered)
+/// A step that ran, however it ended.
+struct Ended {
+    position: usize,
+    step_run: i64,
+    key: String,
+    elapsed: Duration,
+    attempts: u32,
 }
 
 /// A succeeded step's store writes, made after the next launches.
@@ -592,6 +129,15 @@ struct Completion {
     outcome: StepOutcome,
     records: Vec<NewArtifact>,
     cache: CacheEntry,
+}
+
+/// Where a pending step stands.
+enum Readiness {
+    /// An upstream node (named) failed: the step cannot run.
+    Blocked(String),
+    /// Upstream tables are still coming (or the run is cancelled).
+    Waiting,
+    Ready,
 }
 
 fn now_ms() -> i64 {
@@ -611,267 +157,355 @@ pub async fn execute(
     observer: Arc<dyn Observer>,
     cancel: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
-    let started = Instant::now();
-    let pipeline = &plan.pipeline;
-    let text = std::fs::read(&pipeline.file).unwrap_or_default();
-    let pipeline_digest = Digest::of(&text).to_string();
-    let run_id = store.create_run(&pipeline.name, &pipeline_digest).await?;
-    let policy_fingerprint = plan.policy.fingerprint();
-    let previous = store
-        .audit_log(200)
-        .await?
-        .into_iter()
-        .find(|a| a.action == "run.start" && a.subject == pipeline.name)
-        .and_then(|a| serde_json::from_str::<serde_json::Value>(&a.detail).ok())
-        .and_then(|d| d["policy"].as_str().map(str::to_string));
-    if previous.as_deref().is_some_and(|p| p != policy_fingerprint) {
-        store
-            .audit("sluice", "grant.change", &pipeline.name, &serde_json::json!({"policy": policy_fingerprint, "previous": previous, "file": plan.policy.path().display().to_string()}))
-            .await?;
+    let mut run = Run::start(plan, store, home, options, observer, cancel).await?;
+    run.resolve_sources().await;
+    if let Some(error) = run.source_error.clone() {
+        run.skip_all(&error).await?;
     }
-    store
-        .audit("sluice", "run.start", &pipeline.name, &serde_json::json!({"run": run_id, "pipeline": pipeline_digest, "policy": policy_fingerprint}))
-        .await?;
-    let mut recorded = HashSet::new();
-    for step in &plan.steps {
-        let Some(plugin) = step.plugin() else {
-            continue;
+    run.schedule().await?;
+    run.cancel_unstarted().await?;
+    run.finish().await
+}
+
+/// One run of a plan: what is known so far and what is still to do.
+struct Run<'a> {
+    plan: Arc<Plan>,
+    store: &'a Store,
+    options: &'a RunOptions,
+    observer: Arc<dyn Observer>,
+    cancel: Arc<AtomicBool>,
+    artifacts: ArtifactDir,
+    started: Instant,
+    run_id: i64,
+    concurrency: usize,
+    /// Tables of finished nodes (sources and steps), by name.
+    tables: HashMap<String, NodeTable>,
+    summaries: BTreeMap<String, StepSummary>,
+    /// Nodes whose dependents cannot run.
+    failed: HashSet<String>,
+    /// Plan positions of steps not started yet.
+    pending: Vec<usize>,
+    join: JoinSet<Finished>,
+    /// Step-run ids of started steps, by plan position.
+    step_runs: HashMap<usize, i64>,
+    /// Finished steps not yet written to the store (see [`Run::schedule`]).
+    deferred: Vec<Completion>,
+    source_error: Option<String>,
+}
+
+impl<'a> Run<'a> {
+    /// Creates the run record, audits the start and records the plugins.
+    async fn start(
+        plan: Arc<Plan>,
+        store: &'a Store,
+        home: &Path,
+        options: &'a RunOptions,
+        observer: Arc<dyn Observer>,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<Run<'a>, RunError> {
+        let started = Instant::now();
+        let pipeline = &plan.pipeline;
+        let run_id = store
+            .create_run(&pipeline.name, &pipeline.digest.to_string())
+            .await?;
+        let run = Run {
+            concurrency: options.concurrency.unwrap_or(pipeline.concurrency).max(1),
+            pending: (0..plan.steps.len()).collect(),
+            plan,
+            store,
+            options,
+            observer,
+            cancel,
+            artifacts: ArtifactDir::new(home),
+            started,
+            run_id,
+            tables: HashMap::new(),
+            summaries: BTreeMap::new(),
+            failed: HashSet::new(),
+            join: JoinSet::new(),
+            step_runs: HashMap::new(),
+            deferred: Vec::new(),
+            source_error: None,
         };
-        if !recorded.insert(plugin.digest()) {
-            continue;
-        }
-        let info = plugin.info();
-        store
-            .record_plugin(
-                &plugin.digest().to_string(),
-                &info.name,
-                &info.version,
-                plugin.contract(),
-            )
+        run.audit_start().await?;
+        run.record_plugins().await?;
+        Ok(run)
+    }
+
+    /// Audits `run.start`, preceded by `grant.change` when the policy is
+    /// not the one the pipeline's previous run ran under.
+    async fn audit_start(&self) -> Result<(), RunError> {
+        let pipeline = &self.plan.pipeline;
+        let fingerprint = self.plan.policy.fingerprint();
+        let previous = self
+            .store
+            .record_run_policy(self.run_id, &fingerprint)
             .await?;
-    }
-
-    let artifacts = ArtifactDir::new(home);
-    let mut tables: HashMap<String, NodeTable> = HashMap::new();
-    let mut summaries: BTreeMap<String, StepSummary> = BTreeMap::new();
-    let mut source_error = None;
-    for source in &pipeline.sources {
-        match &source.kind {
-            SourceKind::File(path) => match hash_file(path) {
-                Ok(digest) => {
-                    tables.insert(
-                        source.name.clone(),
-                        NodeTable {
-                            digest,
-                            path: path.clone(),
-                            state: None,
-                        },
-                    );
-                }
-                Err(e) => {
-                    source_error = Some(format!("[source.{}] {}: {e}", source.name, path.display()))
-                }
-            },
-            SourceKind::Query(sql) => match store
-                .query_to_parquet(sql, artifacts.root(), pipeline.chunk_rows)
-                .await
-            {
-                Ok(temp) => match artifacts.adopt(&temp, "parquet") {
-                    Ok((digest, name, _)) => {
-                        tables.insert(
-                            source.name.clone(),
-                            NodeTable {
-                                digest,
-                                path: artifacts.path(&name),
-                                state: None,
-                            },
-                        );
-                    }
-                    Err(e) => source_error = Some(format!("[source.{}]: {e}", source.name)),
-                },
-                Err(e) => source_error = Some(format!("[source.{}] query: {e}", source.name)),
-            },
-        }
-    }
-
-    let concurrency = options.concurrency.unwrap_or(pipeline.concurrency).max(1);
-    let mut pending: Vec<usize> = (0..plan.steps.len()).collect();
-    let mut failed: HashSet<String> = HashSet::new();
-    let mut join: JoinSet<Finished> = JoinSet::new();
-    // step-run ids of started steps, by plan position
-    let mut step_runs: HashMap<usize, i64> = HashMap::new();
-    // finished steps not yet written to the store (see the launch loop)
-    let mut deferred: Vec<Completion> = Vec::new();
-    if let Some(error) = &source_error {
-        for step in &plan.steps {
-            failed.insert(step.name.clone());
-            let id = store
-                .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
+        if previous.as_deref().is_some_and(|p| p != fingerprint) {
+            let detail = serde_json::json!({
+                "policy": fingerprint,
+                "previous": previous,
+                "file": self.plan.policy.path().display().to_string(),
+            });
+            self.store
+                .audit("sluice", "grant.change", &pipeline.name, &detail)
                 .await?;
-            store
-                .finish_step(
-                    id,
-                    &outcome(StepStatus::Skipped, false, None, 1, Some(error.clone())),
+        }
+        let detail = serde_json::json!({
+            "run": self.run_id,
+            "pipeline": pipeline.digest.to_string(),
+            "policy": fingerprint,
+        });
+        self.store
+            .audit("sluice", "run.start", &pipeline.name, &detail)
+            .await?;
+        Ok(())
+    }
+
+    /// Notes every plugin the plan uses as seen.
+    async fn record_plugins(&self) -> Result<(), RunError> {
+        let mut recorded = HashSet::new();
+        for plugin in self.plan.steps.iter().filter_map(PlannedStep::plugin) {
+            if !recorded.insert(plugin.digest()) {
+                continue;
+            }
+            let info = plugin.info();
+            self.store
+                .record_plugin(
+                    &plugin.digest().to_string(),
+                    &info.name,
+                    &info.version,
+                    plugin.contract(),
                 )
                 .await?;
-            summaries.insert(step.name.clone(), skipped(&step.name, error));
         }
-        pending.clear();
+        Ok(())
     }
 
-    loop {
-        // launch every ready step, up to the concurrency limit
-        let mut index = 0;
-        while index < pending.len() {
-            let step = &plan.steps[pending[index]];
-            // a predict step's model arrives through the `fit` slot
-            let model_node = match &step.work {
-                StepWork::Predict { model } => Some(model),
-                _ => step.fit.as_ref(),
-            };
-            let upstream: Vec<&String> = std::iter::once(&step.input).chain(model_node).collect();
-            if let Some(bad) = upstream.iter().find(|u| failed.contains(**u)) {
-                let message = format!("not run: upstream `{bad}` did not succeed");
-                let id = store
-                    .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
-                    .await?;
-                store
-                    .finish_step(
-                        id,
-                        &outcome(StepStatus::Skipped, false, None, 1, Some(message.clone())),
-                    )
-                    .await?;
-                observer.event(Event::StepFinished {
-                    step: step.name.clone(),
-                    status: StepStatus::Skipped,
-                    cache_hit: false,
-                });
-                summaries.insert(step.name.clone(), skipped(&step.name, &message));
-                failed.insert(step.name.clone());
-                pending.remove(index);
-                continue;
-            }
-            if !upstream.iter().all(|u| tables.contains_key(*u)) || cancel.load(Ordering::Relaxed) {
-                index += 1;
-                continue;
-            }
-            let input = tables[&step.input].clone();
-            let fit = model_node.map(|f| tables[f].clone());
-            let fit_digest = match &step.work {
-                StepWork::Predict { .. } => fit
-                    .as_ref()
-                    .and_then(|f| f.state.as_ref())
-                    .map(|s| s.0.as_str()),
-                _ => fit.as_ref().map(|f| f.digest.as_str()),
-            };
-            let key = cache_key(&step.work, &input.digest, fit_digest, pipeline.chunk_rows);
-            if !options.no_cache
-                && let Some(hit) = store.cache_lookup(&key).await?
-                && artifacts.path(&hit.path).exists()
-                && hit
-                    .state_path
-                    .as_ref()
-                    .is_none_or(|p| artifacts.path(p).exists())
-            {
-                let id = store
-                    .start_step(run_id, &step.name, step.plugin_digest().as_deref(), &key)
-                    .await?;
-                // only steps that report metrics pay for the extra query
-                let reports_metrics = match &step.work {
-                    StepWork::Plugin { plugin, .. } => {
-                        plugin.info().kind == sluice_core::contract::StepKind::Evaluator
-                    }
-                    StepWork::Train { .. } => true,
-                    StepWork::Predict { .. } => false,
-                };
-                let metrics = if reports_metrics {
-                    store.step_metrics(&key).await?
-                } else {
-                    Vec::new()
-                };
-                let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
-                done.rows_out = hit.rows;
-                done.output_digest = Some(hit.output_digest.clone());
-                store.finish_step(id, &done).await?;
-                observer.event(Event::StepFinished {
-                    step: step.name.clone(),
-                    status: StepStatus::Succeeded,
-                    cache_hit: true,
-                });
-                tables.insert(
-                    step.name.clone(),
-                    NodeTable {
-                        digest: hit.output_digest.clone(),
-                        path: artifacts.path(&hit.path),
-                        state: hit
-                            .state_digest
-                            .clone()
-                            .zip(hit.state_path.as_deref().map(|p| artifacts.path(p))),
-                    },
-                );
-                summaries.insert(
-                    step.name.clone(),
-                    StepSummary {
-                        name: step.name.clone(),
-                        status: StepStatus::Succeeded,
-                        cache_hit: true,
-                        elapsed: Duration::ZERO,
-                        stats: SessionStats {
-                            rows_out: hit.rows.unwrap_or(0) as u64,
-                            ..Default::default()
-                        },
-                        output: Some(hit.output_digest),
-                        state: hit.state_digest,
-                        metrics,
-                        attempts: 0,
-                        error: None,
-                    },
-                );
-                pending.remove(index);
-                index = 0; // a hit can make earlier-listed steps ready
-                continue;
-            }
-            if join.len() >= concurrency {
-                break;
-            }
-            observer.event(Event::StepStarted {
-                step: step.name.clone(),
-            });
-            let job = Job {
-                plan: plan.clone(),
-                step: pending[index],
-                input,
-                fit,
-                artifacts: artifacts.clone(),
-                cancel: cancel.clone(),
-                observer: observer.clone(),
-            };
-            let position = pending.remove(index);
-            let name = step.name.clone();
-            let plugin_digest = step.plugin_digest();
-            // The job starts first; recording its start overlaps with it.
-            let job_key = key.clone();
-            join.spawn(async move {
-                let begun = Instant::now();
-                let result = tokio::task::spawn_blocking(move || run_with_retries(&job))
-                    .await
-                    .map_err(|e| e.to_string());
-                Finished {
-                    position,
-                    key: job_key,
-                    begun,
-                    result,
+    /// Hashes file sources and runs query sources into artifacts. A source
+    /// that fails is the run's error (the last one, if several fail).
+    async fn resolve_sources(&mut self) {
+        let plan = self.plan.clone();
+        for source in &plan.pipeline.sources {
+            match self.source_table(source).await {
+                Ok(table) => {
+                    self.tables.insert(source.name.clone(), table);
                 }
-            });
-            let id = store
-                .start_step(run_id, &name, plugin_digest.as_deref(), &key)
-                .await?;
-            step_runs.insert(position, id);
+                Err(error) => self.source_error = Some(error),
+            }
         }
-        // Record the previous completion only now, while the steps it made
-        // ready already run: the store round trips overlap with their work.
-        for completion in deferred.drain(..) {
-            store
+    }
+
+    async fn source_table(&self, source: &Source) -> Result<NodeTable, String> {
+        let (digest, path) = match &source.kind {
+            SourceKind::File(path) => {
+                let digest = hash_file(path)
+                    .map_err(|e| format!("[source.{}] {}: {e}", source.name, path.display()))?;
+                (digest, path.clone())
+            }
+            SourceKind::Query(sql) => {
+                let chunk_rows = self.plan.pipeline.chunk_rows;
+                let temp = self
+                    .store
+                    .query_to_parquet(sql, self.artifacts.root(), chunk_rows)
+                    .await
+                    .map_err(|e| format!("[source.{}] query: {e}", source.name))?;
+                let (digest, name, _) = self
+                    .artifacts
+                    .adopt(&temp, "parquet")
+                    .map_err(|e| format!("[source.{}]: {e}", source.name))?;
+                (digest, self.artifacts.path(&name))
+            }
+        };
+        Ok(NodeTable {
+            digest,
+            path,
+            state: None,
+        })
+    }
+
+    /// Without its sources no step runs: every one is skipped.
+    async fn skip_all(&mut self, error: &str) -> Result<(), RunError> {
+        for position in std::mem::take(&mut self.pending) {
+            self.record_not_run(position, StepStatus::Skipped, error)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Launches ready steps until every step has finished. A completion is
+    /// recorded only after the launches it allows, so the store round
+    /// trips overlap with the work of the steps it made ready.
+    async fn schedule(&mut self) -> Result<(), RunError> {
+        loop {
+            self.launch_ready().await?;
+            self.record_completions().await?;
+            let Some(finished) = self.join.join_next().await else {
+                return Ok(());
+            };
+            let finished = finished.map_err(|e| RunError::Io(e.to_string()))?;
+            self.complete(finished).await?;
+        }
+    }
+
+    /// Launches every ready step (up to the concurrency limit), reusing
+    /// cached results and skipping steps whose upstream failed.
+    async fn launch_ready(&mut self) -> Result<(), RunError> {
+        let mut index = 0;
+        while index < self.pending.len() {
+            let position = self.pending[index];
+            match self.readiness(position) {
+                Readiness::Blocked(upstream) => {
+                    self.pending.remove(index);
+                    self.skip_blocked(position, &upstream).await?;
+                }
+                Readiness::Waiting => index += 1,
+                Readiness::Ready => {
+                    let key = self.cache_key(position);
+                    if self.reuse_cached(position, &key).await? {
+                        self.pending.remove(index);
+                        index = 0; // a hit can make earlier-listed steps ready
+                    } else if self.join.len() >= self.concurrency {
+                        break;
+                    } else {
+                        self.pending.remove(index);
+                        self.launch(position, key).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn readiness(&self, position: usize) -> Readiness {
+        let step = &self.plan.steps[position];
+        let upstream: Vec<&str> = std::iter::once(step.input.as_str())
+            .chain(step.second_input())
+            .collect();
+        if let Some(bad) = upstream.iter().find(|u| self.failed.contains(**u)) {
+            return Readiness::Blocked(bad.to_string());
+        }
+        if !upstream.iter().all(|u| self.tables.contains_key(*u))
+            || self.cancel.load(Ordering::Relaxed)
+        {
+            return Readiness::Waiting;
+        }
+        Readiness::Ready
+    }
+
+    /// The cache key of a ready step (its upstream tables are known).
+    fn cache_key(&self, position: usize) -> String {
+        let step = &self.plan.steps[position];
+        let second = step
+            .second_input()
+            .and_then(|node| self.tables[node].second_digest(step));
+        job::cache_key(
+            &step.work,
+            &self.tables[&step.input].digest,
+            second,
+            self.plan.pipeline.chunk_rows,
+        )
+    }
+
+    /// Finishes the step from the cache when its key has an entry whose
+    /// artifacts are still on disk (unless the run ignores the cache).
+    async fn reuse_cached(&mut self, position: usize, key: &str) -> Result<bool, RunError> {
+        if self.options.no_cache {
+            return Ok(false);
+        }
+        let Some(hit) = self.store.cache_lookup(key).await? else {
+            return Ok(false);
+        };
+        let on_disk = |name: &str| self.artifacts.path(name).exists();
+        if !on_disk(&hit.path) || !hit.state_path.as_deref().is_none_or(on_disk) {
+            return Ok(false);
+        }
+        let plan = self.plan.clone();
+        let step = &plan.steps[position];
+        let id = self
+            .store
+            .start_step(
+                self.run_id,
+                &step.name,
+                step.plugin_digest().as_deref(),
+                key,
+            )
+            .await?;
+        // only steps that report metrics pay for the extra query
+        let metrics = match step.work.reports_metrics() {
+            true => self.store.step_metrics(key).await?,
+            false => Vec::new(),
+        };
+        let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
+        done.rows_out = hit.rows;
+        done.output_digest = Some(hit.output_digest.clone());
+        self.store.finish_step(id, &done).await?;
+        self.observer.event(Event::StepFinished {
+            step: step.name.clone(),
+            status: StepStatus::Succeeded,
+            cache_hit: true,
+        });
+        let table = NodeTable {
+            digest: hit.output_digest.clone(),
+            path: self.artifacts.path(&hit.path),
+            state: hit
+                .state_digest
+                .clone()
+                .zip(hit.state_path.as_deref().map(|p| self.artifacts.path(p))),
+        };
+        self.tables.insert(step.name.clone(), table);
+        let summary = cached_summary(&step.name, hit, metrics);
+        self.summaries.insert(step.name.clone(), summary);
+        Ok(true)
+    }
+
+    /// Starts a ready step's job on a blocking thread.
+    async fn launch(&mut self, position: usize, key: String) -> Result<(), RunError> {
+        let plan = self.plan.clone();
+        let step = &plan.steps[position];
+        self.observer.event(Event::StepStarted {
+            step: step.name.clone(),
+        });
+        let job = Job {
+            plan: plan.clone(),
+            step: position,
+            input: self.tables[&step.input].clone(),
+            fit: step.second_input().map(|node| self.tables[node].clone()),
+            artifacts: self.artifacts.clone(),
+            cancel: self.cancel.clone(),
+            observer: self.observer.clone(),
+        };
+        // The job starts first; recording its start overlaps with it.
+        let job_key = key.clone();
+        self.join.spawn(async move {
+            let begun = Instant::now();
+            let result = tokio::task::spawn_blocking(move || run_with_retries(&job))
+                .await
+                .map_err(|e| e.to_string());
+            Finished {
+                position,
+                key: job_key,
+                begun,
+                result,
+            }
+        });
+        let id = self
+            .store
+            .start_step(
+                self.run_id,
+                &step.name,
+                step.plugin_digest().as_deref(),
+                &key,
+            )
+            .await?;
+        self.step_runs.insert(position, id);
+        Ok(())
+    }
+
+    /// Writes the deferred completions (artifacts, cache entry, outcome).
+    async fn record_completions(&mut self) -> Result<(), RunError> {
+        for completion in self.deferred.drain(..) {
+            self.store
                 .complete_step(
                     completion.step_run,
                     &completion.outcome,
@@ -880,237 +514,272 @@ pub async fn execute(
                 )
                 .await?;
         }
-        let Some(finished) = join.join_next().await else {
-            break;
-        };
-        let Finished {
-            position,
-            key,
-            begun,
-            result,
-        } = finished.map_err(|e| RunError::Io(e.to_string()))?;
-        let id = step_runs[&position];
-        let step = &plan.steps[position];
-        let (result, attempts) = match result {
-            Ok(r) => r,
-            Err(panic) => (
-                Err(Failure::Fatal(format!("step thread failed: {panic}"))),
-                1,
-            ),
-        };
-        match result {
-            Ok(output) => {
-                // lineage: the input table, then the fit table (fitted
-                // plugins) or the model (predict steps)
-                let second = match &step.work {
-                    StepWork::Predict { model } => {
-                        tables[model].state.as_ref().map(|s| s.0.clone())
-                    }
-                    _ => step.fit.as_ref().map(|f| tables[f].digest.clone()),
-                };
-                let inputs: Vec<String> = std::iter::once(tables[&step.input].digest.clone())
-                    .chain(second)
-                    .collect();
-                let params = match &step.work {
-                    StepWork::Plugin { params, .. } => serde_json::to_string(params),
-                    StepWork::Train { spec, .. } => serde_json::to_string(spec),
-                    StepWork::Predict { model } => {
-                        serde_json::to_string(&serde_json::json!({ "model": model }))
-                    }
-                }
-                .unwrap_or_default();
-                let plugin_digest = step.plugin_digest();
-                let mut records = Vec::with_capacity(2);
-                if let Some((digest, name, bytes)) = &output.state {
-                    records.push(NewArtifact {
-                        digest: digest.clone(),
-                        kind: output.state_kind,
-                        path: name.clone(),
-                        rows: None,
-                        bytes: *bytes as i64,
-                        created_by_run: run_id,
-                        created_by_step: step.name.clone(),
-                        plugin_digest: plugin_digest.clone(),
-                        params: params.clone(),
-                        inputs: inputs[inputs.len() - 1..].to_vec(),
-                    });
-                }
-                let (digest, name, bytes, rows) = &output.table;
-                let mut table_inputs = inputs.clone();
-                table_inputs.extend(output.state.as_ref().map(|s| s.0.clone()));
-                records.push(NewArtifact {
-                    digest: digest.clone(),
-                    kind: ArtifactKind::Table,
-                    path: name.clone(),
-                    rows: Some(*rows as i64),
-                    bytes: *bytes as i64,
-                    created_by_run: run_id,
-                    created_by_step: step.name.clone(),
-                    plugin_digest,
-                    params,
-                    inputs: table_inputs,
-                });
-                let cache = CacheEntry {
-                    cache_key: key,
-                    output_digest: digest.clone(),
-                    state_digest: output.state.as_ref().map(|s| s.0.clone()),
-                    created_at: now_ms(),
-                    metrics: output.metrics.clone(),
-                };
-                let mut done = outcome(
-                    StepStatus::Succeeded,
-                    false,
-                    Some(&output.stats),
-                    attempts,
-                    None,
-                );
-                done.rows_out = Some(*rows as i64);
-                done.output_digest = Some(digest.clone());
-                deferred.push(Completion {
-                    step_run: id,
-                    outcome: done,
-                    records,
-                    cache,
-                });
-                observer.event(Event::StepFinished {
-                    step: step.name.clone(),
-                    status: StepStatus::Succeeded,
-                    cache_hit: false,
-                });
-                tables.insert(
-                    step.name.clone(),
-                    NodeTable {
-                        digest: digest.clone(),
-                        path: artifacts.path(name),
-                        state: output
-                            .state
-                            .as_ref()
-                            .map(|(d, n, _)| (d.clone(), artifacts.path(n))),
-                    },
-                );
-                summaries.insert(
-                    step.name.clone(),
-                    StepSummary {
-                        name: step.name.clone(),
-                        status: StepStatus::Succeeded,
-                        cache_hit: false,
-                        elapsed: begun.elapsed(),
-                        stats: output.stats,
-                        output: Some(digest.clone()),
-                        state: output.state.map(|s| s.0),
-                        metrics: output.metrics,
-                        attempts,
-                        error: None,
-                    },
-                );
-            }
-            Err(failure) => {
-                let (status, message) = match failure {
-                    Failure::Cancelled => (StepStatus::Cancelled, "cancelled".to_string()),
-                    Failure::Transient(m) => (
-                        StepStatus::Failed,
-                        format!("[step.{}] {m} (after {attempts} attempts)", step.name),
-                    ),
-                    Failure::Fatal(m) => (StepStatus::Failed, format!("[step.{}] {m}", step.name)),
-                };
-                store
-                    .finish_step(
-                        id,
-                        &outcome(status, false, None, attempts, Some(message.clone())),
-                    )
-                    .await?;
-                observer.event(Event::StepFinished {
-                    step: step.name.clone(),
-                    status,
-                    cache_hit: false,
-                });
-                failed.insert(step.name.clone());
-                let mut summary = skipped(&step.name, &message);
-                summary.status = status;
-                summary.elapsed = begun.elapsed();
-                summary.attempts = attempts;
-                summaries.insert(step.name.clone(), summary);
-            }
-        }
-    }
-    // steps never started because of cancellation
-    for position in pending {
-        let step = &plan.steps[position];
-        let id = store
-            .start_step(run_id, &step.name, step.plugin_digest().as_deref(), "")
-            .await?;
-        store
-            .finish_step(
-                id,
-                &outcome(
-                    StepStatus::Cancelled,
-                    false,
-                    None,
-                    1,
-                    Some("cancelled before it started".into()),
-                ),
-            )
-            .await?;
-        let mut summary = skipped(&step.name, "cancelled before it started");
-        summary.status = StepStatus::Cancelled;
-        summaries.insert(step.name.clone(), summary);
+        Ok(())
     }
 
-    let cancelled = cancel.load(Ordering::Relaxed);
-    let all_ok = summaries
-        .values()
-        .all(|s| s.status == StepStatus::Succeeded)
-        && source_error.is_none();
-    let mut error = source_error.clone();
-    if all_ok {
-        for output in &pipeline.outputs {
-            if let Err(e) = export(&tables[&output.step].path, &output.path) {
+    /// Takes in a finished job: its output, or its failure.
+    async fn complete(&mut self, finished: Finished) -> Result<(), RunError> {
+        let (result, attempts) = finished.result.unwrap_or_else(|panic| {
+            let failure = Failure::Fatal(format!("step thread failed: {panic}"));
+            (Err(failure), 1)
+        });
+        let ended = Ended {
+            position: finished.position,
+            step_run: self.step_runs[&finished.position],
+            key: finished.key,
+            elapsed: finished.begun.elapsed(),
+            attempts,
+        };
+        match result {
+            Ok(output) => self.succeeded(ended, output),
+            Err(failure) => self.failed(ended, failure).await?,
+        }
+        Ok(())
+    }
+
+    /// A step's output becomes a table for its dependents; its store
+    /// writes wait for the next launches (see [`Run::schedule`]).
+    fn succeeded(&mut self, ended: Ended, output: JobOutput) {
+        let plan = self.plan.clone();
+        let step = &plan.steps[ended.position];
+        let records = self.artifact_records(step, &output);
+        let (digest, name, _) = &output.table;
+        let state_digest = output.state.as_ref().map(|s| s.0.clone());
+        let cache = CacheEntry {
+            cache_key: ended.key,
+            output_digest: digest.clone(),
+            state_digest: state_digest.clone(),
+            created_at: now_ms(),
+            metrics: output.metrics.clone(),
+        };
+        let mut done = outcome(
+            StepStatus::Succeeded,
+            false,
+            Some(&output.stats),
+            ended.attempts,
+            None,
+        );
+        done.rows_out = Some(output.rows as i64);
+        done.output_digest = Some(digest.clone());
+        self.deferred.push(Completion {
+            step_run: ended.step_run,
+            outcome: done,
+            records,
+            cache,
+        });
+        self.observer.event(Event::StepFinished {
+            step: step.name.clone(),
+            status: StepStatus::Succeeded,
+            cache_hit: false,
+        });
+        let table = NodeTable {
+            digest: digest.clone(),
+            path: self.artifacts.path(name),
+            state: (output.state.as_ref()).map(|(d, n, _)| (d.clone(), self.artifacts.path(n))),
+        };
+        self.tables.insert(step.name.clone(), table);
+        let summary = StepSummary {
+            name: step.name.clone(),
+            status: StepStatus::Succeeded,
+            cache_hit: false,
+            elapsed: ended.elapsed,
+            stats: output.stats,
+            output: Some(digest.clone()),
+            state: state_digest,
+            metrics: output.metrics,
+            attempts: ended.attempts,
+            error: None,
+        };
+        self.summaries.insert(step.name.clone(), summary);
+    }
+
+    /// The artifacts a step made, with their lineage: the state (fitted
+    /// plugin state or model) comes from the step's second input, the table
+    /// from its input, its second input and its state.
+    fn artifact_records(&self, step: &PlannedStep, output: &JobOutput) -> Vec<NewArtifact> {
+        // lineage: the input table, then the fit table (fitted plugins) or
+        // the model (predict steps)
+        let second = step
+            .second_input()
+            .and_then(|node| self.tables[node].second_digest(step))
+            .map(str::to_string);
+        let inputs: Vec<String> = std::iter::once(self.tables[&step.input].digest.clone())
+            .chain(second)
+            .collect();
+        let params = serde_json::to_string(&step.work.params()).unwrap_or_default();
+        let artifact = |(digest, name, bytes): &Stored, kind, rows, inputs| NewArtifact {
+            digest: digest.clone(),
+            kind,
+            path: name.clone(),
+            rows,
+            bytes: *bytes as i64,
+            created_by_run: self.run_id,
+            created_by_step: step.name.clone(),
+            plugin_digest: step.plugin_digest(),
+            params: params.clone(),
+            inputs,
+        };
+        let mut records = Vec::with_capacity(2);
+        if let Some(state) = &output.state {
+            let from = inputs[inputs.len() - 1..].to_vec();
+            records.push(artifact(state, output.state_kind, None, from));
+        }
+        let mut table_inputs = inputs;
+        table_inputs.extend(output.state.as_ref().map(|s| s.0.clone()));
+        let rows = Some(output.rows as i64);
+        records.push(artifact(
+            &output.table,
+            sluice_store::ArtifactKind::Table,
+            rows,
+            table_inputs,
+        ));
+        records
+    }
+
+    /// A step that failed (or was cancelled while running).
+    async fn failed(&mut self, ended: Ended, failure: Failure) -> Result<(), RunError> {
+        let plan = self.plan.clone();
+        let step = &plan.steps[ended.position];
+        let (status, message) = match failure {
+            Failure::Cancelled => (StepStatus::Cancelled, "cancelled".to_string()),
+            Failure::Transient(m) => (
+                StepStatus::Failed,
+                format!(
+                    "[step.{}] {m} (after {} attempts)",
+                    step.name, ended.attempts
+                ),
+            ),
+            Failure::Fatal(m) => (StepStatus::Failed, format!("[step.{}] {m}", step.name)),
+        };
+        let ran = outcome(status, false, None, ended.attempts, Some(message.clone()));
+        self.store.finish_step(ended.step_run, &ran).await?;
+        self.observer.event(Event::StepFinished {
+            step: step.name.clone(),
+            status,
+            cache_hit: false,
+        });
+        self.failed.insert(step.name.clone());
+        let mut summary = not_run(&step.name, status, &message);
+        summary.elapsed = ended.elapsed;
+        summary.attempts = ended.attempts;
+        self.summaries.insert(step.name.clone(), summary);
+        Ok(())
+    }
+
+    /// A step whose upstream node did not succeed is skipped.
+    async fn skip_blocked(&mut self, position: usize, upstream: &str) -> Result<(), RunError> {
+        let message = format!("not run: upstream `{upstream}` did not succeed");
+        self.record_not_run(position, StepStatus::Skipped, &message)
+            .await?;
+        self.observer.event(Event::StepFinished {
+            step: self.plan.steps[position].name.clone(),
+            status: StepStatus::Skipped,
+            cache_hit: false,
+        });
+        Ok(())
+    }
+
+    /// Steps never started because the run was cancelled.
+    async fn cancel_unstarted(&mut self) -> Result<(), RunError> {
+        for position in std::mem::take(&mut self.pending) {
+            self.record_not_run(
+                position,
+                StepStatus::Cancelled,
+                "cancelled before it started",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The bookkeeping of a step that does not run: a step run ended with
+    /// `status` and `reason`, its summary, and its dependents blocked.
+    async fn record_not_run(
+        &mut self,
+        position: usize,
+        status: StepStatus,
+        reason: &str,
+    ) -> Result<(), RunError> {
+        let plan = self.plan.clone();
+        let step = &plan.steps[position];
+        self.failed.insert(step.name.clone());
+        let id = self
+            .store
+            .start_step(self.run_id, &step.name, step.plugin_digest().as_deref(), "")
+            .await?;
+        let ended = outcome(status, false, None, 1, Some(reason.to_string()));
+        self.store.finish_step(id, &ended).await?;
+        self.summaries
+            .insert(step.name.clone(), not_run(&step.name, status, reason));
+        Ok(())
+    }
+
+    /// Exports the outputs and registers the models of a run whose every
+    /// step succeeded, then ends the run record and audits its end.
+    async fn finish(mut self) -> Result<RunSummary, RunError> {
+        let cancelled = self.cancel.load(Ordering::Relaxed);
+        let all_ok = self.source_error.is_none()
+            && (self.summaries.values()).all(|s| s.status == StepStatus::Succeeded);
+        let error = self.export_outputs_or_error(all_ok);
+        let succeeded = all_ok && error.is_none();
+        let models = match succeeded && !cancelled {
+            true => {
+                let plan = &self.plan;
+                register_models(self.store, plan, &self.tables, &self.summaries, self.run_id)
+                    .await?
+            }
+            false => Vec::new(),
+        };
+        let status = if cancelled {
+            RunStatus::Cancelled
+        } else if succeeded {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        let pipeline = &self.plan.pipeline;
+        self.store
+            .finish_run(self.run_id, status, error.as_deref())
+            .await?;
+        let detail = serde_json::json!({"run": self.run_id, "status": status.to_string()});
+        self.store
+            .audit("sluice", "run.finish", &pipeline.name, &detail)
+            .await?;
+        let mut steps = Vec::new();
+        for name in self.plan.dag.topological_steps() {
+            steps.extend(self.summaries.remove(&name));
+        }
+        Ok(RunSummary {
+            run_id: self.run_id,
+            status,
+            elapsed: self.started.elapsed(),
+            steps,
+            models,
+        })
+    }
+
+    /// Exports the outputs when every step succeeded. The run's error: a
+    /// source's, else a failed export, else the first failed step's.
+    fn export_outputs_or_error(&self, all_ok: bool) -> Option<String> {
+        if !all_ok {
+            let first_failure = || self.summaries.values().find_map(|s| s.error.clone());
+            return self.source_error.clone().or_else(first_failure);
+        }
+        let mut error = None;
+        for output in &self.plan.pipeline.outputs {
+            if let Err(e) = export(&self.tables[&output.step].path, &output.path) {
                 error = Some(format!("[output.{}] {e}", output.name));
             }
         }
-    } else if error.is_none() {
-        error = summaries.values().find_map(|s| s.error.clone());
+        error
     }
-    let mut models = Vec::new();
-    if all_ok && error.is_none() && !cancelled {
-        models = register_models(store, &plan, &tables, &summaries, run_id).await?;
-    }
-    let status = if cancelled {
-        RunStatus::Cancelled
-    } else if all_ok && error.is_none() {
-        RunStatus::Succeeded
-    } else {
-        RunStatus::Failed
-    };
-    store.finish_run(run_id, status, error.as_deref()).await?;
-    store
-        .audit(
-            "sluice",
-            "run.finish",
-            &pipeline.name,
-            &serde_json::json!({"run": run_id, "status": status.to_string()}),
-        )
-        .await?;
-    let order = plan.dag.topological_steps();
-    let mut steps: Vec<StepSummary> = Vec::new();
-    for name in order {
-        if let Some(s) = summaries.remove(&name) {
-            steps.push(s);
-        }
-    }
-    Ok(RunSummary {
-        run_id,
-        status,
-        elapsed: started.elapsed(),
-        steps,
-        models,
-    })
 }
 
-fn skipped(name: &str, message: &str) -> StepSummary {
+/// The summary of a step that did not run (or ended without output).
+fn not_run(name: &str, status: StepStatus, message: &str) -> StepSummary {
     StepSummary {
         name: name.to_string(),
-        status: StepStatus::Skipped,
+        status,
         cache_hit: false,
         elapsed: Duration::ZERO,
         stats: SessionStats::default(),
@@ -1119,6 +788,24 @@ fn skipped(name: &str, message: &str) -> StepSummary {
         metrics: Vec::new(),
         attempts: 0,
         error: Some(message.to_string()),
+    }
+}
+
+fn cached_summary(name: &str, hit: CacheHit, metrics: Vec<Metric>) -> StepSummary {
+    StepSummary {
+        name: name.to_string(),
+        status: StepStatus::Succeeded,
+        cache_hit: true,
+        elapsed: Duration::ZERO,
+        stats: SessionStats {
+            rows_out: hit.rows.unwrap_or(0) as u64,
+            ..Default::default()
+        },
+        output: Some(hit.output_digest),
+        state: hit.state_digest,
+        metrics,
+        attempts: 0,
+        error: None,
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use sluice_core::ColumnType;
 use sluice_core::contract::ParamValue;
+use sluice_core::{ColumnType, Digest};
 
 /// Why a pipeline file is wrong. `Display` names file, step and field.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -217,6 +217,8 @@ pub struct Output {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
     pub file: PathBuf,
+    /// Digest of the text that was parsed: what a run records it ran.
+    pub digest: Digest,
     pub name: String,
     pub policy: Option<PathBuf>,
     pub chunk_rows: usize,
@@ -284,311 +286,37 @@ impl Pipeline {
     pub fn parse(text: &str, file: &Path) -> Result<Self, SpecError> {
         let raw: File = toml::from_str(text)
             .map_err(|e| SpecError::new(file, "", e.to_string().trim_end().to_string()))?;
-        let base = file.parent().unwrap_or(Path::new(""));
-        let err = |location: String, message: String| SpecError::new(file, location, message);
-        let check_name = |kind: &str, name: &str| {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                Err(err(
-                    format!("[{kind}.{name}]"),
-                    "names may hold only letters, digits, `-` and `_`".into(),
-                ))
-            } else {
-                Ok(())
-            }
+        let at = FileContext {
+            file,
+            base: file.parent().unwrap_or(Path::new("")),
         };
-
-        let mut sources = Vec::new();
-        for (name, source) in raw.source {
-            check_name("source", &name)?;
-            let at = format!("[source.{name}]");
-            let kind = match (source.path, source.query) {
-                (Some(path), None) => {
-                    let path = base.join(path);
-                    sluice_data::Format::from_path(&path)
-                        .map_err(|e| err(format!("{at} path"), e.to_string()))?;
-                    SourceKind::File(path)
-                }
-                (None, Some(query)) => SourceKind::Query(query),
-                (Some(_), Some(_)) => {
-                    return Err(err(at, "give either `path` or `query`, not both".into()));
-                }
-                (None, None) => {
-                    return Err(err(
-                        at,
-                        "needs `path` (a .csv, .parquet or .jsonl file) or `query` (SQL)".into(),
-                    ));
-                }
-            };
-            let mut types = BTreeMap::new();
-            for (column, ty) in source.types {
-                let parsed = column_type(&ty).ok_or_else(|| {
-                    err(
-                        format!("{at} types.{column}"),
-                        format!("unknown type `{ty}` (use float64, int64, boolean or text)"),
-                    )
-                })?;
-                types.insert(column, parsed);
-            }
-            sources.push(Source { name, kind, types });
-        }
-
+        let sources = raw
+            .source
+            .into_iter()
+            .map(|(name, source)| at.source(name, source))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut steps = Vec::new();
         for (name, step) in raw.step {
-            check_name("step", &name)?;
-            let at = format!("[step.{name}]");
-            if sources.iter().any(|s| s.name == name) {
-                return Err(err(
-                    at,
-                    "a source has the same name; inputs would be ambiguous".into(),
-                ));
-            }
-            let native_only = [
-                ("features", step.features.is_some()),
-                ("split", step.split.is_some()),
-                ("search", step.search.is_some()),
-                ("model", step.model.is_some()),
-                ("gate", step.gate.is_some()),
-                ("target", step.target.is_some()),
-            ];
-            let action = match (step.plugin, step.train, step.predict) {
-                (Some(plugin), None, None) => {
-                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
-                        return Err(err(
-                            format!("{at} {field}"),
-                            "only `train` steps take this field".into(),
-                        ));
-                    }
-                    StepAction::Plugin(plugin)
-                }
-                (None, Some(algorithm), None) => {
-                    let train_at = |field: &str| format!("{at} {field}");
-                    if !sluice_train::ALGORITHMS.iter().any(|a| a.name == algorithm) {
-                        let known: Vec<&str> =
-                            sluice_train::ALGORITHMS.iter().map(|a| a.name).collect();
-                        return Err(err(
-                            train_at("train"),
-                            format!(
-                                "unknown algorithm `{algorithm}` (known: {})",
-                                known.join(", ")
-                            ),
-                        ));
-                    }
-                    let mut hyper = BTreeMap::new();
-                    for (key, value) in &step.params {
-                        hyper.insert(
-                            key.clone(),
-                            hyper_value(value)
-                                .map_err(|m| err(train_at(&format!("params.{key}")), m))?,
-                        );
-                    }
-                    let split = step.split.unwrap_or(SplitFile {
-                        test: None,
-                        seed: None,
-                    });
-                    let test_fraction = split.test.unwrap_or(DEFAULT_TEST_FRACTION);
-                    if !(test_fraction > 0.0 && test_fraction < 1.0) {
-                        return Err(err(
-                            train_at("split.test"),
-                            format!("{test_fraction} is not a fraction between 0 and 1"),
-                        ));
-                    }
-                    let search = match step.search {
-                        None => None,
-                        Some(search) => {
-                            let mut grid = BTreeMap::new();
-                            for (key, values) in &search.grid {
-                                let at = train_at(&format!("search.grid.{key}"));
-                                if values.is_empty() {
-                                    return Err(err(at, "needs at least one value".into()));
-                                }
-                                let values = values
-                                    .iter()
-                                    .map(hyper_value)
-                                    .collect::<Result<Vec<_>, _>>()
-                                    .map_err(|m| err(at.clone(), m))?;
-                                grid.insert(key.clone(), values);
-                            }
-                            let folds = search.folds.unwrap_or(DEFAULT_FOLDS);
-                            if folds < 2 {
-                                return Err(err(
-                                    train_at("search.folds"),
-                                    "needs at least 2 folds".into(),
-                                ));
-                            }
-                            if search.random == Some(0) {
-                                return Err(err(
-                                    train_at("search.random"),
-                                    "must sample at least 1 candidate".into(),
-                                ));
-                            }
-                            Some(SearchSpec {
-                                metric: search.metric,
-                                folds,
-                                grid,
-                                random: search.random,
-                            })
-                        }
-                    };
-                    if let Some(model) = &step.model {
-                        check_name("model", model)?;
-                    }
-                    StepAction::Train(Box::new(TrainSpec {
-                        algorithm,
-                        target: step.target,
-                        features: step.features,
-                        hyper,
-                        test_fraction,
-                        seed: split.seed.unwrap_or(0),
-                        search,
-                        model_name: step.model.unwrap_or_else(|| raw.pipeline.name.clone()),
-                        gate: step.gate,
-                    }))
-                }
-                (None, None, Some(model)) => {
-                    if let Some((field, _)) = native_only.iter().find(|(_, set)| *set) {
-                        return Err(err(
-                            format!("{at} {field}"),
-                            "only `train` steps take this field (a predict step uses its model's)"
-                                .into(),
-                        ));
-                    }
-                    StepAction::Predict { model }
-                }
-                _ => {
-                    return Err(err(
-                        at,
-                        "needs exactly one of `plugin`, `train` or `predict`".into(),
-                    ));
-                }
-            };
-            let params = Vec::new();
-            if !matches!(action, StepAction::Plugin(_)) && step.fit.is_some() {
-                return Err(err(
-                    format!("{at} fit"),
-                    "only plugin steps take `fit`".into(),
-                ));
-            }
-            if matches!(action, StepAction::Predict { .. }) && !step.params.is_empty() {
-                return Err(err(
-                    format!("{at} params"),
-                    "a predict step takes no params (its model was fitted with them)".into(),
-                ));
-            }
-            if matches!(action, StepAction::Train(_)) {
-                steps.push(Step {
-                    name,
-                    action,
-                    input: step.input,
-                    fit: step.fit,
-                    params,
-                });
-                continue;
-            }
-            let mut params = Vec::new();
-            for (key, value) in &step.params {
-                params.push((
-                    key.clone(),
-                    param_value(value).map_err(|m| err(format!("{at} params.{key}"), m))?,
-                ));
-            }
-            steps.push(Step {
-                name,
-                action,
-                input: step.input,
-                fit: step.fit,
-                params,
-            });
+            steps.push(at.step(name, step, &sources, &raw.pipeline.name)?);
         }
         if steps.is_empty() {
-            return Err(err(
+            return Err(at.err(
                 String::new(),
                 "the pipeline has no steps (add a [step.NAME] table)".into(),
             ));
         }
-        // `model.test_predictions` names a train step's held-out
-        // predictions, which are that step's table.
-        let train_steps: Vec<String> = steps
-            .iter()
-            .filter(|s| matches!(s.action, StepAction::Train(_)))
-            .map(|s| s.name.clone())
-            .collect();
-        for step in &mut steps {
-            let at = format!("[step.{}]", step.name);
-            for (field, input) in [("input", Some(&mut step.input)), ("fit", step.fit.as_mut())] {
-                let Some(input) = input else { continue };
-                let Some((node, port)) = input.split_once('.') else {
-                    continue;
-                };
-                if !train_steps.iter().any(|t| t == node) {
-                    return Err(err(
-                        format!("{at} {field}"),
-                        format!(
-                            "`{input}`: only train steps have named outputs, and `{node}` is not one"
-                        ),
-                    ));
-                }
-                if port != TEST_PREDICTIONS {
-                    return Err(err(
-                        format!("{at} {field}"),
-                        format!("`{input}`: a train step's output is `{node}.{TEST_PREDICTIONS}`"),
-                    ));
-                }
-                *input = node.to_string();
-            }
-            if let StepAction::Predict { model } = &step.action
-                && !train_steps.contains(model)
-            {
-                return Err(err(
-                    format!("{at} predict"),
-                    format!("`{model}` is not a train step of this pipeline"),
-                ));
-            }
-        }
-
-        let mut outputs = Vec::new();
-        for (name, output) in raw.output {
-            let at = format!("[output.{name}]");
-            if !steps.iter().any(|s| s.name == output.step) {
-                return Err(err(
-                    format!("{at} step"),
-                    format!("no step is called `{}`", output.step),
-                ));
-            }
-            let path = base.join(&output.path);
-            sluice_data::Format::from_path(&path)
-                .map_err(|e| err(format!("{at} path"), e.to_string()))?;
-            outputs.push(Output {
-                name,
-                step: output.step,
-                path,
-            });
-        }
-
-        let chunk_rows = raw.pipeline.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS);
-        if chunk_rows == 0 {
-            return Err(err(
-                "[pipeline] chunk_rows".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        let concurrency = raw
-            .pipeline
-            .concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        if concurrency == 0 {
-            return Err(err(
-                "[pipeline] concurrency".into(),
-                "must be at least 1".into(),
-            ));
-        }
+        at.resolve_named_outputs(&mut steps)?;
+        let outputs = raw
+            .output
+            .into_iter()
+            .map(|(name, output)| at.output(name, output, &steps))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (chunk_rows, concurrency) = at.settings(&raw.pipeline)?;
         Ok(Pipeline {
             file: file.to_path_buf(),
+            digest: Digest::of(text.as_bytes()),
             name: raw.pipeline.name,
-            policy: raw.pipeline.policy.map(|p| base.join(p)),
+            policy: raw.pipeline.policy.map(|p| at.base.join(p)),
             chunk_rows,
             concurrency,
             sources,
@@ -603,6 +331,357 @@ impl Pipeline {
 
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+/// The file being parsed: where its errors point and what its relative
+/// paths resolve against. One method per section of the file.
+struct FileContext<'a> {
+    file: &'a Path,
+    base: &'a Path,
+}
+
+impl FileContext<'_> {
+    fn err(&self, location: String, message: String) -> SpecError {
+        SpecError::new(self.file, location, message)
+    }
+
+    fn check_name(&self, kind: &str, name: &str) -> Result<(), SpecError> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.err(
+                format!("[{kind}.{name}]"),
+                "names may hold only letters, digits, `-` and `_`".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[pipeline]`: chunk size and concurrency (with their defaults).
+    fn settings(&self, section: &PipelineSection) -> Result<(usize, usize), SpecError> {
+        let chunk_rows = section.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS);
+        if chunk_rows == 0 {
+            return Err(self.err("[pipeline] chunk_rows".into(), "must be at least 1".into()));
+        }
+        let concurrency = section
+            .concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        if concurrency == 0 {
+            return Err(self.err("[pipeline] concurrency".into(), "must be at least 1".into()));
+        }
+        Ok((chunk_rows, concurrency))
+    }
+
+    /// `[source.NAME]`.
+    fn source(&self, name: String, source: SourceFile) -> Result<Source, SpecError> {
+        self.check_name("source", &name)?;
+        let at = format!("[source.{name}]");
+        let kind = match (source.path, source.query) {
+            (Some(path), None) => {
+                let path = self.base.join(path);
+                sluice_data::Format::from_path(&path)
+                    .map_err(|e| self.err(format!("{at} path"), e.to_string()))?;
+                SourceKind::File(path)
+            }
+            (None, Some(query)) => SourceKind::Query(query),
+            (Some(_), Some(_)) => {
+                return Err(self.err(at, "give either `path` or `query`, not both".into()));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    at,
+                    "needs `path` (a .csv, .parquet or .jsonl file) or `query` (SQL)".into(),
+                ));
+            }
+        };
+        let mut types = BTreeMap::new();
+        for (column, ty) in source.types {
+            let parsed = column_type(&ty).ok_or_else(|| {
+                self.err(
+                    format!("{at} types.{column}"),
+                    format!("unknown type `{ty}` (use float64, int64, boolean or text)"),
+                )
+            })?;
+            types.insert(column, parsed);
+        }
+        Ok(Source { name, kind, types })
+    }
+
+    /// `[step.NAME]`: its action, then the fields that depend on it.
+    fn step(
+        &self,
+        name: String,
+        step: StepFile,
+        sources: &[Source],
+        pipeline_name: &str,
+    ) -> Result<Step, SpecError> {
+        self.check_name("step", &name)?;
+        let at = format!("[step.{name}]");
+        if sources.iter().any(|s| s.name == name) {
+            return Err(self.err(
+                at,
+                "a source has the same name; inputs would be ambiguous".into(),
+            ));
+        }
+        let action = self.action(&at, &step, pipeline_name)?;
+        if !matches!(action, StepAction::Plugin(_)) && step.fit.is_some() {
+            return Err(self.err(format!("{at} fit"), "only plugin steps take `fit`".into()));
+        }
+        let params = match action {
+            // a train step's params are its hyperparameters, in its spec
+            StepAction::Train(_) => Vec::new(),
+            StepAction::Predict { .. } if !step.params.is_empty() => {
+                return Err(self.err(
+                    format!("{at} params"),
+                    "a predict step takes no params (its model was fitted with them)".into(),
+                ));
+            }
+            _ => self.plugin_params(&at, &step.params)?,
+        };
+        Ok(Step {
+            name,
+            action,
+            input: step.input,
+            fit: step.fit,
+            params,
+        })
+    }
+
+    /// What the step runs: exactly one of `plugin`, `train` or `predict`.
+    fn action(
+        &self,
+        at: &str,
+        step: &StepFile,
+        pipeline_name: &str,
+    ) -> Result<StepAction, SpecError> {
+        let (plugin, train, predict) = (&step.plugin, &step.train, &step.predict);
+        match (plugin, train, predict) {
+            (Some(plugin), None, None) => {
+                self.refuse_train_fields(at, step, "only `train` steps take this field")?;
+                Ok(StepAction::Plugin(plugin.clone()))
+            }
+            (None, Some(algorithm), None) => {
+                let spec = self.train_spec(at, algorithm.clone(), step, pipeline_name)?;
+                Ok(StepAction::Train(Box::new(spec)))
+            }
+            (None, None, Some(model)) => {
+                self.refuse_train_fields(
+                    at,
+                    step,
+                    "only `train` steps take this field (a predict step uses its model's)",
+                )?;
+                Ok(StepAction::Predict {
+                    model: model.clone(),
+                })
+            }
+            _ => Err(self.err(
+                at.to_string(),
+                "needs exactly one of `plugin`, `train` or `predict`".into(),
+            )),
+        }
+    }
+
+    /// Fields only a train step takes are refused, naming the first given.
+    fn refuse_train_fields(
+        &self,
+        at: &str,
+        step: &StepFile,
+        message: &str,
+    ) -> Result<(), SpecError> {
+        let train_only = [
+            ("features", step.features.is_some()),
+            ("split", step.split.is_some()),
+            ("search", step.search.is_some()),
+            ("model", step.model.is_some()),
+            ("gate", step.gate.is_some()),
+            ("target", step.target.is_some()),
+        ];
+        match train_only.iter().find(|(_, set)| *set) {
+            Some((field, _)) => Err(self.err(format!("{at} {field}"), message.into())),
+            None => Ok(()),
+        }
+    }
+
+    fn plugin_params(
+        &self,
+        at: &str,
+        given: &BTreeMap<String, toml::Value>,
+    ) -> Result<Vec<(String, ParamValue)>, SpecError> {
+        given
+            .iter()
+            .map(|(key, value)| {
+                let value =
+                    param_value(value).map_err(|m| self.err(format!("{at} params.{key}"), m))?;
+                Ok((key.clone(), value))
+            })
+            .collect()
+    }
+
+    /// A `train = "..."` step: algorithm, hyperparameters, split, search, model name.
+    fn train_spec(
+        &self,
+        at: &str,
+        algorithm: String,
+        step: &StepFile,
+        pipeline_name: &str,
+    ) -> Result<TrainSpec, SpecError> {
+        let train_at = |field: &str| format!("{at} {field}");
+        if !sluice_train::ALGORITHMS.iter().any(|a| a.name == algorithm) {
+            let known: Vec<&str> = sluice_train::ALGORITHMS.iter().map(|a| a.name).collect();
+            return Err(self.err(
+                train_at("train"),
+                format!(
+                    "unknown algorithm `{algorithm}` (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let mut hyper = BTreeMap::new();
+        for (key, value) in &step.params {
+            hyper.insert(
+                key.clone(),
+                hyper_value(value).map_err(|m| self.err(train_at(&format!("params.{key}")), m))?,
+            );
+        }
+        let (test, seed) = step
+            .split
+            .as_ref()
+            .map_or((None, None), |s| (s.test, s.seed));
+        let test_fraction = test.unwrap_or(DEFAULT_TEST_FRACTION);
+        if !(test_fraction > 0.0 && test_fraction < 1.0) {
+            return Err(self.err(
+                train_at("split.test"),
+                format!("{test_fraction} is not a fraction between 0 and 1"),
+            ));
+        }
+        let search = match &step.search {
+            None => None,
+            Some(search) => Some(self.search_spec(at, search)?),
+        };
+        if let Some(model) = &step.model {
+            self.check_name("model", model)?;
+        }
+        Ok(TrainSpec {
+            algorithm,
+            target: step.target.clone(),
+            features: step.features.clone(),
+            hyper,
+            test_fraction,
+            seed: seed.unwrap_or(0),
+            search,
+            model_name: step
+                .model
+                .clone()
+                .unwrap_or_else(|| pipeline_name.to_string()),
+            gate: step.gate.clone(),
+        })
+    }
+
+    /// A train step's `search` table.
+    fn search_spec(&self, at: &str, search: &SearchFile) -> Result<SearchSpec, SpecError> {
+        let mut grid = BTreeMap::new();
+        for (key, values) in &search.grid {
+            let at = format!("{at} search.grid.{key}");
+            if values.is_empty() {
+                return Err(self.err(at, "needs at least one value".into()));
+            }
+            let values = values
+                .iter()
+                .map(hyper_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| self.err(at.clone(), m))?;
+            grid.insert(key.clone(), values);
+        }
+        let folds = search.folds.unwrap_or(DEFAULT_FOLDS);
+        if folds < 2 {
+            return Err(self.err(
+                format!("{at} search.folds"),
+                "needs at least 2 folds".into(),
+            ));
+        }
+        if search.random == Some(0) {
+            return Err(self.err(
+                format!("{at} search.random"),
+                "must sample at least 1 candidate".into(),
+            ));
+        }
+        Ok(SearchSpec {
+            metric: search.metric.clone(),
+            folds,
+            grid,
+            random: search.random,
+        })
+    }
+
+    /// `model.test_predictions` names a train step's held-out predictions,
+    /// which are that step's table: inputs and fits naming it point at the
+    /// step. A predict step's model must be a train step.
+    fn resolve_named_outputs(&self, steps: &mut [Step]) -> Result<(), SpecError> {
+        let train_steps: Vec<String> = steps
+            .iter()
+            .filter(|s| matches!(s.action, StepAction::Train(_)))
+            .map(|s| s.name.clone())
+            .collect();
+        for step in steps {
+            let at = format!("[step.{}]", step.name);
+            for (field, input) in [("input", Some(&mut step.input)), ("fit", step.fit.as_mut())] {
+                let Some(input) = input else { continue };
+                let Some((node, port)) = input.split_once('.') else {
+                    continue;
+                };
+                if !train_steps.iter().any(|t| t == node) {
+                    return Err(self.err(
+                        format!("{at} {field}"),
+                        format!(
+                            "`{input}`: only train steps have named outputs, and `{node}` is not one"
+                        ),
+                    ));
+                }
+                if port != TEST_PREDICTIONS {
+                    return Err(self.err(
+                        format!("{at} {field}"),
+                        format!("`{input}`: a train step's output is `{node}.{TEST_PREDICTIONS}`"),
+                    ));
+                }
+                *input = node.to_string();
+            }
+            if let StepAction::Predict { model } = &step.action
+                && !train_steps.contains(model)
+            {
+                return Err(self.err(
+                    format!("{at} predict"),
+                    format!("`{model}` is not a train step of this pipeline"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[output.NAME]`.
+    fn output(
+        &self,
+        name: String,
+        output: OutputFile,
+        steps: &[Step],
+    ) -> Result<Output, SpecError> {
+        let at = format!("[output.{name}]");
+        if !steps.iter().any(|s| s.name == output.step) {
+            return Err(self.err(
+                format!("{at} step"),
+                format!("no step is called `{}`", output.step),
+            ));
+        }
+        let path = self.base.join(&output.path);
+        sluice_data::Format::from_path(&path)
+            .map_err(|e| self.err(format!("{at} path"), e.to_string()))?;
+        Ok(Output {
+            name,
+            step: output.step,
+            path,
+        })
     }
 }
 

@@ -1,11 +1,15 @@
 //! The model registry on top of the store: what a trained model is
 //! registered with, promotion through a gate, and bundles.
 //!
+//! - [`register`]: recording a trained model as a new version;
 //! - [`gate`]: promotion gate expressions (`f1 >= production.f1 - 0.01`);
 //! - [`bundle`]: one file holding a model and everything that feeds it.
 
 pub mod bundle;
 pub mod gate;
+pub mod register;
+
+pub use register::{Registration, register_model};
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +108,11 @@ pub struct Lineage {
     pub steps: Vec<LineageStep>,
 }
 
+/// Parses a gate as a train step declares it, against the aliases gates know.
+pub fn parse_gate(source: &str) -> Result<Gate, GateError> {
+    Gate::parse(source, GATE_ALIASES)
+}
+
 /// Parses a version's stored metrics.
 pub fn version_metrics(record: &ModelVersionRecord) -> Result<Vec<ModelMetric>, RegistryError> {
     serde_json::from_str(&record.metrics).map_err(|e| RegistryError::Corrupt {
@@ -154,7 +163,7 @@ pub async fn check_gate(
         gate: source.clone(),
         error,
     };
-    let gate = Gate::parse(source, GATE_ALIASES).map_err(gate_error)?;
+    let gate = parse_gate(source).map_err(gate_error)?;
     let candidate = version_metrics(record)?;
     // metrics of every alias the gate refers to, fetched up front
     let mut held: Vec<(String, Option<Vec<ModelMetric>>)> = Vec::new();

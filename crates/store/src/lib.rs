@@ -615,6 +615,43 @@ impl Store {
         .await
     }
 
+    /// Records the policy fingerprint `run` runs under and returns the one
+    /// the previous run of the same pipeline ran under, if any.
+    pub async fn record_run_policy(
+        &self,
+        run: i64,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.op("record_run_policy", async {
+            let previous_sql = "SELECT policy_fingerprint FROM runs \
+                                WHERE pipeline = (SELECT pipeline FROM runs WHERE id = $1) \
+                                AND id < $1 AND policy_fingerprint IS NOT NULL \
+                                ORDER BY id DESC LIMIT 1";
+            let record_sql = "UPDATE runs SET policy_fingerprint = $1 WHERE id = $2";
+            let (previous, updated) = with_write_tx!(&self.backend, tx => {
+                let previous: Option<String> = sqlx::query_scalar(previous_sql)
+                    .bind(run)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let updated = sqlx::query(record_sql)
+                    .bind(fingerprint)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                (previous, updated)
+            });
+            if updated == 0 {
+                return Err(OpError::NotFound {
+                    what: "run",
+                    key: run.to_string(),
+                });
+            }
+            Ok(previous)
+        })
+        .await
+    }
+
     /// The latest `limit` runs, newest first.
     pub async fn runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
         self.op("runs", async {

@@ -1,0 +1,136 @@
+//! Driving a plugin over a table: read it in chunks, open a session, run
+//! the fit pass (fitted plugins), process every chunk, merge the written
+//! columns into it and hand the result on. The one loop behind both a
+//! pipeline's plugin steps and `sluice plugin run`.
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+
+use sluice_core::contract::{Metric, Params};
+use sluice_data::{DataError, TableReader, batch_to_chunk, merge_into_batch};
+use sluice_runtime::policy::EffectiveGrant;
+use sluice_runtime::{LogLine, Plugin, RuntimeError, SessionStats};
+
+/// The two passes over a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Fit,
+    Process,
+}
+
+impl Pass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pass::Fit => "fit",
+            Pass::Process => "process",
+        }
+    }
+}
+
+/// What a drive does with its results, and when it stops early.
+pub trait Driver {
+    type Error: From<DataError> + From<RuntimeError>;
+
+    /// Called before each chunk is read; an error stops the drive
+    /// (cancellation, a time limit).
+    fn check(&mut self, _pass: Pass) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// A chunk of `table` could not be read as the columns the plugin reads.
+    fn unreadable(&self, _table: &Path, error: DataError) -> Self::Error {
+        error.into()
+    }
+
+    /// The rows of one chunk went through `pass`.
+    fn rows(&mut self, _pass: Pass, _rows: u64) {}
+
+    /// The fit pass is over: the fitted state and the fit session's stats.
+    fn fitted(&mut self, _state: &[u8], _stats: &SessionStats) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// One processed chunk: its input rows with the written columns merged in.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), Self::Error>;
+}
+
+/// A plugin with what it runs with.
+pub struct PluginRun<'a> {
+    pub plugin: &'a Plugin,
+    pub params: &'a Params,
+    pub effective: &'a EffectiveGrant,
+    pub chunk_rows: usize,
+}
+
+/// What a finished drive reports.
+#[derive(Debug, Default)]
+pub struct Driven {
+    /// Both passes together.
+    pub stats: SessionStats,
+    /// What the plugin reported from `finish`.
+    pub metrics: Vec<Metric>,
+    /// Rows processed and the chunks they came in.
+    pub rows: u64,
+    pub chunks: u64,
+    /// The process session's own metrics and log lines.
+    pub session_metrics: Vec<(String, f64)>,
+    pub log: Vec<LogLine>,
+}
+
+/// Drives `run` over `input`, fitting on `fit_input` first if the plugin fits.
+pub fn drive_plugin<D: Driver>(
+    run: &PluginRun<'_>,
+    input: &Path,
+    fit_input: &Path,
+    driver: &mut D,
+) -> Result<Driven, D::Error> {
+    let mut driven = Driven::default();
+    let state = if run.plugin.info().fits {
+        Some(fit(run, fit_input, driver, &mut driven.stats)?)
+    } else {
+        None
+    };
+    let mut session = run
+        .plugin
+        .session(run.params, run.effective, state.as_deref())?;
+    for batch in TableReader::open(input, run.chunk_rows)? {
+        driver.check(Pass::Process)?;
+        let batch = batch?;
+        let chunk = batch_to_chunk(&batch, &run.effective.reads)
+            .map_err(|e| driver.unreadable(input, e))?;
+        let output = session.process(chunk)?;
+        driver.write(&merge_into_batch(&batch, &output)?)?;
+        let rows = batch.num_rows() as u64;
+        driven.rows += rows;
+        driven.chunks += 1;
+        driver.rows(Pass::Process, rows);
+    }
+    driven.metrics = session.finish()?;
+    driven.stats.add(session.stats());
+    driven.session_metrics = session.metrics().to_vec();
+    driven.log = session.log().to_vec();
+    Ok(driven)
+}
+
+/// The fit pass: every chunk of `table`, then the fitted state.
+fn fit<D: Driver>(
+    run: &PluginRun<'_>,
+    table: &Path,
+    driver: &mut D,
+    stats: &mut SessionStats,
+) -> Result<Vec<u8>, D::Error> {
+    let mut session = run.plugin.session(run.params, run.effective, None)?;
+    for batch in TableReader::open(table, run.chunk_rows)? {
+        driver.check(Pass::Fit)?;
+        let batch = batch?;
+        let chunk = batch_to_chunk(&batch, &run.effective.reads)
+            .map_err(|e| driver.unreadable(table, e))?;
+        session.fit(chunk)?;
+        driver.rows(Pass::Fit, batch.num_rows() as u64);
+    }
+    let state = session.finish_fit()?;
+    stats.add(session.stats());
+    driver.fitted(&state, session.stats())?;
+    Ok(state)
+}

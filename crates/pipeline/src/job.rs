@@ -1,0 +1,368 @@
+//! One step's work on a blocking thread: a plugin driven over its input, a
+//! model trained or applied, streamed chunk by chunk into a
+//! content-addressed Parquet artifact; transient I/O failures retried.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::drive::{Driver, Pass, PluginRun, drive_plugin};
+use super::native;
+use super::plan::{Plan, PlannedStep, StepWork};
+use super::run::{Event, Observer};
+use super::spec::TrainSpec;
+use sluice_core::contract::{Metric, Params};
+use sluice_core::{ColumnType, Digest};
+use sluice_data::blobs::{ArtifactDir, Spool};
+use sluice_data::{DataError, TableReader};
+use sluice_runtime::policy::EffectiveGrant;
+use sluice_runtime::{Plugin, RuntimeError, SessionStats};
+use sluice_store::ArtifactKind;
+
+/// Attempts for a step whose failure was transient I/O (never for plugin errors).
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A finished node's table: where it is and what it is, and where its
+/// state (fitted plugin state or trained model) is, if it has one.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeTable {
+    pub digest: String,
+    pub path: PathBuf,
+    pub state: Option<(String, PathBuf)>,
+}
+
+impl NodeTable {
+    /// What `step` takes from this node through its second slot: the
+    /// model (a predict step) or the fit table (a fitted plugin).
+    pub fn second_digest(&self, step: &PlannedStep) -> Option<&str> {
+        match step.work.model_step() {
+            Some(_) => self.state.as_ref().map(|s| s.0.as_str()),
+            None => Some(&self.digest),
+        }
+    }
+}
+
+/// The step's cache key: what the work is (see
+/// [`StepWork::cache_material`]), its input digests, the chunk size and
+/// the sluice version.
+pub(crate) fn cache_key(
+    work: &StepWork,
+    input: &str,
+    fit: Option<&str>,
+    chunk_rows: usize,
+) -> String {
+    let key = serde_json::json!({
+        "v": 2,
+        "sluice": env!("CARGO_PKG_VERSION"),
+        "work": work.cache_material(),
+        "input": input,
+        "fit": fit,
+        "chunk_rows": chunk_rows,
+    });
+    Digest::of(key.to_string().as_bytes()).to_string()
+}
+
+pub(crate) enum Failure {
+    Cancelled,
+    Transient(String),
+    Fatal(String),
+}
+
+impl From<RuntimeError> for Failure {
+    fn from(e: RuntimeError) -> Self {
+        Failure::Fatal(e.to_string())
+    }
+}
+
+impl From<DataError> for Failure {
+    fn from(e: DataError) -> Self {
+        Failure::Fatal(e.to_string())
+    }
+}
+
+impl From<native::NativeError> for Failure {
+    fn from(e: native::NativeError) -> Self {
+        Failure::Fatal(format!("{}: {}", e.field, e.message))
+    }
+}
+
+fn transient(e: std::io::Error) -> Failure {
+    Failure::Transient(e.to_string())
+}
+
+/// A stored file: digest, file name in the artifact directory, bytes.
+pub(crate) type Stored = (String, String, u64);
+
+pub(crate) struct JobOutput {
+    pub table: Stored,
+    pub rows: u64,
+    /// Fitted plugin state or trained model.
+    pub state: Option<Stored>,
+    pub state_kind: ArtifactKind,
+    pub stats: SessionStats,
+    pub metrics: Vec<Metric>,
+}
+
+pub(crate) struct Job {
+    pub plan: Arc<Plan>,
+    pub step: usize,
+    pub input: NodeTable,
+    /// The fit table, or the model's node for a predict step.
+    pub fit: Option<NodeTable>,
+    pub artifacts: ArtifactDir,
+    pub cancel: Arc<AtomicBool>,
+    pub observer: Arc<dyn Observer>,
+}
+
+impl Job {
+    fn step(&self) -> &PlannedStep {
+        &self.plan.steps[self.step]
+    }
+
+    fn chunk_rows(&self) -> usize {
+        self.plan.pipeline.chunk_rows
+    }
+
+    fn cancelled(&self) -> Result<(), Failure> {
+        match self.cancel.load(Ordering::Relaxed) {
+            true => Err(Failure::Cancelled),
+            false => Ok(()),
+        }
+    }
+
+    fn rows_done(&self, rows: u64) {
+        self.observer.event(Event::Rows {
+            step: self.step().name.clone(),
+            rows,
+        });
+    }
+}
+
+/// Runs `job` with retries for transient I/O failures (never for plugin
+/// errors: a trap is not retried blindly). Returns the attempts made.
+pub(crate) fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
+    let mut attempt = 1;
+    loop {
+        match run_job(job) {
+            Err(Failure::Transient(message)) if attempt < MAX_ATTEMPTS => {
+                tracing::warn!(step = %job.step().name, attempt, "transient failure, retrying: {message}");
+                std::thread::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1)));
+                attempt += 1;
+            }
+            result => return (result, attempt),
+        }
+    }
+}
+
+/// One attempt at a step, on a blocking thread.
+fn run_job(job: &Job) -> Result<JobOutput, Failure> {
+    std::fs::create_dir_all(job.artifacts.root()).map_err(transient)?;
+    match &job.step().work {
+        StepWork::Plugin {
+            plugin,
+            params,
+            effective,
+        } => run_plugin_job(job, plugin, params, effective),
+        StepWork::Train { spec, features } => run_train_job(job, spec, features),
+        StepWork::Predict { .. } => run_predict_job(job),
+    }
+}
+
+/// Writes a step's table as a content-addressed Parquet artifact.
+struct ArtifactWriter {
+    spool: Option<Spool>,
+    writer: Option<parquet::arrow::ArrowWriter<Spool>>,
+}
+
+impl ArtifactWriter {
+    fn new(artifacts: &ArtifactDir) -> ArtifactWriter {
+        ArtifactWriter {
+            spool: Some(Spool::new(artifacts)),
+            writer: None,
+        }
+    }
+
+    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<(), Failure> {
+        if self.writer.is_none() {
+            let spool = self.spool.take().expect("one writer per spool");
+            self.writer = Some(
+                parquet::arrow::ArrowWriter::try_new(spool, batch.schema(), None)
+                    .map_err(|e| Failure::Fatal(format!("writing the output: {e}")))?,
+            );
+        }
+        let writer = self.writer.as_mut().expect("created above");
+        writer
+            .write(batch)
+            .map_err(|e| Failure::Transient(format!("writing the output: {e}")))
+    }
+
+    /// Digest, file name and size of the finished artifact.
+    fn finish(mut self, artifacts: &ArtifactDir) -> Result<Stored, Failure> {
+        let spool = match self.writer.take() {
+            Some(writer) => writer
+                .into_inner()
+                .map_err(|e| Failure::Transient(format!("writing the output: {e}")))?,
+            // no rows came: an empty file, as for an empty input
+            None => self.spool.take().expect("unused spool"),
+        };
+        spool.finish(artifacts, "parquet").map_err(transient)
+    }
+}
+
+/// Writes `bytes` as a content-addressed artifact with `extension`.
+fn write_artifact(
+    artifacts: &ArtifactDir,
+    bytes: &[u8],
+    extension: &str,
+) -> Result<Stored, Failure> {
+    let mut spool = Spool::new(artifacts);
+    spool.write_all(bytes).map_err(transient)?;
+    spool.finish(artifacts, extension).map_err(transient)
+}
+
+/// A plugin step: the shared drive into a Parquet artifact, stopping
+/// between chunks when the run is cancelled or the policy's time is up.
+fn run_plugin_job(
+    job: &Job,
+    plugin: &Plugin,
+    params: &Params,
+    effective: &EffectiveGrant,
+) -> Result<JobOutput, Failure> {
+    let mut driver = StepDriver {
+        job,
+        started: Instant::now(),
+        timeout: effective.grant.limits.timeout,
+        writer: ArtifactWriter::new(&job.artifacts),
+        state: None,
+    };
+    let run = PluginRun {
+        plugin,
+        params,
+        effective,
+        chunk_rows: job.chunk_rows(),
+    };
+    let input = &job.input.path;
+    let fit_input = job.fit.as_ref().map_or(input, |f| &f.path);
+    let driven = drive_plugin(&run, input, fit_input, &mut driver)?;
+    Ok(JobOutput {
+        table: driver.writer.finish(&job.artifacts)?,
+        rows: driven.rows,
+        state: driver.state,
+        state_kind: ArtifactKind::State,
+        stats: driven.stats,
+        metrics: driven.metrics,
+    })
+}
+
+/// A plugin step's side of the drive.
+struct StepDriver<'a> {
+    job: &'a Job,
+    started: Instant,
+    timeout: Duration,
+    writer: ArtifactWriter,
+    /// The fitted state's artifact, once the fit pass is over.
+    state: Option<Stored>,
+}
+
+impl Driver for StepDriver<'_> {
+    type Error = Failure;
+
+    fn check(&mut self, pass: Pass) -> Result<(), Failure> {
+        self.job.cancelled()?;
+        if self.started.elapsed() > self.timeout {
+            return Err(Failure::Fatal(format!(
+                "step timeout: {} ran past {:?} (policy `timeout`)",
+                pass.as_str(),
+                self.timeout
+            )));
+        }
+        Ok(())
+    }
+
+    fn rows(&mut self, pass: Pass, rows: u64) {
+        if pass == Pass::Process {
+            self.job.rows_done(rows);
+        }
+    }
+
+    fn fitted(&mut self, state: &[u8], _: &SessionStats) -> Result<(), Failure> {
+        self.state = Some(write_artifact(&self.job.artifacts, state, "state")?);
+        Ok(())
+    }
+
+    fn write(&mut self, batch: &arrow::array::RecordBatch) -> Result<(), Failure> {
+        self.writer.write(batch)
+    }
+}
+
+/// Native training: the whole input in memory, split, search, fit; the
+/// held-out predictions become the step's table and the model its state.
+fn run_train_job(
+    job: &Job,
+    spec: &TrainSpec,
+    features: &[(String, ColumnType)],
+) -> Result<JobOutput, Failure> {
+    let reader = TableReader::open(&job.input.path, job.chunk_rows())?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        job.cancelled()?;
+        batches.push(batch?);
+    }
+    let table = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))?;
+    drop(batches);
+    let trained = native::train(spec, features, &table)?;
+    let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
+    writer.write(&trained.test_predictions)?;
+    let stored = writer.finish(&job.artifacts)?;
+    let rows = trained.test_predictions.num_rows() as u64;
+    job.rows_done(trained.rows_in);
+    Ok(JobOutput {
+        table: stored,
+        rows,
+        state: Some(model),
+        state_kind: ArtifactKind::Model,
+        stats: SessionStats {
+            rows_in: trained.rows_in,
+            rows_out: rows,
+            ..Default::default()
+        },
+        metrics: trained.metrics,
+    })
+}
+
+/// Native prediction, streamed chunk by chunk.
+fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
+    let model_path = job
+        .fit
+        .as_ref()
+        .and_then(|m| m.state.as_ref())
+        .ok_or_else(|| Failure::Fatal("the model step left no model".into()))?;
+    let bytes = std::fs::read(&model_path.1).map_err(transient)?;
+    let model = native::ModelFile::from_bytes(&bytes).map_err(Failure::Fatal)?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
+    let mut rows = 0u64;
+    for batch in TableReader::open(&job.input.path, job.chunk_rows())? {
+        job.cancelled()?;
+        let batch = batch?;
+        writer.write(&native::predict_batch(&model, &batch)?)?;
+        rows += batch.num_rows() as u64;
+        job.rows_done(batch.num_rows() as u64);
+    }
+    Ok(JobOutput {
+        table: writer.finish(&job.artifacts)?,
+        rows,
+        state: None,
+        state_kind: ArtifactKind::State,
+        stats: SessionStats {
+            rows_in: rows,
+            rows_out: rows,
+            ..Default::default()
+        },
+        metrics: Vec::new(),
+    })
+}

@@ -1,0 +1,195 @@
+//! What a planned step does, and what each kind of work means to the step
+//! cache, the artifact records, the lineage and `sluice check`: the one
+//! place that tells plugin, train and predict steps apart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::spec::TrainSpec;
+use sluice_core::contract::{Params, StepKind};
+use sluice_core::{ColumnType, DigestWriter};
+use sluice_runtime::Plugin;
+use sluice_runtime::policy::EffectiveGrant;
+
+/// What a planned step does.
+#[derive(Debug)]
+pub enum StepWork {
+    /// A sandboxed plugin with its resolved params and effective grant.
+    Plugin {
+        plugin: Arc<Plugin>,
+        params: Params,
+        effective: EffectiveGrant,
+    },
+    /// Native training; `features` are the columns the model reads.
+    Train {
+        spec: TrainSpec,
+        features: Vec<(String, ColumnType)>,
+    },
+    /// Native prediction with the model of train step `model`.
+    Predict { model: String },
+}
+
+/// A step's params as its artifacts and lineage record them: the plugin's
+/// resolved params, the train spec, or the model a predict step uses.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum StepParams<'a> {
+    Plugin(&'a Params),
+    Train(&'a TrainSpec),
+    Predict { model: &'a str },
+}
+
+impl StepWork {
+    pub fn plugin(&self) -> Option<&Arc<Plugin>> {
+        match self {
+            StepWork::Plugin { plugin, .. } => Some(plugin),
+            _ => None,
+        }
+    }
+
+    pub fn train_spec(&self) -> Option<&TrainSpec> {
+        match self {
+            StepWork::Train { spec, .. } => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// The train step whose model a predict step uses. The model reaches
+    /// the step through its second (`fit`) slot.
+    pub fn model_step(&self) -> Option<&str> {
+        match self {
+            StepWork::Predict { model } => Some(model),
+            _ => None,
+        }
+    }
+
+    pub fn params(&self) -> StepParams<'_> {
+        match self {
+            StepWork::Plugin { params, .. } => StepParams::Plugin(params),
+            StepWork::Train { spec, .. } => StepParams::Train(spec),
+            StepWork::Predict { model } => StepParams::Predict { model },
+        }
+    }
+
+    /// Names of the columns the step was granted to read and to write
+    /// (native steps are not granted columns).
+    pub fn granted_columns(&self) -> (Vec<String>, Vec<String>) {
+        let names =
+            |columns: &[(String, ColumnType)]| columns.iter().map(|(n, _)| n.clone()).collect();
+        match self {
+            StepWork::Plugin { effective, .. } => {
+                (names(&effective.reads), names(&effective.writes))
+            }
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Everything besides its inputs that decides the step's output, for
+    /// its cache key: plugin digest, params and effective grant (columns,
+    /// directories' content, environment); for a train step the whole spec.
+    /// Nothing incidental (paths, times, limits).
+    pub fn cache_material(&self) -> serde_json::Value {
+        match self {
+            StepWork::Plugin {
+                plugin,
+                params,
+                effective,
+            } => serde_json::json!({
+                "plugin": plugin.digest().to_string(),
+                "params": params,
+                "reads": effective.reads,
+                "writes": effective.writes,
+                "dirs": if effective.grant.dirs.is_empty() { String::new() } else { dirs_digest(effective) },
+                "env": effective.grant.env,
+            }),
+            StepWork::Train { spec, features } => serde_json::json!({
+                "train": spec,
+                "features": features,
+            }),
+            StepWork::Predict { .. } => serde_json::json!({ "predict": true }),
+        }
+    }
+
+    /// Whether the step reports metrics (so a cache hit fetches them).
+    pub fn reports_metrics(&self) -> bool {
+        match self {
+            StepWork::Plugin { plugin, .. } => plugin.info().kind == StepKind::Evaluator,
+            StepWork::Train { .. } => true,
+            StepWork::Predict { .. } => false,
+        }
+    }
+
+    /// What `sluice check` and `sluice graph` call the work.
+    pub fn describe(&self) -> String {
+        match self {
+            StepWork::Plugin { plugin, .. } => format!(
+                "{} {} ({})",
+                plugin.name(),
+                plugin.info().version,
+                plugin.digest().short()
+            ),
+            StepWork::Train { spec, .. } => format!("train {} (native)", spec.algorithm),
+            StepWork::Predict { model } => format!("predict with `{model}` (native)"),
+        }
+    }
+
+    /// The columns the work reads and writes, as `sluice check` lists them.
+    pub fn describe_columns(&self) -> String {
+        let names = |columns: &[(String, ColumnType)]| {
+            columns
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            StepWork::Plugin {
+                plugin, effective, ..
+            } => format!(
+                "reads [{}]  writes [{}]{}",
+                names(&effective.reads),
+                names(&effective.writes),
+                if plugin.info().fits { "  fitted" } else { "" }
+            ),
+            StepWork::Train { spec, features } => format!(
+                "target {}  features [{}]  model `{}`",
+                spec.target.as_deref().unwrap_or("(none)"),
+                names(features),
+                spec.model_name
+            ),
+            StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
+        }
+    }
+}
+
+/// Hash of every file under the granted directories (their content can
+/// change a step's output, their host paths cannot).
+fn dirs_digest(grant: &EffectiveGrant) -> String {
+    let mut hasher = DigestWriter::new();
+    for dir in &grant.grant.dirs {
+        hasher.update(dir.guest.as_bytes());
+        let mut files: Vec<PathBuf> = Vec::new();
+        let mut stack = vec![dir.host.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path)
+                } else {
+                    files.push(path)
+                }
+            }
+        }
+        files.sort();
+        for file in files {
+            hasher.update(
+                file.strip_prefix(&dir.host)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hasher.update(std::fs::read(&file).unwrap_or_default());
+        }
+    }
+    hasher.finish().hex()
+}
