@@ -450,14 +450,20 @@ async fn runs_against_postgresql() {
         let project = Project::new(PIPELINE);
         let store = Store::open(&url).await.unwrap();
         let first = project.run_with(&store, RunOptions::default()).await;
+        // a policy entry no step uses: a grant change, but the same cache keys
+        let widened = format!("{POLICY}\n[plugin.extra]\nread = [\"text\"]\n");
+        std::fs::write(project.path("policy.toml"), widened).unwrap();
         let second = project.run_with(&store, RunOptions::default()).await;
+        let log = store.audit_log(20).await.unwrap();
         store.close().await;
-        (first, second)
+        (first, second, log)
     };
-    let (first, second) = tokio::spawn(result).await.unwrap_or_else(|e| panic!("{e}"));
+    let (first, second, log) = tokio::spawn(result).await.unwrap_or_else(|e| panic!("{e}"));
     sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
     assert_eq!(first.status, RunStatus::Succeeded);
     assert!(second.steps.iter().all(|s| s.cache_hit));
+    let changes = log.iter().filter(|a| a.action == "grant.change").count();
+    assert_eq!(changes, 1);
 }
 
 /// Cancels the run as soon as any step reports its first chunk (what
