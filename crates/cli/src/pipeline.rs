@@ -97,7 +97,7 @@ impl Observer for Bars {
     }
 }
 
-pub fn run(ctx: &Context, file: &Path, no_cache: bool, concurrency: Option<usize>) -> Result<()> {
+pub fn run(ctx: &Context, file: &Path, options: RunOptions) -> Result<()> {
     let runtime: Runtime = ctx.runtime()?;
     let plan = Arc::new(sluice_pipeline::plan(
         Pipeline::load(file)?,
@@ -107,6 +107,13 @@ pub fn run(ctx: &Context, file: &Path, no_cache: bool, concurrency: Option<usize
     let tokio = ctx.tokio()?;
     let summary = tokio.block_on(async {
         let store = ctx.store().await?;
+        // only runs whose process stopped heartbeating: live ones keep their lease
+        let recovered = store.recover_interrupted().await?;
+        if !recovered.is_empty() {
+            tracing::warn!(
+                "cancelled interrupted run(s) {recovered:?}: their process stopped renewing the lease"
+            );
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         let on_signal = cancel.clone();
         tokio::spawn(async move {
@@ -119,10 +126,6 @@ pub fn run(ctx: &Context, file: &Path, no_cache: bool, concurrency: Option<usize
             multi: MultiProgress::new(),
             bars: Default::default(),
         });
-        let options = RunOptions {
-            no_cache,
-            concurrency,
-        };
         let summary =
             sluice_pipeline::execute(plan.clone(), &store, &ctx.home, &options, observer, cancel)
                 .await?;
@@ -136,7 +139,10 @@ pub fn run(ctx: &Context, file: &Path, no_cache: bool, concurrency: Option<usize
     }
     match summary.status {
         RunStatus::Succeeded => Ok(()),
-        status => bail!("run {} {status}", summary.run_id),
+        status => match &summary.error {
+            Some(error) => bail!("run {} {status}: {error}", summary.run_id),
+            None => bail!("run {} {status}", summary.run_id),
+        },
     }
 }
 
