@@ -602,7 +602,34 @@ impl Store {
                 url: display.clone(),
                 cause,
             })?;
-        Self::finish_open(Backend::Sqlite(pool), display).await
+        // sqlx takes no lock around SQLite migrations: two processes opening
+        // a new (or just upgraded) file at once would both apply them and
+        // one would fail (`table runs already exists`). A lock file next to
+        // the database serialises them; the database file itself must not
+        // be used, as closing any handle on it drops SQLite's own locks.
+        let lock_path = PathBuf::from(format!("{}-migrate.lock", path.display()));
+        let io_error = |message: String| StoreError::Io {
+            op: "open",
+            url: display.clone(),
+            path: lock_path.clone(),
+            message,
+        };
+        let locking = lock_path.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&locking)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| io_error(format!("locking for migrations: {e}")))?
+        .map_err(|e| io_error(format!("locking for migrations: {e}")))?;
+        let opened = Self::finish_open(Backend::Sqlite(pool), display).await;
+        drop(lock); // closing the file releases the lock
+        opened
     }
 
     async fn finish_open(backend: Backend, display_url: String) -> Result<Store, StoreError> {

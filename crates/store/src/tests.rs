@@ -1341,6 +1341,28 @@ async fn open_creates_sqlite_file_and_parent_dirs() {
     store.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_new_sqlite_file_at_once_all_succeed() {
+    // Each open has its own connections and lock handle, as separate
+    // processes would; unserialised, some failed migrating
+    // (`table runs already exists`).
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.db").display().to_string();
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { Store::open(&path).await })
+            })
+            .collect();
+        for open in opens {
+            let store = open.await.unwrap().unwrap();
+            store.runs(1).await.unwrap();
+            store.close().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn open_in_memory_sqlite() {
     let store = Store::open("sqlite::memory:").await.unwrap();
