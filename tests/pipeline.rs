@@ -307,7 +307,9 @@ input = "messages"
         sluice_tests::INFINITE_LOOP
     );
     let project = Project::new(&pipeline);
-    let policy = format!("{POLICY}[plugin.infinite-loop]\nread = [\"text\"]\nwrite = [\"out\"]\ncpu = \"1s\"\n");
+    let policy = format!(
+        "{POLICY}[plugin.infinite-loop]\nread = [\"text\"]\nwrite = [\"out\"]\ncpu = \"1s\"\n"
+    );
     std::fs::write(project.path("policy.toml"), policy).unwrap();
     let summary = project.run(RunOptions::default()).await;
     assert_eq!(summary.status, RunStatus::Failed);

@@ -135,7 +135,9 @@ pub fn audit_verify(ctx: &Context, since_checkpoint: bool, expect: &[AuditAnchor
         result.rows_checked, result.anchors_checked
     );
     if result.anchors_checked == 0 {
-        println!("note: without a checkpoint, rows cut from the end cannot be seen (`sluice audit checkpoint`)");
+        println!(
+            "note: without a checkpoint, rows cut from the end cannot be seen (`sluice audit checkpoint`)"
+        );
     }
     Ok(())
 }

@@ -329,7 +329,10 @@ fn audit_checkpoint_catches_a_cut_tail() {
             && stdout.contains(&format!("row {head}: the expected head")),
         "{stdout}"
     );
-    assert!(stderr.contains("audit log broken: 2 broken row(s)"), "{stderr}");
+    assert!(
+        stderr.contains("audit log broken: 2 broken row(s)"),
+        "{stderr}"
+    );
 }
 
 /// Runs SQL on a SQLite file through the store crate's driver (sqlx), as an
@@ -373,7 +376,9 @@ impl PgTestDb {
             .as_nanos();
         let name = format!("sluice_cli_test_{}_{nanos}", std::process::id());
         pg_admin(&admin_url, &format!("CREATE DATABASE {name}"));
-        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
         let url = format!("{base}/{name}");
         Some(PgTestDb {
             admin_url,
@@ -400,7 +405,9 @@ fn pg_admin(admin_url: &str, sql: &str) {
     runtime.block_on(async {
         let mut admin = sqlx::PgConnection::connect(admin_url)
             .await
-            .unwrap_or_else(|e| panic!("connecting to {admin_url} (set SLUICE_TEST_POSTGRES): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("connecting to {admin_url} (set SLUICE_TEST_POSTGRES): {e}")
+            });
         // the name is generated, never input: safe to splice
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(&mut admin)

@@ -72,7 +72,10 @@ impl StoreError {
 #[derive(Debug)]
 pub(super) enum OpError {
     Sql(sqlx::Error),
-    NotFound { what: &'static str, key: String },
+    NotFound {
+        what: &'static str,
+        key: String,
+    },
     Invalid(String),
     LeaseLost {
         run: i64,

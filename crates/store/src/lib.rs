@@ -236,8 +236,11 @@ fn missing_parent(e: sqlx::Error, what: &'static str, key: impl Into<String>) ->
 /// `SELECT <every runs column> FROM runs <tail>` as a `&'static str`.
 macro_rules! select_runs {
     ($tail:literal) => {
-        concat!("SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error, owner, \
-                 lease_expires_at FROM runs ", $tail)
+        concat!(
+            "SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error, owner, \
+                 lease_expires_at FROM runs ",
+            $tail
+        )
     };
 }
 

@@ -93,8 +93,7 @@ async fn run_lifecycle(store: &Store) {
     assert!(b.run() > a.run());
     assert_ne!(a.owner(), b.owner(), "each run has its own owner token");
     assert!(
-        a.owner()
-            .contains(&format!(":{}:", std::process::id())),
+        a.owner().contains(&format!(":{}:", std::process::id())),
         "{}",
         a.owner()
     );
@@ -119,8 +118,14 @@ async fn run_lifecycle(store: &Store) {
 
     // another owner cannot finish it; the owner can
     assert_err_contains(
-        store.finish_run(&impostor(&a), RunStatus::Succeeded, None).await,
-        &["finish_run", &format!("run {} is no longer owned", a.run()), "running under"],
+        store
+            .finish_run(&impostor(&a), RunStatus::Succeeded, None)
+            .await,
+        &[
+            "finish_run",
+            &format!("run {} is no longer owned", a.run()),
+            "running under",
+        ],
     );
     store
         .finish_run(&a, RunStatus::Failed, Some("step `x` trapped"))
@@ -132,10 +137,7 @@ async fn run_lifecycle(store: &Store) {
     assert!(run.finished_at.unwrap() >= run.started_at);
 
     let again = store.finish_run(&a, RunStatus::Succeeded, None).await;
-    assert!(
-        matches!(&again, Err(e) if e.is_lease_lost()),
-        "{again:?}"
-    );
+    assert!(matches!(&again, Err(e) if e.is_lease_lost()), "{again:?}");
     assert_err_contains(again, &["finish_run", "already failed"]);
     assert_err_contains(
         store.finish_run(&b, RunStatus::Running, None).await,
@@ -225,11 +227,15 @@ async fn step_runs_lifecycle(store: &Store) {
     assert_eq!(clean.error.as_deref(), Some("trap: unreachable"));
 
     assert_err_contains(
-        store.finish_step(&lease, s1, &outcome(StepStatus::Failed)).await,
+        store
+            .finish_step(&lease, s1, &outcome(StepStatus::Failed))
+            .await,
         &["finish_step", "already succeeded"],
     );
     assert_err_contains(
-        store.finish_step(&lease, s1, &outcome(StepStatus::Running)).await,
+        store
+            .finish_step(&lease, s1, &outcome(StepStatus::Running))
+            .await,
         &["cannot finish step run"],
     );
     let missing = store
@@ -250,7 +256,10 @@ async fn step_runs_lifecycle(store: &Store) {
         store
             .finish_step(&lease, elsewhere, &outcome(StepStatus::Succeeded))
             .await,
-        &[&format!("step run {elsewhere} belongs to run {}", other_run.run())],
+        &[&format!(
+            "step run {elsewhere} belongs to run {}",
+            other_run.run()
+        )],
     );
     // nor can another owner start or end this run's steps
     let stolen = store.start_step(&impostor(&lease), "x", None, "k").await;
@@ -799,7 +808,10 @@ async fn audit_tampering_detected(store: &Store) {
         .unwrap();
     let v = store.verify_audit().await.unwrap();
     assert_eq!(broken_ids(&v), vec![3, 4], "{v:#?}");
-    assert!(v.broken[0].reason.starts_with("prev_hash mismatch"), "{v:#?}");
+    assert!(
+        v.broken[0].reason.starts_with("prev_hash mismatch"),
+        "{v:#?}"
+    );
     assert!(v.broken[1].reason.starts_with("hash mismatch"), "{v:#?}");
 }
 
@@ -838,12 +850,19 @@ async fn audit_cut_tail_is_caught_by_checkpoints(store: &Store) {
     }
     let checkpoint = store.audit_checkpoint("alice").await.unwrap();
     assert_eq!(
-        (checkpoint.id, checkpoint.audit_id, checkpoint.actor.as_str()),
+        (
+            checkpoint.id,
+            checkpoint.audit_id,
+            checkpoint.actor.as_str()
+        ),
         (1, 5, "alice")
     );
     let head = store.audit_log(1).await.unwrap().remove(0);
     assert_eq!(checkpoint.hash, head.hash);
-    assert_eq!(store.audit_checkpoints().await.unwrap(), vec![checkpoint.clone()]);
+    assert_eq!(
+        store.audit_checkpoints().await.unwrap(),
+        vec![checkpoint.clone()]
+    );
     // the anchor as printed parses back
     let kept: AuditAnchor = checkpoint.anchor().to_string().parse().unwrap();
     assert_eq!(kept, checkpoint.anchor());
@@ -881,7 +900,12 @@ async fn audit_cut_tail_is_caught_by_checkpoints(store: &Store) {
     assert!(store.verify_audit().await.unwrap().is_ok());
     let v = store.verify_audit_with(&[kept]).await.unwrap();
     assert_eq!(broken_ids(&v), vec![5], "{v:#?}");
-    assert!(v.broken[0].reason.starts_with("the expected head anchors row 5"), "{v:#?}");
+    assert!(
+        v.broken[0]
+            .reason
+            .starts_with("the expected head anchors row 5"),
+        "{v:#?}"
+    );
 
     // A rewritten row under an anchor: the anchor's hash no longer matches.
     let row3 = store.audit_log(1).await.unwrap().remove(0);
@@ -892,7 +916,9 @@ async fn audit_cut_tail_is_caught_by_checkpoints(store: &Store) {
     let v = store.verify_audit_with(&[wrong]).await.unwrap();
     assert_eq!(broken_ids(&v), vec![3]);
     assert!(
-        v.broken[0].reason.contains(&format!("the row stores {}", row3.hash)),
+        v.broken[0]
+            .reason
+            .contains(&format!("the row stores {}", row3.hash)),
         "{v:#?}"
     );
 
@@ -945,9 +971,15 @@ async fn audit_log_refuses_update_and_delete(store: &Store) {
     let moved = store
         .execute_raw("UPDATE audit_checkpoints SET audit_id = 1")
         .await;
-    assert_err_contains(moved, &["audit_checkpoints is append-only", "UPDATE refused"]);
+    assert_err_contains(
+        moved,
+        &["audit_checkpoints is append-only", "UPDATE refused"],
+    );
     let removed = store.execute_raw("DELETE FROM audit_checkpoints").await;
-    assert_err_contains(removed, &["audit_checkpoints is append-only", "DELETE refused"]);
+    assert_err_contains(
+        removed,
+        &["audit_checkpoints is append-only", "DELETE refused"],
+    );
 
     let v = store.verify_audit().await.unwrap();
     assert!(v.is_ok(), "{v:#?}");
@@ -1096,7 +1128,10 @@ async fn heartbeat_keeps_a_short_lease_and_reports_its_loss(store: &Store) {
     );
     drop(heartbeat);
     tokio::time::sleep(ttl * 2).await;
-    assert_eq!(store.recover_interrupted().await.unwrap(), vec![lease.run()]);
+    assert_eq!(
+        store.recover_interrupted().await.unwrap(),
+        vec![lease.run()]
+    );
 
     // a heartbeat on a recovered run reports the loss (the run then stops)
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();

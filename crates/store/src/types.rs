@@ -348,7 +348,9 @@ impl FromStr for AuditAnchor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("`{s}` is not an audit anchor (expected HASH@ID: 64 hex digits, `@`, a row id)");
+        let bad = || {
+            format!("`{s}` is not an audit anchor (expected HASH@ID: 64 hex digits, `@`, a row id)")
+        };
         let (hash, id) = s.rsplit_once('@').ok_or_else(bad)?;
         let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
         let id: i64 = id.parse().map_err(|_| bad())?;
