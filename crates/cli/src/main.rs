@@ -50,7 +50,7 @@ enum Command {
         /// How long the run stays owned by this process without a heartbeat
         /// (renewed every third of it); after that, another process may
         /// cancel it as crashed.
-        #[arg(long, env = "SLUICE_RUN_LEASE", default_value = "30s", value_parser = sluice_core::units::parse_duration)]
+        #[arg(long, env = "SLUICE_RUN_LEASE", default_value = "30s", value_parser = parse_lease)]
         lease: std::time::Duration,
     },
     /// Validate a pipeline without running it.
@@ -133,6 +133,16 @@ enum AuditCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+/// A run lease: a duration of at least a second, so that the heartbeats (a
+/// third of it apart) are not outrun by ordinary database latency.
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = sluice_core::units::parse_duration(text)?;
+    if lease < std::time::Duration::from_secs(1) {
+        return Err(format!("a run lease must be at least 1s, got `{text}`"));
+    }
+    Ok(lease)
 }
 
 /// What commands share: where state lives and how to reach it.

@@ -870,7 +870,10 @@ async fn audit_cut_tail_is_caught_by_checkpoints(store: &Store) {
         .audit("alice", "run.finish", "run/4", &json!({}))
         .await
         .unwrap();
-    let v = store.verify_audit_with(&[kept.clone()]).await.unwrap();
+    let v = store
+        .verify_audit_with(std::slice::from_ref(&kept))
+        .await
+        .unwrap();
     assert!(v.is_ok(), "{v:#?}");
     assert_eq!((v.rows_checked, v.anchors_checked), (6, 2));
 
