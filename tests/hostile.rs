@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sluice_runtime::policy::Policy;
 use sluice_runtime::capture::ENTRY_OVERHEAD;
+use sluice_runtime::policy::Policy;
 use sluice_runtime::{GuestOutput, Plugin, Runtime, RuntimeError, SessionStats};
 use sluice_tests::*;
 
@@ -561,8 +561,14 @@ fn process_keeping_output(
 /// What the host keeps for `output`, measured from what it holds: text
 /// plus the per-entry overhead of each log line and metric.
 fn held_bytes(output: &GuestOutput) -> usize {
-    let lines: usize = output.log.iter().map(|l| l.message.len() + ENTRY_OVERHEAD).sum();
-    let metrics: usize = (output.metrics.iter()).map(|(n, _)| n.len() + ENTRY_OVERHEAD).sum();
+    let lines: usize = output
+        .log
+        .iter()
+        .map(|l| l.message.len() + ENTRY_OVERHEAD)
+        .sum();
+    let metrics: usize = (output.metrics.iter())
+        .map(|(n, _)| n.len() + ENTRY_OVERHEAD)
+        .sum();
     lines + metrics + output.stdout.len() + output.stderr.len()
 }
 
@@ -585,15 +591,28 @@ fn log_flood() {
 #[test]
 fn metric_flood() {
     let runtime = runtime();
-    let (result, output, stats) =
-        process_keeping_output(&runtime, METRIC_FLOOD, "metric-flood", "log = \"64KiB\"\n", 3);
+    let (result, output, stats) = process_keeping_output(
+        &runtime,
+        METRIC_FLOOD,
+        "metric-flood",
+        "log = \"64KiB\"\n",
+        3,
+    );
     result.expect("a plugin recording too much is not failed for it");
     // names of 1 MiB are never kept; short names until the bound is full
-    assert!(output.metrics.iter().all(|(n, _)| n.starts_with("short_name_")));
+    assert!(
+        output
+            .metrics
+            .iter()
+            .all(|(n, _)| n.starts_with("short_name_"))
+    );
     assert!(held_bytes(&output) <= 64 << 10);
     assert_eq!(output.charged as usize, held_bytes(&output));
     assert!(output.metrics.len() > 500, "{}", output.metrics.len());
-    assert_eq!(output.metrics.len() as u64 + output.dropped.metrics, 64 + 5_000);
+    assert_eq!(
+        output.metrics.len() as u64 + output.dropped.metrics,
+        64 + 5_000
+    );
     assert_eq!(stats.log_dropped, output.dropped.metrics);
     assert_host_still_works(&runtime);
 }
@@ -609,7 +628,11 @@ fn stdio_flood() {
     assert_eq!(output.log[0].message, "before the flood");
     assert!(!output.stdout.is_empty() && !output.stderr.is_empty());
     assert!(held_bytes(&output) <= 1 << 20, "{}", held_bytes(&output));
-    assert_eq!(held_bytes(&output), 1 << 20, "the bound is used, not exceeded");
+    assert_eq!(
+        held_bytes(&output),
+        1 << 20,
+        "the bound is used, not exceeded"
+    );
     let written = 2 * 4096 * 1024;
     let dropped = output.dropped.stdout_bytes + output.dropped.stderr_bytes;
     assert_eq!(
@@ -643,7 +666,9 @@ fn escape_injection() {
     assert_no_raw_controls("the error", &message);
     // the log line is one line, escaped; the metric name too
     assert_eq!(output.log.len(), 1);
-    assert!(output.log[0].message.contains("\\x1b[2J") && output.log[0].message.contains("\\nFAKE"));
+    assert!(
+        output.log[0].message.contains("\\x1b[2J") && output.log[0].message.contains("\\nFAKE")
+    );
     assert_no_raw_controls("the log", &output.log[0].message);
     assert_no_raw_controls("the metric name", &output.metrics[0].0);
     // a failed call still reports what it used
@@ -660,9 +685,7 @@ async fn escape_injection_in_a_pipeline_is_stored_bounded_and_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     // referred to by its policy name, whose entry says where the bytes are
-    let policy = format!(
-        "[plugin.escape-injection]\npath = \"{ESCAPE_INJECTION}\"\n{TEXT_POLICY}"
-    );
+    let policy = format!("[plugin.escape-injection]\npath = \"{ESCAPE_INJECTION}\"\n{TEXT_POLICY}");
     std::fs::write(path("policy.toml"), policy).unwrap();
     std::fs::write(path("messages.csv"), "text\nhello\nworld\n").unwrap();
     let pipeline = format!(
@@ -692,20 +715,35 @@ async fn escape_injection_in_a_pipeline_is_stored_bounded_and_escaped() {
 
     let run = store.run(summary.run_id).await.unwrap().unwrap();
     let step_run = &store.step_runs(summary.run_id).await.unwrap()[0];
-    for (what, error) in [("the run's error", &run.error), ("the step's error", &step_run.error)] {
+    for (what, error) in [
+        ("the run's error", &run.error),
+        ("the step's error", &step_run.error),
+    ] {
         let error = error.as_deref().unwrap();
-        assert!(error.len() <= sluice_core::text::MESSAGE_LIMIT, "{what}: {}", error.len());
+        assert!(
+            error.len() <= sluice_core::text::MESSAGE_LIMIT,
+            "{what}: {}",
+            error.len()
+        );
         assert_no_raw_controls(what, error);
     }
     // item: failed steps recorded 0 CPU and 0 memory
     assert!(step_run.peak_memory.unwrap() >= 16 << 20, "{step_run:?}");
-    assert!(step_run.cpu_ms.is_some() && step.stats.calls >= 2, "{step_run:?}");
+    assert!(
+        step_run.cpu_ms.is_some() && step.stats.calls >= 2,
+        "{step_run:?}"
+    );
 
     let logs = store.step_logs(summary.run_id).await.unwrap();
     let kinds: Vec<StepLogKind> = logs.iter().map(|l| l.kind).collect();
     assert_eq!(
         kinds,
-        [StepLogKind::Log, StepLogKind::Metric, StepLogKind::Stdout, StepLogKind::Stderr]
+        [
+            StepLogKind::Log,
+            StepLogKind::Metric,
+            StepLogKind::Stdout,
+            StepLogKind::Stderr
+        ]
     );
     for log in &logs {
         assert_no_raw_controls("a stored log row", &log.message);

@@ -422,7 +422,10 @@ fn print_guest_output(driven: &Driven) {
     }
     for (stream, captured) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         for line in captured.lines() {
-            eprintln!("plugin {stream} | {}", text::clean_line(line, text::MESSAGE_LIMIT));
+            eprintln!(
+                "plugin {stream} | {}",
+                text::clean_line(line, text::MESSAGE_LIMIT)
+            );
         }
     }
     if output.dropped.any() {

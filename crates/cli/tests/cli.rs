@@ -220,7 +220,8 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
         .and_then(|logs| logs.split("  features\n").nth(1))
         .unwrap_or_else(|| panic!("a logs section with the features step:\n{logs}\n{stderr}"));
     assert!(
-        features_log.starts_with("    info  fitted IDF on ") && features_log.contains(" documents, "),
+        features_log.starts_with("    info  fitted IDF on ")
+            && features_log.contains(" documents, "),
         "{logs}"
     );
     let (verify, _) = text(&sluice(home, &["audit", "verify"]));

@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn short_clean_text_is_unchanged() {
-        assert_eq!(clean("plain text\nsecond line", 100), "plain text\nsecond line");
+        assert_eq!(
+            clean("plain text\nsecond line", 100),
+            "plain text\nsecond line"
+        );
         assert!(matches!(cleaned("abc", 3), Cow::Borrowed("abc")));
     }
 
@@ -125,11 +128,19 @@ mod tests {
         let long = "é".repeat(10_000); // 20,000 bytes, 2-byte characters
         let cut = clean(&long, MESSAGE_LIMIT);
         assert!(cut.len() <= MESSAGE_LIMIT, "{}", cut.len());
-        assert!(cut.contains("15.6 KiB more cut"), "{}", &cut[cut.len() - 40..]);
+        assert!(
+            cut.contains("15.6 KiB more cut"),
+            "{}",
+            &cut[cut.len() - 40..]
+        );
         // escapes count against the bound; the note counts input bytes
         let cut = clean_line(&"\x1b".repeat(20_000), MESSAGE_LIMIT);
         assert!(cut.len() <= MESSAGE_LIMIT && cut.starts_with("\\x1b\\x1b"));
-        assert!(cut.ends_with("18.5 KiB more cut]"), "{}", &cut[cut.len() - 40..]);
+        assert!(
+            cut.ends_with("18.5 KiB more cut]"),
+            "{}",
+            &cut[cut.len() - 40..]
+        );
     }
 
     #[test]

@@ -187,7 +187,8 @@ impl StepRecord {
             .map(|line| row(StepLogKind::Log, Some(line.level), &line.message, None))
             .collect();
         rows.extend(
-            (output.metrics.iter()).map(|(name, value)| row(StepLogKind::Metric, None, name, Some(*value))),
+            (output.metrics.iter())
+                .map(|(name, value)| row(StepLogKind::Metric, None, name, Some(*value))),
         );
         for (kind, text) in [
             (StepLogKind::Stdout, &output.stdout),
@@ -198,7 +199,12 @@ impl StepRecord {
             }
         }
         if output.dropped.any() {
-            rows.push(row(StepLogKind::Dropped, None, &output.dropped.to_string(), None));
+            rows.push(row(
+                StepLogKind::Dropped,
+                None,
+                &output.dropped.to_string(),
+                None,
+            ));
         }
         rows
     }

@@ -220,7 +220,11 @@ pub fn render_html(report: &RunReport) -> Result<String, ReportError> {
     }
 
     if !report.logs.is_empty() {
-        sections.push(Section::new("logs", "Step logs", logs_section(&report.logs)));
+        sections.push(Section::new(
+            "logs",
+            "Step logs",
+            logs_section(&report.logs),
+        ));
     }
 
     let title = format!("Run {} — {}", report.run_id, report.pipeline);

@@ -254,7 +254,9 @@ fn user_controlled_strings_are_escaped() {
     assert!(html.contains("&lt;i&gt;churn&lt;/i&gt;"));
     // plugin output: HTML-escaped, and control characters (invalid in
     // HTML, and meant for a terminal) shown escaped
-    assert!(html.contains("<pre>\\x1b]0;owned\\x07&lt;script&gt;x()&lt;/script&gt;\nsecond line</pre>"));
+    assert!(
+        html.contains("<pre>\\x1b]0;owned\\x07&lt;script&gt;x()&lt;/script&gt;\nsecond line</pre>")
+    );
     assert!(!html.contains(['\x1b', '\x07']));
 }
 

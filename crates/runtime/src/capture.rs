@@ -274,8 +274,16 @@ impl GuestOutput {
             }
         }
         for (kept, text, dropped) in [
-            (&mut self.stdout, later.stdout, &mut self.dropped.stdout_bytes),
-            (&mut self.stderr, later.stderr, &mut self.dropped.stderr_bytes),
+            (
+                &mut self.stdout,
+                later.stdout,
+                &mut self.dropped.stdout_bytes,
+            ),
+            (
+                &mut self.stderr,
+                later.stderr,
+                &mut self.dropped.stderr_bytes,
+            ),
         ] {
             let mut fits = budget.charge_up_to(text.len());
             while !text.is_char_boundary(fits) {

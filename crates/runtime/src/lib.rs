@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use capture::{Dropped, GuestOutput};
 pub use contract::SUPPORTED_CONTRACTS;
 use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
-pub use capture::{Dropped, GuestOutput};
 pub use state::LogLine;
 use state::{LimitHit, StoreState};
 

@@ -198,8 +198,7 @@ impl StoreState {
             entry.1 = value;
             return;
         }
-        let fits = self.metrics.len() < 1024
-            && self.budget.charge_all(name.len() + ENTRY_OVERHEAD);
+        let fits = self.metrics.len() < 1024 && self.budget.charge_all(name.len() + ENTRY_OVERHEAD);
         match fits {
             true => self.metrics.push((name, value)),
             false => self.dropped_metrics += 1,

@@ -890,7 +890,12 @@ async fn step_logs_are_stored_bounded_and_escaped(store: &Store) {
         value,
     };
     let logs = [
-        row(StepLogKind::Log, Some("warn"), "\x1b[2Jcleared\nFAKE line", None),
+        row(
+            StepLogKind::Log,
+            Some("warn"),
+            "\x1b[2Jcleared\nFAKE line",
+            None,
+        ),
         row(StepLogKind::Metric, None, "rows_changed", Some(3.0)),
         row(StepLogKind::Stdout, None, &"o\n".repeat(1 << 20), None),
         row(StepLogKind::Stderr, None, "panicked\r\n", None),
@@ -901,25 +906,51 @@ async fn step_logs_are_stored_bounded_and_escaped(store: &Store) {
     let kinds: Vec<StepLogKind> = stored.iter().map(|l| l.kind).collect();
     assert_eq!(
         kinds,
-        [StepLogKind::Log, StepLogKind::Metric, StepLogKind::Stdout, StepLogKind::Stderr, StepLogKind::Dropped]
+        [
+            StepLogKind::Log,
+            StepLogKind::Metric,
+            StepLogKind::Stdout,
+            StepLogKind::Stderr,
+            StepLogKind::Dropped
+        ]
     );
-    assert!(stored.iter().all(|l| l.step == "clean" && l.step_run_id == step));
+    assert!(
+        stored
+            .iter()
+            .all(|l| l.step == "clean" && l.step_run_id == step)
+    );
     assert_eq!(stored[0].message, "\\x1b[2Jcleared\nFAKE line");
     assert_eq!(stored[0].level.as_deref(), Some("warn"));
-    assert_eq!((stored[1].message.as_str(), stored[1].value), ("rows_changed", Some(3.0)));
+    assert_eq!(
+        (stored[1].message.as_str(), stored[1].value),
+        ("rows_changed", Some(3.0))
+    );
     assert!(stored[2].message.len() <= STDIO_LIMIT && stored[2].message.ends_with("more cut]"));
     assert_eq!(stored[3].message, "panicked\\x0d\n");
     assert!(stored.iter().all(|l| !l.message.contains(['\x1b', '\r'])));
 
-    store.finish_run(run, RunStatus::Failed, Some(&hostile)).await.unwrap();
-    let step_error = store.step_runs(run).await.unwrap()[0].error.clone().unwrap();
+    store
+        .finish_run(run, RunStatus::Failed, Some(&hostile))
+        .await
+        .unwrap();
+    let step_error = store.step_runs(run).await.unwrap()[0]
+        .error
+        .clone()
+        .unwrap();
     let run_error = store.run(run).await.unwrap().unwrap().error.unwrap();
     for error in [step_error, run_error] {
-        assert!(error.len() <= sluice_core::text::MESSAGE_LIMIT, "{}", error.len());
+        assert!(
+            error.len() <= sluice_core::text::MESSAGE_LIMIT,
+            "{}",
+            error.len()
+        );
         assert!(error.starts_with("\\x1b]0;owned\\x07yyy") && error.ends_with("MiB more cut]"));
     }
     // logs of a step run that does not exist are refused, naming it
-    assert_err_contains(store.record_step_logs(9999, &logs[..1]).await, &["step run", "9999"]);
+    assert_err_contains(
+        store.record_step_logs(9999, &logs[..1]).await,
+        &["step run", "9999"],
+    );
 }
 
 // ---- harness --------------------------------------------------------------
