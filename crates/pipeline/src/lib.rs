@@ -13,7 +13,7 @@ pub mod run;
 pub mod spec;
 pub mod work;
 
-pub use drive::{Driven, Driver, Pass, PluginRun, drive_plugin};
+pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
 pub use run::{
