@@ -193,7 +193,12 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("plugin     {} {} ({})", info.name, info.version, info.kind);
+    println!(
+        "plugin     {} {} ({})",
+        plugin.display_name(),
+        info.version,
+        info.kind
+    );
     println!("digest     {}", plugin.digest());
     println!("contract   {}", plugin.contract());
     println!("summary    {}", info.summary);
@@ -253,7 +258,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
     println!("\nto run with default params, a policy needs:");
     println!(
         "  [plugin.{}]\n  digest = \"{}\"\n  read = [{}]\n  write = [{}]",
-        info.name,
+        plugin.name(),
         plugin.digest(),
         names(&info.reads),
         names(&info.writes)
@@ -365,6 +370,7 @@ fn run_plugin(
         params: &params,
         effective: &effective,
         chunk_rows,
+        stop: Default::default(),
     };
     let driven = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver)?;
     if let Some(bar) = driver.bar.take() {

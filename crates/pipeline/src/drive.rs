@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use sluice_core::contract::{Metric, Params};
 use sluice_data::{DataError, TableReader, batch_to_chunk, merge_into_batch};
 use sluice_runtime::policy::EffectiveGrant;
-use sluice_runtime::{LogLine, Plugin, RuntimeError, SessionStats};
+use sluice_runtime::{LogLine, Plugin, RuntimeError, SessionStats, Stop};
 
 /// The two passes over a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct PluginRun<'a> {
     pub params: &'a Params,
     pub effective: &'a EffectiveGrant,
     pub chunk_rows: usize,
+    /// Stops a guest call from inside (the step's deadline, cancellation).
+    pub stop: Stop,
 }
 
 /// What a finished drive reports.
@@ -91,9 +93,12 @@ pub fn drive_plugin<D: Driver>(
     } else {
         None
     };
-    let mut session = run
-        .plugin
-        .session(run.params, run.effective, state.as_deref())?;
+    let mut session = run.plugin.session_until(
+        run.params,
+        run.effective,
+        state.as_deref(),
+        run.stop.clone(),
+    )?;
     for batch in TableReader::open(input, run.chunk_rows)? {
         driver.check(Pass::Process)?;
         let batch = batch?;
@@ -120,7 +125,9 @@ fn fit<D: Driver>(
     driver: &mut D,
     stats: &mut SessionStats,
 ) -> Result<Vec<u8>, D::Error> {
-    let mut session = run.plugin.session(run.params, run.effective, None)?;
+    let mut session =
+        run.plugin
+            .session_until(run.params, run.effective, None, run.stop.clone())?;
     for batch in TableReader::open(table, run.chunk_rows)? {
         driver.check(Pass::Fit)?;
         let batch = batch?;
