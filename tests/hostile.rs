@@ -548,7 +548,11 @@ fn a_pin_on_the_declared_name_is_checked_before_anything_is_cached() {
         ),
         "{err}"
     );
-    assert!(files_under(cache.path()).is_empty(), "{:?}", files_under(cache.path()));
+    assert!(
+        files_under(cache.path()).is_empty(),
+        "{:?}",
+        files_under(cache.path())
+    );
     // a plugin that passes every check is cached
     runtime.load(genuine, Some("clean-text"), &pinned).unwrap();
     assert_eq!(files_under(cache.path()).len(), 1);
@@ -562,7 +566,11 @@ const IMPOSTOR_POLICY: &str = "[plugin.clean-text]\nread = [\"text\"]\nwrite = [
 fn impostor_project() -> (tempfile::TempDir, Policy) {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("granted")).unwrap();
-    std::fs::write(root.path().join("granted/secret.txt"), "clean-text's lexicon").unwrap();
+    std::fs::write(
+        root.path().join("granted/secret.txt"),
+        "clean-text's lexicon",
+    )
+    .unwrap();
     let policy = policy(IMPOSTOR_POLICY, root.path());
     (root, policy)
 }
@@ -592,7 +600,9 @@ fn impostor() {
 
     // granted columns under its own name, it still sees no env and no dir
     let own = policy(
-        &format!("{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"),
+        &format!(
+            "{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"
+        ),
         root.path(),
     );
     let plugin = load_file_named(&runtime, IMPOSTOR, "impostor", &own);
@@ -627,7 +637,9 @@ fn impostor() {
     );
     std::fs::write(
         root.path().join("policy.toml"),
-        format!("{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"),
+        format!(
+            "{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"
+        ),
     )
     .unwrap();
     let checked = sluice_pipeline::describe_plan(&plan(&runtime, root.path()).unwrap());
@@ -646,8 +658,8 @@ fn load_file_named(runtime: &Runtime, path: &str, name: &str, policy: &Policy) -
 
 /// `sluice check` on `<dir>/pipeline.toml`.
 fn plan(runtime: &Runtime, dir: &Path) -> Result<sluice_pipeline::Plan, String> {
-    let pipeline = sluice_pipeline::Pipeline::load(&dir.join("pipeline.toml"))
-        .map_err(|e| e.to_string())?;
+    let pipeline =
+        sluice_pipeline::Pipeline::load(&dir.join("pipeline.toml")).map_err(|e| e.to_string())?;
     sluice_pipeline::plan(pipeline, runtime, &dir.join(".sluice")).map_err(|e| e.to_string())
 }
 
@@ -701,7 +713,11 @@ fn sleeper() {
         .unwrap()
         .process(text_chunk("text", &["1.5"]))
         .unwrap();
-    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         texts(&out, "out")[0].as_deref(),
         Some("slept 1.500s stdin Ok(0)")
@@ -745,7 +761,11 @@ fn a_step_deadline_and_cancellation_stop_a_guest_inside_a_call() {
         .unwrap_err();
     assert!(matches!(err, RuntimeError::StepTimeout { .. }), "{err}");
     assert!(err.to_string().contains("policy `timeout`"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = cancel.clone();
@@ -765,7 +785,11 @@ fn a_step_deadline_and_cancellation_stop_a_guest_inside_a_call() {
         .unwrap_err();
     canceller.join().unwrap();
     assert!(matches!(err, RuntimeError::Cancelled { .. }), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_host_still_works(&runtime);
 }
 
@@ -800,7 +824,10 @@ fn fit_then_fail() {
     let step = &summary.steps[0];
     assert_eq!(step.status, sluice_store::StepStatus::Failed);
     assert!(
-        step.error.as_deref().unwrap().contains("fails after finish-fit"),
+        step.error
+            .as_deref()
+            .unwrap()
+            .contains("fails after finish-fit"),
         "{step:?}"
     );
     let state = sluice_core::Digest::of(b"fitted state of fit-then-fail, never to be kept");
@@ -815,7 +842,10 @@ fn fit_then_fail() {
 fn a_sparse_2gib_plugin_file_is_refused_before_reading() {
     let dir = tempfile::tempdir().unwrap();
     let huge = dir.path().join("huge.wasm");
-    std::fs::File::create(&huge).unwrap().set_len(2 << 30).unwrap();
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
     let project = one_step_project(huge.to_str().unwrap(), "", "");
     let started = Instant::now();
     let err = plan(&runtime(), project.path()).unwrap_err();
@@ -825,22 +855,42 @@ fn a_sparse_2gib_plugin_file_is_refused_before_reading() {
             && err.contains("2147483648 bytes is over the 33554432-byte limit"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn table_bounds_are_reported_as_limits() {
     // a grant above what the instance pool can give is refused, not capped
     let runtime = runtime();
-    let err = expect_err(load(&runtime, BIG_TABLE, "big-table", "table_elements = 200000\n"));
+    let err = expect_err(load(
+        &runtime,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 200000\n",
+    ));
     assert!(
-        matches!(err, RuntimeError::GrantOverHostLimit { field: "table_elements", .. })
-            && err.to_string().contains("200000")
+        matches!(
+            err,
+            RuntimeError::GrantOverHostLimit {
+                field: "table_elements",
+                ..
+            }
+        ) && err.to_string().contains("200000")
             && err.to_string().contains("100000"),
         "{err}"
     );
     // a grant up to the pool's size is honoured (the pool once capped it at 20,000)
-    load(&runtime, BIG_TABLE, "big-table", "table_elements = 100000\n").unwrap();
+    load(
+        &runtime,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 100000\n",
+    )
+    .unwrap();
     // a component whose table is larger than the host's pool slots is
     // refused as over a limit, not as an invalid component
     let small = Runtime::new(sluice_runtime::RuntimeConfig {
@@ -848,7 +898,12 @@ fn table_bounds_are_reported_as_limits() {
         ..Default::default()
     })
     .unwrap();
-    let err = expect_err(load(&small, BIG_TABLE, "big-table", "table_elements = 64\n"));
+    let err = expect_err(load(
+        &small,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 64\n",
+    ));
     assert!(matches!(err, RuntimeError::HostLimit { .. }), "{err}");
     let message = err.to_string();
     assert!(

@@ -317,9 +317,14 @@ impl Planner<'_> {
         if let Some(plugin) = self.loaded.get(reference) {
             return Ok(plugin.clone());
         }
-        let (bytes, grant_name) =
-            resolve_plugin(reference, self.pipeline, self.policy, self.runtime, self.home)
-                .map_err(|m| self.err(format!("{at} plugin"), m))?;
+        let (bytes, grant_name) = resolve_plugin(
+            reference,
+            self.pipeline,
+            self.policy,
+            self.runtime,
+            self.home,
+        )
+        .map_err(|m| self.err(format!("{at} plugin"), m))?;
         let plugin = self
             .runtime
             .load(&bytes, Some(&grant_name), self.policy)

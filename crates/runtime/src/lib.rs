@@ -24,8 +24,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 pub use contract::SUPPORTED_CONTRACTS;
 use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
+use state::{LimitHit, SleptPastBound, Stopped, StoreState};
 pub use state::{LogLine, Stop};
-use state::{LimitHit, SleptPastBound, StoreState, Stopped};
 
 use crate::policy::{EffectiveGrant, Grant, Policy, PolicyError};
 use sluice_core::Digest;
@@ -96,7 +96,9 @@ pub enum RuntimeError {
     },
     #[error("plugin `{plugin}`: stopped inside `{call}`: the run was cancelled")]
     Cancelled { plugin: String, call: &'static str },
-    #[error("plugin `{plugin}`: step timeout: stopped inside `{call}` at the step's deadline (policy `timeout`)")]
+    #[error(
+        "plugin `{plugin}`: step timeout: stopped inside `{call}` at the step's deadline (policy `timeout`)"
+    )]
     StepTimeout { plugin: String, call: &'static str },
     #[error(
         "plugin `{plugin}`: memory limit: `{call}` tried to grow linear memory to {desired}, the grant allows {limit} (policy `memory`)"
@@ -241,7 +243,11 @@ pub struct Runtime(Arc<Inner>);
 /// control characters escaped, at most 64 characters.
 pub fn guest_text(text: &str) -> String {
     const MAX_CHARS: usize = 64;
-    let mut shown: String = text.chars().take(MAX_CHARS).flat_map(char::escape_debug).collect();
+    let mut shown: String = text
+        .chars()
+        .take(MAX_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
     if text.chars().nth(MAX_CHARS).is_some() {
         shown.push('…');
     }
@@ -523,7 +529,11 @@ impl Plugin {
         if self.declared_name() == self.label {
             self.label.clone()
         } else {
-            format!("{} (declares `{}`)", self.label, guest_text(self.declared_name()))
+            format!(
+                "{} (declares `{}`)",
+                self.label,
+                guest_text(self.declared_name())
+            )
         }
     }
 

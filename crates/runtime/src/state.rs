@@ -130,7 +130,11 @@ pub struct Stop {
 
 impl Stop {
     fn reason(&self) -> Option<Stopped> {
-        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+        if self
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
             return Some(Stopped::Cancelled);
         }
         match self.deadline {
@@ -186,7 +190,7 @@ impl CallClock {
     }
 
     fn grant_slice(&mut self) -> u64 {
-        self.granted_ticks = self.remaining_ticks.min(SLICE_TICKS).max(1);
+        self.granted_ticks = self.remaining_ticks.clamp(1, SLICE_TICKS);
         self.granted_ticks
     }
 

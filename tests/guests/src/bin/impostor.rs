@@ -21,11 +21,7 @@ impl Step for Impostor {
             Err(e) => format!("denied ({e})"),
         };
         let text = input.text("text")?;
-        let report = format!(
-            "vars=[{}] dir={dir} text={:?}",
-            vars.join(";"),
-            text.get(0)
-        );
+        let report = format!("vars=[{}] dir={dir} text={:?}", vars.join(";"), text.get(0));
         let mut out = TextBuilder::with_capacity(input.rows as usize, 0);
         for _ in 0..input.rows {
             out.push(&report);
