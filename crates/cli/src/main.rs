@@ -47,6 +47,9 @@ enum Command {
         /// Steps at once (default: the pipeline's `concurrency`, else the CPU count).
         #[arg(long)]
         concurrency: Option<usize>,
+        /// Hash every recorded artifact first; damaged ones are removed and recomputed.
+        #[arg(long)]
+        verify: bool,
     },
     /// Validate a pipeline without running it.
     Check { pipeline: PathBuf },
@@ -66,6 +69,13 @@ enum Command {
     /// Artifacts produced by runs.
     #[command(subcommand)]
     Artifacts(ArtifactsCommand),
+    /// Remove artifact files no run, cache entry or model refers to, and
+    /// temporary files of killed processes.
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -102,10 +112,13 @@ enum Command {
 enum ArtifactsCommand {
     /// Write a table artifact to .parquet, .csv or .jsonl.
     Export {
+        /// The digest, or any unique prefix of it (with or without `sha256:`).
         digest: String,
         #[arg(long)]
         out: PathBuf,
     },
+    /// Hash every recorded artifact; damaged files are removed (and recomputed by the next run).
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -181,7 +194,16 @@ fn main() -> ExitCode {
             pipeline,
             no_cache,
             concurrency,
-        } => pipeline::run(&ctx, &pipeline, no_cache, concurrency),
+            verify,
+        } => pipeline::run(
+            &ctx,
+            &pipeline,
+            sluice_pipeline::RunOptions {
+                no_cache,
+                concurrency,
+                verify,
+            },
+        ),
         Command::Check { pipeline } => pipeline::check(&ctx, &pipeline),
         Command::Graph { pipeline, format } => pipeline::graph(&pipeline, format),
         Command::Runs { limit } => runs::runs(&ctx, limit),
@@ -189,6 +211,8 @@ fn main() -> ExitCode {
         Command::Artifacts(ArtifactsCommand::Export { digest, out }) => {
             pipeline::export(&ctx, &digest, &out)
         }
+        Command::Artifacts(ArtifactsCommand::Verify) => pipeline::verify(&ctx),
+        Command::Gc { dry_run } => pipeline::gc(&ctx, dry_run),
         Command::Audit(AuditCommand::Verify) => runs::audit_verify(&ctx),
         Command::Audit(AuditCommand::Log { limit }) => runs::audit_log(&ctx, limit),
         Command::Plugin(command) => plugin::run(command, ctx.home()),

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use sluice_core::units::format_size;
 
 use super::Context;
-use super::pipeline::short;
+use super::pipeline::short_or;
 
 fn when(ms: i64) -> String {
     sluice_report::collect::format_time(ms)
@@ -48,7 +48,7 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
         "started {} UTC, took {}, pipeline {}",
         when(run.started_at),
         duration(run.started_at, run.finished_at),
-        short(&run.pipeline_digest)
+        run.pipeline_digest.short()
     );
     if let Some(error) = &run.error {
         println!("error: {error}");
@@ -70,7 +70,7 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
                 .map(|m| format_size(m as u64))
                 .unwrap_or_default(),
             step.cpu_ms.unwrap_or(0),
-            step.plugin_digest.as_deref().map(short).unwrap_or("-"),
+            short_or(step.plugin_digest.as_ref(), "-"),
         );
         if let Some(error) = &step.error {
             println!("    {error}");
@@ -80,7 +80,7 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
     if !artifacts.is_empty() {
         println!("\nartifacts");
         for a in artifacts {
-            let inputs: Vec<&str> = a.inputs.iter().map(|i| short(i)).collect();
+            let inputs: Vec<String> = a.inputs.iter().map(|i| i.short()).collect();
             println!(
                 "  {} {:<6} {:<14} {:>8} rows {:>10}  from [{}]",
                 a.digest,
