@@ -572,7 +572,12 @@ async fn a_policy_change_is_audited_after_many_audit_entries() {
 // ---- artifacts: damaged files, temporaries, garbage -----------------------
 
 /// The file of the artifact `step` produced in `summary`, and its digest.
-async fn output_file(project: &Project, store: &Store, summary: &RunSummary, step: &str) -> (PathBuf, Digest) {
+async fn output_file(
+    project: &Project,
+    store: &Store,
+    summary: &RunSummary,
+    step: &str,
+) -> (PathBuf, Digest) {
     let digest = summary
         .steps
         .iter()
@@ -594,7 +599,12 @@ fn age_file(path: &std::path::Path, age: Duration) {
 }
 
 fn hit(summary: &RunSummary, step: &str) -> bool {
-    summary.steps.iter().find(|s| s.name == step).unwrap().cache_hit
+    summary
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .unwrap()
+        .cache_hit
 }
 
 /// A truncated artifact (what a full disk or a kill during a copy leaves)
@@ -622,14 +632,26 @@ async fn a_damaged_cached_artifact_is_detected_recomputed_and_rewritten() {
 
     let second = project.run_with(&store, RunOptions::default()).await;
     assert_eq!(second.status, RunStatus::Succeeded, "{second:#?}");
-    assert!(!hit(&second, "clean") && !hit(&second, "spam"), "{:?}", statuses(&second));
-    assert!(hit(&second, "scale") && hit(&second, "count"), "{:?}", statuses(&second));
+    assert!(
+        !hit(&second, "clean") && !hit(&second, "spam"),
+        "{:?}",
+        statuses(&second)
+    );
+    assert!(
+        hit(&second, "scale") && hit(&second, "count"),
+        "{:?}",
+        statuses(&second)
+    );
     assert_eq!(outputs(&second), outputs(&first));
     assert_eq!(Digest::of_file(&clean).unwrap(), clean_digest);
     assert_eq!(Digest::of_file(&spam).unwrap(), spam_digest);
     // repaired: the next run is all hits
     let third = project.run_with(&store, RunOptions::default()).await;
-    assert!(third.steps.iter().all(|s| s.cache_hit), "{:?}", statuses(&third));
+    assert!(
+        third.steps.iter().all(|s| s.cache_hit),
+        "{:?}",
+        statuses(&third)
+    );
 }
 
 /// `--no-cache` recomputes a step; a damaged file under the same digest is
@@ -661,9 +683,17 @@ async fn verify_finds_and_removes_damaged_artifacts() {
     let project = Project::new(PIPELINE);
     let store = project.store().await;
     let first = project.run_with(&store, RunOptions::default()).await;
-    let clean_verification = sluice_pipeline::verify_artifacts(&store, &project.home()).await.unwrap();
-    assert!(clean_verification.problems.is_empty(), "{clean_verification:?}");
-    assert_eq!(clean_verification.checked, store.all_artifacts().await.unwrap().len());
+    let clean_verification = sluice_pipeline::verify_artifacts(&store, &project.home())
+        .await
+        .unwrap();
+    assert!(
+        clean_verification.problems.is_empty(),
+        "{clean_verification:?}"
+    );
+    assert_eq!(
+        clean_verification.checked,
+        store.all_artifacts().await.unwrap().len()
+    );
     let (count, digest) = output_file(&project, &store, &first, "count").await;
     let mut bytes = std::fs::read(&count).unwrap();
     bytes[0] ^= 1;
@@ -677,7 +707,11 @@ async fn verify_finds_and_removes_damaged_artifacts() {
             },
         )
         .await;
-    assert!(!hit(&verified, "count") && hit(&verified, "clean"), "{:?}", statuses(&verified));
+    assert!(
+        !hit(&verified, "count") && hit(&verified, "clean"),
+        "{:?}",
+        statuses(&verified)
+    );
     assert_eq!(Digest::of_file(&count).unwrap(), digest);
 }
 
@@ -694,7 +728,8 @@ async fn stale_temporaries_are_swept_and_live_ones_kept() {
     child.wait().unwrap();
     let live = std::process::id();
     let temp = |pid: u32, tag: &str| artifacts.path(&format!(".tmp-{pid}-1700000000000-{tag}"));
-    let (stale, live_old, dead_fresh) = (temp(dead, "stale"), temp(live, "live"), temp(dead, "fresh"));
+    let (stale, live_old, dead_fresh) =
+        (temp(dead, "stale"), temp(live, "live"), temp(dead, "fresh"));
     let old_query = artifacts.path(&format!(".query-{dead}-3.parquet"));
     for path in [&stale, &live_old, &dead_fresh, &old_query] {
         std::fs::write(path, b"partial").unwrap();
@@ -704,7 +739,10 @@ async fn stale_temporaries_are_swept_and_live_ones_kept() {
     }
     let summary = project.run(RunOptions::default()).await;
     assert_eq!(summary.status, RunStatus::Succeeded);
-    assert!(!stale.exists() && !old_query.exists(), "a killed process's temporaries are swept");
+    assert!(
+        !stale.exists() && !old_query.exists(),
+        "a killed process's temporaries are swept"
+    );
     assert!(live_old.exists(), "a live process's temporary is kept");
     assert!(dead_fresh.exists(), "a recent temporary is kept");
 }
@@ -724,14 +762,22 @@ async fn gc_keeps_referenced_and_removes_unreferenced(project: &Project, store: 
     for path in [&orphan_path, &young, &foreign] {
         std::fs::write(path, b"x").unwrap();
     }
-    for path in referenced.iter().map(|n| artifacts.path(n)).chain([orphan_path.clone(), foreign.clone()]) {
+    for path in referenced
+        .iter()
+        .map(|n| artifacts.path(n))
+        .chain([orphan_path.clone(), foreign.clone()])
+    {
         age_file(&path, Duration::from_secs(3600));
     }
 
-    let dry = sluice_pipeline::collect_garbage(store, &project.home(), true).await.unwrap();
+    let dry = sluice_pipeline::collect_garbage(store, &project.home(), true)
+        .await
+        .unwrap();
     assert_eq!(dry.unreferenced, vec![orphan_path.clone()]);
     assert!(orphan_path.exists(), "a dry run removes nothing");
-    let collected = sluice_pipeline::collect_garbage(store, &project.home(), false).await.unwrap();
+    let collected = sluice_pipeline::collect_garbage(store, &project.home(), false)
+        .await
+        .unwrap();
     assert_eq!(collected.unreferenced, vec![orphan_path.clone()]);
     assert_eq!(collected.kept, referenced.len() + 1);
     assert!(!orphan_path.exists());
@@ -740,7 +786,11 @@ async fn gc_keeps_referenced_and_removes_unreferenced(project: &Project, store: 
         assert!(artifacts.path(name).exists(), "{name} is referenced");
     }
     let again = project.run_with(store, RunOptions::default()).await;
-    assert!(again.steps.iter().all(|s| s.cache_hit), "{:?}", statuses(&again));
+    assert!(
+        again.steps.iter().all(|s| s.cache_hit),
+        "{:?}",
+        statuses(&again)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -784,8 +834,14 @@ async fn artifacts_are_found_by_any_unique_prefix() {
     let store = project.store().await;
     let first = project.run_with(&store, RunOptions::default()).await;
     let (_, digest) = output_file(&project, &store, &first, "count").await;
-    for typed in [digest.short(), format!("sha256:{}", digest.short().to_uppercase()), digest.to_string()] {
-        let found = sluice_pipeline::find_artifact(&store, &typed).await.unwrap();
+    for typed in [
+        digest.short(),
+        format!("sha256:{}", digest.short().to_uppercase()),
+        digest.to_string(),
+    ] {
+        let found = sluice_pipeline::find_artifact(&store, &typed)
+            .await
+            .unwrap();
         assert_eq!(found.digest, digest, "{typed}");
     }
     // two recorded artifacts that share their first six digits
@@ -805,16 +861,38 @@ async fn artifacts_are_found_by_any_unique_prefix() {
         };
         store.put_artifact(&record).await.unwrap();
     }
-    let e = sluice_pipeline::find_artifact(&store, "sha256:ABCDEF").await.unwrap_err().to_string();
+    let e = sluice_pipeline::find_artifact(&store, "sha256:ABCDEF")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("ambiguous") && e.contains("abcdef000000") && e.contains("abcdef111111"),
         "{e}"
     );
-    let one = sluice_pipeline::find_artifact(&store, "abcdef1").await.unwrap();
+    let one = sluice_pipeline::find_artifact(&store, "abcdef1")
+        .await
+        .unwrap();
     assert_eq!(one.created_by_step, "twin");
-    let unknown = if digest.hex().starts_with('0') { "f" } else { "0" }.repeat(20);
-    let e = sluice_pipeline::find_artifact(&store, &unknown).await.unwrap_err().to_string();
-    assert!(e.contains("no artifact starts with") && e.contains(&unknown), "{e}");
-    let e = sluice_pipeline::find_artifact(&store, "\u{1b}[2Jnope").await.unwrap_err().to_string();
-    assert!(e.contains("not hexadecimal") && !e.contains('\u{1b}'), "{e}");
+    let unknown = if digest.hex().starts_with('0') {
+        "f"
+    } else {
+        "0"
+    }
+    .repeat(20);
+    let e = sluice_pipeline::find_artifact(&store, &unknown)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no artifact starts with") && e.contains(&unknown),
+        "{e}"
+    );
+    let e = sluice_pipeline::find_artifact(&store, "\u{1b}[2Jnope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not hexadecimal") && !e.contains('\u{1b}'),
+        "{e}"
+    );
 }

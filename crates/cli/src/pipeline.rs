@@ -227,7 +227,11 @@ pub fn export(ctx: &Context, digest: &str, out: &Path) -> Result<()> {
     let store = tokio.block_on(ctx.store())?;
     let artifact = tokio.block_on(sluice_pipeline::find_artifact(&store, digest))?;
     if artifact.kind != sluice_store::ArtifactKind::Table {
-        bail!("artifact {} is {}, not a table", artifact.digest, artifact.kind);
+        bail!(
+            "artifact {} is {}, not a table",
+            artifact.digest,
+            artifact.kind
+        );
     }
     let artifacts = ArtifactDir::new(&ctx.home);
     let blob = sluice_pipeline::artifacts::stored_blob(&artifact);
@@ -254,7 +258,12 @@ pub fn verify(ctx: &Context) -> Result<()> {
             BlobProblem::Missing => "",
             _ => " (removed; the next run recomputes it)",
         };
-        println!("{} {:<6} {}: {problem}{action}", record.digest, record.kind.to_string(), record.path);
+        println!(
+            "{} {:<6} {}: {problem}{action}",
+            record.digest,
+            record.kind.to_string(),
+            record.path
+        );
     }
     println!(
         "{} artifacts checked, {} damaged or missing",
@@ -262,7 +271,10 @@ pub fn verify(ctx: &Context) -> Result<()> {
         verification.problems.len()
     );
     if !verification.problems.is_empty() {
-        bail!("{} artifacts are damaged or missing", verification.problems.len());
+        bail!(
+            "{} artifacts are damaged or missing",
+            verification.problems.len()
+        );
     }
     Ok(())
 }
@@ -272,9 +284,14 @@ pub fn verify(ctx: &Context) -> Result<()> {
 pub fn gc(ctx: &Context, dry_run: bool) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
-    let collection = tokio.block_on(sluice_pipeline::collect_garbage(&store, &ctx.home, dry_run))?;
+    let collection =
+        tokio.block_on(sluice_pipeline::collect_garbage(&store, &ctx.home, dry_run))?;
     let verb = if dry_run { "would remove" } else { "removed" };
-    for path in collection.unreferenced.iter().chain(&collection.temporaries) {
+    for path in collection
+        .unreferenced
+        .iter()
+        .chain(&collection.temporaries)
+    {
         println!("{verb} {}", path.display());
     }
     println!(

@@ -338,12 +338,20 @@ fn artifacts_export_takes_the_short_digests_run_prints() {
     for typed in [short.clone(), format!("sha256:{}", short.to_uppercase())] {
         let export = sluice(
             home.path(),
-            &["artifacts", "export", &typed, "--out", out.to_str().unwrap()],
+            &[
+                "artifacts",
+                "export",
+                &typed,
+                "--out",
+                out.to_str().unwrap(),
+            ],
         );
         let (stdout, stderr) = text(&export);
         assert!(export.status.success(), "{typed}: {stdout}\n{stderr}");
         assert!(
-            std::fs::read_to_string(&out).unwrap().contains("hello world"),
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("hello world"),
             "{typed}"
         );
     }
@@ -375,7 +383,10 @@ fn artifacts_export_takes_the_short_digests_run_prints() {
     });
     for (typed, expected) in [
         ("abcdef", &["ambiguous", "abcdef000000", "abcdef111111"][..]),
-        ("sha256:0123456789abcdef0123", &["no artifact starts with", "sha256:0123456789abcdef0123"]),
+        (
+            "sha256:0123456789abcdef0123",
+            &["no artifact starts with", "sha256:0123456789abcdef0123"],
+        ),
         ("sha256:xyz", &["not hexadecimal"]),
     ] {
         let export = sluice(
@@ -429,7 +440,10 @@ fn gc_and_verify_from_the_command_line() {
     let dry = sluice(home.path(), &["gc", "--dry-run"]);
     let (stdout, stderr) = text(&dry);
     assert!(dry.status.success(), "{stderr}");
-    assert!(stdout.contains("would remove") && stdout.contains(&"e".repeat(64)), "{stdout}");
+    assert!(
+        stdout.contains("would remove") && stdout.contains(&"e".repeat(64)),
+        "{stdout}"
+    );
     assert!(orphan.exists());
     let gc = sluice(home.path(), &["gc"]);
     let (stdout, stderr) = text(&gc);
@@ -443,5 +457,8 @@ fn gc_and_verify_from_the_command_line() {
     let verify = sluice(home.path(), &["artifacts", "verify"]);
     let (stdout, stderr) = text(&verify);
     assert!(!verify.status.success());
-    assert!(stdout.contains("7 bytes on disk") && stderr.contains("1 artifacts are damaged"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("7 bytes on disk") && stderr.contains("1 artifacts are damaged"),
+        "{stdout}\n{stderr}"
+    );
 }

@@ -47,11 +47,17 @@ impl DigestError {
     }
 }
 
-/// At most 80 characters of `text`, control characters escaped: the
-/// text of a bad digest is echoed in messages.
+/// `text` escaped (no control characters reach a terminal) and cut to 80
+/// characters: the text of a bad digest is echoed in messages.
 fn bounded(text: &str) -> String {
-    let mut out: String = text.chars().take(80).flat_map(char::escape_default).collect();
-    if text.chars().count() > 80 {
+    const SHOWN: usize = 80;
+    let mut out: String = text
+        .chars()
+        .flat_map(char::escape_default)
+        .take(SHOWN + 1)
+        .collect();
+    if out.chars().count() > SHOWN {
+        out = out.chars().take(SHOWN).collect();
         out.push('…');
     }
     out
@@ -71,7 +77,9 @@ impl Digest {
         }
         let bytes = hex::decode(hex_digits)
             .map_err(|_| DigestError::new(hex_digits, "is not hexadecimal"))?;
-        Ok(Digest(bytes.try_into().expect("64 hex digits are 32 bytes")))
+        Ok(Digest(
+            bytes.try_into().expect("64 hex digits are 32 bytes"),
+        ))
     }
 
     /// The lowercase hex digits a (possibly partial) digest starts with,
@@ -219,7 +227,12 @@ mod tests {
 
     #[test]
     fn refuses_short_long_and_non_hex_text_naming_it() {
-        for bad in ["sha256:abc", "xyz", &format!("{HEX}00"), &format!("sha256:{}", "g".repeat(64))] {
+        for bad in [
+            "sha256:abc",
+            "xyz",
+            &format!("{HEX}00"),
+            &format!("sha256:{}", "g".repeat(64)),
+        ] {
             let e = bad.parse::<Digest>().unwrap_err();
             assert!(e.to_string().contains(&bad[..3]), "{e}");
         }
@@ -230,7 +243,10 @@ mod tests {
 
     #[test]
     fn hex_prefix_accepts_partial_digests_as_printed() {
-        assert_eq!(Digest::hex_prefix("sha256:00112233AABB").unwrap(), "00112233aabb");
+        assert_eq!(
+            Digest::hex_prefix("sha256:00112233AABB").unwrap(),
+            "00112233aabb"
+        );
         assert_eq!(Digest::hex_prefix("0011").unwrap(), "0011");
         assert!(Digest::hex_prefix("sha256:").is_err());
         assert!(Digest::hex_prefix("00 11").is_err());

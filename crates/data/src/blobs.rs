@@ -39,9 +39,13 @@ impl StoredBlob {
 pub enum BlobProblem {
     Missing,
     /// Size on disk differs from the recorded size.
-    WrongSize { found: u64 },
+    WrongSize {
+        found: u64,
+    },
     /// The content hashes to another digest.
-    WrongDigest { found: Digest },
+    WrongDigest {
+        found: Digest,
+    },
 }
 
 impl std::fmt::Display for BlobProblem {
@@ -133,7 +137,11 @@ impl ArtifactDir {
         self.check_with(blob, true)
     }
 
-    fn check_with(&self, blob: &StoredBlob, always_hash: bool) -> std::io::Result<Option<BlobProblem>> {
+    fn check_with(
+        &self,
+        blob: &StoredBlob,
+        always_hash: bool,
+    ) -> std::io::Result<Option<BlobProblem>> {
         let path = self.path(&blob.file_name);
         let metadata = match std::fs::metadata(&path) {
             Ok(m) => m,

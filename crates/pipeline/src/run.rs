@@ -176,7 +176,11 @@ pub async fn execute(
 
 /// Sweeps temporaries killed processes left behind (never a live one's)
 /// and, with `--verify`, checks every recorded artifact.
-async fn prepare_artifacts(store: &Store, home: &Path, options: &RunOptions) -> Result<(), RunError> {
+async fn prepare_artifacts(
+    store: &Store,
+    home: &Path,
+    options: &RunOptions,
+) -> Result<(), RunError> {
     if let Err(e) = ArtifactDir::new(home).sweep_temporaries(false) {
         tracing::warn!("sweeping stale temporary files: {e}");
     }
@@ -227,9 +231,7 @@ impl<'a> Run<'a> {
     ) -> Result<Run<'a>, RunError> {
         let started = Instant::now();
         let pipeline = &plan.pipeline;
-        let run_id = store
-            .create_run(&pipeline.name, &pipeline.digest)
-            .await?;
+        let run_id = store.create_run(&pipeline.name, &pipeline.digest).await?;
         let run = Run {
             concurrency: options.concurrency.unwrap_or(pipeline.concurrency).max(1),
             pending: (0..plan.steps.len()).collect(),
@@ -445,12 +447,7 @@ impl<'a> Run<'a> {
         }
         let id = self
             .store
-            .start_step(
-                self.run_id,
-                &step.name,
-                step.plugin_digest().as_ref(),
-                key,
-            )
+            .start_step(self.run_id, &step.name, step.plugin_digest().as_ref(), key)
             .await?;
         // only steps that report metrics pay for the extra query
         let metrics = match step.work.reports_metrics() {
@@ -492,7 +489,10 @@ impl<'a> Run<'a> {
             blobs.push(StoredBlob {
                 digest,
                 file_name: file_name.clone(),
-                bytes: hit.state_bytes.and_then(|b| u64::try_from(b).ok()).unwrap_or(u64::MAX),
+                bytes: hit
+                    .state_bytes
+                    .and_then(|b| u64::try_from(b).ok())
+                    .unwrap_or(u64::MAX),
             });
         }
         let artifacts = self.artifacts.clone();
@@ -553,12 +553,7 @@ impl<'a> Run<'a> {
         });
         let id = self
             .store
-            .start_step(
-                self.run_id,
-                &step.name,
-                step.plugin_digest().as_ref(),
-                &key,
-            )
+            .start_step(self.run_id, &step.name, step.plugin_digest().as_ref(), &key)
             .await?;
         self.step_runs.insert(position, id);
         Ok(())

@@ -102,16 +102,7 @@ pub async fn export(
     let lineage = version_lineage(&record)?;
     let artifacts = ArtifactDir::new(home);
     let mut blobs: Vec<(Blob, Vec<u8>)> = Vec::new();
-    blobs.push(
-        artifact_blob(
-            store,
-            &artifacts,
-            out,
-            record.model_digest,
-            BlobKind::Model,
-        )
-        .await?,
-    );
+    blobs.push(artifact_blob(store, &artifacts, out, record.model_digest, BlobKind::Model).await?);
     for step in &lineage.steps {
         if let Some(plugin) = &step.plugin_digest
             && !blobs.iter().any(|(b, _)| &b.digest == plugin)
@@ -130,8 +121,7 @@ pub async fn export(
         if let Some(state) = &step.state_digest
             && !blobs.iter().any(|(b, _)| &b.digest == state)
         {
-            blobs
-                .push(artifact_blob(store, &artifacts, out, *state, BlobKind::State).await?);
+            blobs.push(artifact_blob(store, &artifacts, out, *state, BlobKind::State).await?);
         }
     }
     let manifest = Manifest {
@@ -276,7 +266,9 @@ pub async fn import(
     for (blob, data) in manifest.blobs.iter().zip(&blobs) {
         let (kind, extension) = match blob.kind {
             BlobKind::Plugin => {
-                let target = home.join("plugins").join(format!("{}.wasm", blob.digest.hex()));
+                let target = home
+                    .join("plugins")
+                    .join(format!("{}.wasm", blob.digest.hex()));
                 if !target.exists() {
                     let dir = target.parent().expect("under home");
                     std::fs::create_dir_all(dir).map_err(io)?;

@@ -539,12 +539,6 @@ async fn registry_versions_aliases_and_history(store: &Store) {
             .await,
         &["alias `bad alias`"],
     );
-    let mut broken = new_model(run, "m3");
-    broken.metrics = "not json".into();
-    assert_err_contains(
-        store.register_model(&broken).await,
-        &["metrics are not JSON"],
-    );
     assert_err_contains(
         store.register_model(&new_model(run, "never-stored")).await,
         &["register_model"],
@@ -864,7 +858,11 @@ async fn reopen_keeps_data(store: &Store) {
 /// and a digest column holding something else failing loudly.
 async fn artifact_prefixes_references_and_bad_digest_text(store: &Store) {
     let run = store.create_run("p", &digest("p")).await.unwrap();
-    for (seed, inputs) in [("kept-table", &["source"][..]), ("kept-state", &[]), ("only-recorded", &[])] {
+    for (seed, inputs) in [
+        ("kept-table", &["source"][..]),
+        ("kept-state", &[]),
+        ("only-recorded", &[]),
+    ] {
         store
             .put_artifact(&new_artifact(seed, run, inputs))
             .await
@@ -877,13 +875,13 @@ async fn artifact_prefixes_references_and_bad_digest_text(store: &Store) {
         assert!(found.iter().any(|a| a.digest == table), "{typed}");
     }
     assert_eq!(store.artifacts_by_prefix("", 10).await.unwrap().len(), 3);
-    assert_err_contains(store.artifacts_by_prefix("%", 2).await, &["digest prefix", "hexadecimal"]);
+    assert_err_contains(
+        store.artifacts_by_prefix("%", 2).await,
+        &["digest prefix", "hexadecimal"],
+    );
     assert_eq!(store.all_artifacts().await.unwrap().len(), 3);
 
-    let step = store
-        .start_step(run, "s", None, "key")
-        .await
-        .unwrap();
+    let step = store.start_step(run, "s", None, "key").await.unwrap();
     let entry = CacheEntry {
         cache_key: "key".into(),
         output_digest: table,
@@ -893,7 +891,10 @@ async fn artifact_prefixes_references_and_bad_digest_text(store: &Store) {
     };
     let mut done = outcome(StepStatus::Succeeded);
     done.output_digest = Some(table);
-    store.complete_step(step, &done, &[], Some(&entry)).await.unwrap();
+    store
+        .complete_step(step, &done, &[], Some(&entry))
+        .await
+        .unwrap();
     let referenced = store.referenced_digests().await.unwrap();
     let expected: BTreeSet<Digest> = ["kept-table", "kept-state", "only-recorded", "source"]
         .iter()

@@ -334,4 +334,3 @@ pub struct AliasChange {
     pub actor: String,
     pub at: i64,
 }
-
