@@ -109,6 +109,13 @@ pub fn run(ctx: &Context, file: &Path, options: RunOptions) -> Result<()> {
     let tokio = ctx.tokio()?;
     let summary = tokio.block_on(async {
         let store = ctx.store().await?;
+        // only runs whose process stopped heartbeating: live ones keep their lease
+        let recovered = store.recover_interrupted().await?;
+        if !recovered.is_empty() {
+            tracing::warn!(
+                "cancelled interrupted run(s) {recovered:?}: their process stopped renewing the lease"
+            );
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         let on_signal = cancel.clone();
         tokio::spawn(async move {
@@ -134,7 +141,10 @@ pub fn run(ctx: &Context, file: &Path, options: RunOptions) -> Result<()> {
     }
     match summary.status {
         RunStatus::Succeeded => Ok(()),
-        status => bail!("run {} {status}", summary.run_id),
+        status => match &summary.error {
+            Some(error) => bail!("run {} {status}: {error}", summary.run_id),
+            None => bail!("run {} {status}", summary.run_id),
+        },
     }
 }
 
