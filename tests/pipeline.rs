@@ -130,7 +130,7 @@ fn outputs(summary: &RunSummary) -> Vec<(String, Option<Digest>)> {
     let mut out: Vec<_> = summary
         .steps
         .iter()
-        .map(|s| (s.name.clone(), s.output.clone()))
+        .map(|s| (s.name.clone(), s.output))
         .collect();
     out.sort();
     out

@@ -326,13 +326,9 @@ async fn artifacts_lineage_and_idempotent_put(store: &Store) {
     assert_eq!(store.artifact(&derived.digest).await.unwrap().unwrap(), got);
 
     let of_run = store.artifacts_of_run(run).await.unwrap();
-    let mut digests: Vec<_> = of_run.iter().map(|a| a.digest.clone()).collect();
+    let mut digests: Vec<_> = of_run.iter().map(|a| a.digest).collect();
     digests.sort();
-    let mut expected = vec![
-        source.digest.clone(),
-        state.digest.clone(),
-        derived.digest.clone(),
-    ];
+    let mut expected = vec![source.digest, state.digest, derived.digest];
     expected.sort();
     assert_eq!(digests, expected);
     let of_run_derived = of_run.iter().find(|a| a.digest == derived.digest).unwrap();
