@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use sluice_core::Digest;
+use sluice_core::text;
 use sluice_core::units::format_size;
 use sluice_data::blobs::{ArtifactDir, BlobProblem};
 use sluice_pipeline::{Event, Observer, Pipeline, RunOptions, RunSummary};
@@ -220,7 +221,7 @@ pub fn print_summary(summary: &RunSummary) {
         .filter(|s| s.status != StepStatus::Succeeded)
     {
         if let Some(error) = &step.error {
-            println!("\n{}: {error}", step.name);
+            println!("\n{}: {}", step.name, text::escaped(error));
         }
     }
 }

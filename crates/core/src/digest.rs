@@ -40,27 +40,12 @@ pub struct DigestError {
 
 impl DigestError {
     fn new(text: &str, reason: &'static str) -> Self {
+        // echoed in messages: escaped and bounded like guest text
         DigestError {
-            text: bounded(text),
+            text: crate::text::clean_line(text, 80),
             reason,
         }
     }
-}
-
-/// `text` escaped (no control characters reach a terminal) and cut to 80
-/// characters: the text of a bad digest is echoed in messages.
-fn bounded(text: &str) -> String {
-    const SHOWN: usize = 80;
-    let mut out: String = text
-        .chars()
-        .flat_map(char::escape_default)
-        .take(SHOWN + 1)
-        .collect();
-    if out.chars().count() > SHOWN {
-        out = out.chars().take(SHOWN).collect();
-        out.push('…');
-    }
-    out
 }
 
 /// The prefix every stored and printed digest carries.

@@ -15,7 +15,7 @@ pub mod spec;
 pub mod work;
 
 pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artifacts};
-pub use drive::{Driven, Driver, Pass, PluginRun, drive_plugin};
+pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
 pub use run::{
