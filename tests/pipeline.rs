@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use sluice_core::Digest;
+use sluice_data::blobs::ArtifactDir;
 
 use sluice_pipeline::{Pipeline, Quiet, RunOptions, RunSummary};
 use sluice_store::{RunStatus, StepStatus, Store};
@@ -122,11 +126,11 @@ fn statuses(summary: &RunSummary) -> Vec<(String, StepStatus, bool)> {
     out
 }
 
-fn outputs(summary: &RunSummary) -> Vec<(String, Option<String>)> {
+fn outputs(summary: &RunSummary) -> Vec<(String, Option<Digest>)> {
     let mut out: Vec<_> = summary
         .steps
         .iter()
-        .map(|s| (s.name.clone(), s.output.clone()))
+        .map(|s| (s.name.clone(), s.output))
         .collect();
     out.sort();
     out
@@ -205,7 +209,7 @@ async fn runs_end_to_end_then_caches_then_reruns_only_what_changed() {
         .unwrap()
         .unwrap();
     let clean = first.steps.iter().find(|s| s.name == "clean").unwrap();
-    assert_eq!(artifact.inputs, vec![clean.output.clone().unwrap()]);
+    assert_eq!(artifact.inputs, vec![clean.output.unwrap()]);
     assert_eq!(artifact.rows, Some(5));
     // the fitted scaler's state is an artifact too
     let scale = first.steps.iter().find(|s| s.name == "scale").unwrap();
@@ -219,7 +223,7 @@ async fn two_clean_runs_produce_identical_artifact_digests() {
     let b = Project::new(PIPELINE).run(RunOptions::default()).await;
     assert_eq!(a.status, RunStatus::Succeeded);
     assert_eq!(outputs(&a), outputs(&b));
-    let states = |s: &RunSummary| s.steps.iter().map(|s| s.state.clone()).collect::<Vec<_>>();
+    let states = |s: &RunSummary| s.steps.iter().map(|s| s.state).collect::<Vec<_>>();
     assert_eq!(states(&a), states(&b));
 }
 
@@ -612,4 +616,332 @@ async fn a_policy_change_is_audited_after_many_audit_entries() {
         .filter(|a| a.action == "grant.change")
         .count();
     assert_eq!(changes, 1);
+}
+
+// ---- artifacts: damaged files, temporaries, garbage -----------------------
+
+/// The file of the artifact `step` produced in `summary`, and its digest.
+async fn output_file(
+    project: &Project,
+    store: &Store,
+    summary: &RunSummary,
+    step: &str,
+) -> (PathBuf, Digest) {
+    let digest = summary
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .and_then(|s| s.output)
+        .unwrap_or_else(|| panic!("{step} has an output"));
+    let record = store.artifact(&digest).await.unwrap().unwrap();
+    (ArtifactDir::new(&project.home()).path(&record.path), digest)
+}
+
+/// Sets a file's modification time `age` into the past.
+fn age_file(path: &std::path::Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(SystemTime::now() - age)
+        .unwrap();
+}
+
+fn hit(summary: &RunSummary, step: &str) -> bool {
+    summary
+        .steps
+        .iter()
+        .find(|s| s.name == step)
+        .unwrap()
+        .cache_hit
+}
+
+/// A truncated artifact (what a full disk or a kill during a copy leaves)
+/// and one altered without changing its size are not served from the
+/// cache: their steps run again and rewrite the files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_cached_artifact_is_detected_recomputed_and_rewritten() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    let (clean, clean_digest) = output_file(&project, &store, &first, "clean").await;
+    let (spam, spam_digest) = output_file(&project, &store, &first, "spam").await;
+    let length = std::fs::metadata(&clean).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&clean)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
+    let mut altered = std::fs::read(&spam).unwrap();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0xff;
+    std::fs::write(&spam, &altered).unwrap();
+
+    let second = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(second.status, RunStatus::Succeeded, "{second:#?}");
+    assert!(
+        !hit(&second, "clean") && !hit(&second, "spam"),
+        "{:?}",
+        statuses(&second)
+    );
+    assert!(
+        hit(&second, "scale") && hit(&second, "count"),
+        "{:?}",
+        statuses(&second)
+    );
+    assert_eq!(outputs(&second), outputs(&first));
+    assert_eq!(Digest::of_file(&clean).unwrap(), clean_digest);
+    assert_eq!(Digest::of_file(&spam).unwrap(), spam_digest);
+    // repaired: the next run is all hits
+    let third = project.run_with(&store, RunOptions::default()).await;
+    assert!(
+        third.steps.iter().all(|s| s.cache_hit),
+        "{:?}",
+        statuses(&third)
+    );
+}
+
+/// `--no-cache` recomputes a step; a damaged file under the same digest is
+/// replaced, not kept because it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cache_rewrites_a_damaged_artifact() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    let (clean, digest) = output_file(&project, &store, &first, "clean").await;
+    std::fs::write(&clean, b"PAR1 truncated").unwrap();
+    let forced = project
+        .run_with(
+            &store,
+            RunOptions {
+                no_cache: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert_eq!(forced.status, RunStatus::Succeeded, "{forced:#?}");
+    assert_eq!(Digest::of_file(&clean).unwrap(), digest);
+}
+
+/// `verify` (`sluice run --verify`, `sluice artifacts verify`) hashes every
+/// recorded artifact and removes the damaged ones, so they are recomputed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_and_removes_damaged_artifacts() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    let clean_verification = sluice_pipeline::verify_artifacts(&store, &project.home())
+        .await
+        .unwrap();
+    assert!(
+        clean_verification.problems.is_empty(),
+        "{clean_verification:?}"
+    );
+    assert_eq!(
+        clean_verification.checked,
+        store.all_artifacts().await.unwrap().len()
+    );
+    let (count, digest) = output_file(&project, &store, &first, "count").await;
+    let mut bytes = std::fs::read(&count).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&count, &bytes).unwrap();
+    let verified = project
+        .run_with(
+            &store,
+            RunOptions {
+                verify: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        !hit(&verified, "count") && hit(&verified, "clean"),
+        "{:?}",
+        statuses(&verified)
+    );
+    assert_eq!(Digest::of_file(&count).unwrap(), digest);
+}
+
+/// Temporaries of a killed process (pid gone, untouched for a while) are
+/// swept when a run starts; a live process's are kept, old or not, and so
+/// is a fresh one whose process is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_temporaries_are_swept_and_live_ones_kept() {
+    let project = Project::new(PIPELINE);
+    let artifacts = ArtifactDir::new(&project.home());
+    std::fs::create_dir_all(artifacts.root()).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let live = std::process::id();
+    let temp = |pid: u32, tag: &str| artifacts.path(&format!(".tmp-{pid}-1700000000000-{tag}"));
+    let (stale, live_old, dead_fresh) =
+        (temp(dead, "stale"), temp(live, "live"), temp(dead, "fresh"));
+    let old_query = artifacts.path(&format!(".query-{dead}-3.parquet"));
+    for path in [&stale, &live_old, &dead_fresh, &old_query] {
+        std::fs::write(path, b"partial").unwrap();
+    }
+    for path in [&stale, &live_old, &old_query] {
+        age_file(path, Duration::from_secs(3600));
+    }
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded);
+    assert!(
+        !stale.exists() && !old_query.exists(),
+        "a killed process's temporaries are swept"
+    );
+    assert!(live_old.exists(), "a live process's temporary is kept");
+    assert!(dead_fresh.exists(), "a recent temporary is kept");
+}
+
+/// `gc` removes artifact files nothing in the store refers to (older than
+/// the grace period a live run needs to record its files), keeps every
+/// referenced one, and leaves files that are not sluice's alone.
+async fn gc_keeps_referenced_and_removes_unreferenced(project: &Project, store: &Store) {
+    let first = project.run_with(store, RunOptions::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    let artifacts = ArtifactDir::new(&project.home());
+    let referenced = artifacts.list().unwrap();
+    let orphan = Digest::of(b"a fitted state nobody recorded");
+    let orphan_path = artifacts.path(&format!("{}.state", orphan.hex()));
+    let young = artifacts.path(&format!("{}.parquet", Digest::of(b"being recorded").hex()));
+    let foreign = artifacts.path("README.txt");
+    for path in [&orphan_path, &young, &foreign] {
+        std::fs::write(path, b"x").unwrap();
+    }
+    for path in referenced
+        .iter()
+        .map(|n| artifacts.path(n))
+        .chain([orphan_path.clone(), foreign.clone()])
+    {
+        age_file(&path, Duration::from_secs(3600));
+    }
+
+    let dry = sluice_pipeline::collect_garbage(store, &project.home(), true)
+        .await
+        .unwrap();
+    assert_eq!(dry.unreferenced, vec![orphan_path.clone()]);
+    assert!(orphan_path.exists(), "a dry run removes nothing");
+    let collected = sluice_pipeline::collect_garbage(store, &project.home(), false)
+        .await
+        .unwrap();
+    assert_eq!(collected.unreferenced, vec![orphan_path.clone()]);
+    assert_eq!(collected.kept, referenced.len() + 1);
+    assert!(!orphan_path.exists());
+    assert!(young.exists() && foreign.exists());
+    for name in &referenced {
+        assert!(artifacts.path(name).exists(), "{name} is referenced");
+    }
+    let again = project.run_with(store, RunOptions::default()).await;
+    assert!(
+        again.steps.iter().all(|s| s.cache_hit),
+        "{:?}",
+        statuses(&again)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_on_sqlite() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    gc_keeps_referenced_and_removes_unreferenced(&project, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_on_postgresql() {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if admin == "off" {
+        return;
+    }
+    let name = format!("sluice_gc_{}", std::process::id());
+    sluice_tests::pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    let url = admin
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let result = tokio::spawn(async move {
+        let project = Project::new(PIPELINE);
+        let store = Store::open(&url).await.unwrap();
+        gc_keeps_referenced_and_removes_unreferenced(&project, &store).await;
+        store.close().await;
+    })
+    .await;
+    sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// A short digest as `sluice run` prints it finds its artifact; a prefix
+/// two artifacts share, or none has, is refused saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifacts_are_found_by_any_unique_prefix() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    let (_, digest) = output_file(&project, &store, &first, "count").await;
+    for typed in [
+        digest.short(),
+        format!("sha256:{}", digest.short().to_uppercase()),
+        digest.to_string(),
+    ] {
+        let found = sluice_pipeline::find_artifact(&store, &typed)
+            .await
+            .unwrap();
+        assert_eq!(found.digest, digest, "{typed}");
+    }
+    // two recorded artifacts that share their first six digits
+    for tail in ["0", "1"] {
+        let twin = Digest::from_hex(&format!("abcdef{}", tail.repeat(58))).unwrap();
+        let record = sluice_store::NewArtifact {
+            digest: twin,
+            kind: sluice_store::ArtifactKind::Table,
+            path: format!("{}.parquet", twin.hex()),
+            rows: Some(0),
+            bytes: 0,
+            created_by_run: first.run_id,
+            created_by_step: "twin".into(),
+            plugin_digest: None,
+            params: serde_json::json!({}),
+            inputs: Vec::new(),
+        };
+        store.put_artifact(&record).await.unwrap();
+    }
+    let e = sluice_pipeline::find_artifact(&store, "sha256:ABCDEF")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ambiguous") && e.contains("abcdef000000") && e.contains("abcdef111111"),
+        "{e}"
+    );
+    let one = sluice_pipeline::find_artifact(&store, "abcdef1")
+        .await
+        .unwrap();
+    assert_eq!(one.created_by_step, "twin");
+    let unknown = if digest.hex().starts_with('0') {
+        "f"
+    } else {
+        "0"
+    }
+    .repeat(20);
+    let e = sluice_pipeline::find_artifact(&store, &unknown)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no artifact starts with") && e.contains(&unknown),
+        "{e}"
+    );
+    let e = sluice_pipeline::find_artifact(&store, "\u{1b}[2Jnope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not hexadecimal") && !e.contains('\u{1b}'),
+        "{e}"
+    );
 }

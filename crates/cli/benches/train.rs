@@ -391,7 +391,7 @@ fn chat_moderation() {
         let digest = steps
             .iter()
             .find(|s| s.step == "model")
-            .and_then(|s| s.output_digest.clone())
+            .and_then(|s| s.output_digest)
             .expect("the model step's table");
         let artifact = store
             .artifact(&digest)

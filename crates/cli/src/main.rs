@@ -48,6 +48,9 @@ enum Command {
         /// Steps at once (default: the pipeline's `concurrency`, else the CPU count).
         #[arg(long)]
         concurrency: Option<usize>,
+        /// Hash every recorded artifact first; damaged ones are removed and recomputed.
+        #[arg(long)]
+        verify: bool,
         /// How long the run stays owned by this process without a heartbeat
         /// (renewed every third of it); after that, another process may
         /// cancel it as crashed.
@@ -78,6 +81,13 @@ enum Command {
     /// Artifacts produced by runs.
     #[command(subcommand)]
     Artifacts(ArtifactsCommand),
+    /// Remove artifact files no run, cache entry or model refers to, and
+    /// temporary files of killed processes.
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -114,10 +124,13 @@ enum Command {
 enum ArtifactsCommand {
     /// Write a table artifact to .parquet, .csv or .jsonl.
     Export {
+        /// The digest, or any unique prefix of it (with or without `sha256:`).
         digest: String,
         #[arg(long)]
         out: PathBuf,
     },
+    /// Hash every recorded artifact; damaged files are removed (and recomputed by the next run).
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -217,6 +230,7 @@ fn main() -> ExitCode {
             pipeline,
             no_cache,
             concurrency,
+            verify,
             lease,
         } => pipeline::run(
             &ctx,
@@ -224,6 +238,7 @@ fn main() -> ExitCode {
             sluice_pipeline::RunOptions {
                 no_cache,
                 concurrency,
+                verify,
                 lease: Some(lease),
             },
         ),
@@ -234,6 +249,8 @@ fn main() -> ExitCode {
         Command::Artifacts(ArtifactsCommand::Export { digest, out }) => {
             pipeline::export(&ctx, &digest, &out)
         }
+        Command::Artifacts(ArtifactsCommand::Verify) => pipeline::verify(&ctx),
+        Command::Gc { dry_run } => pipeline::gc(&ctx, dry_run),
         Command::Audit(AuditCommand::Verify {
             since_checkpoint,
             expect,

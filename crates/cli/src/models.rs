@@ -9,7 +9,7 @@ use sluice_registry::bundle;
 use sluice_store::{ModelVersionRecord, Store};
 
 use super::Context;
-use super::pipeline::short;
+use super::pipeline::short_or;
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
@@ -161,18 +161,18 @@ pub fn run(ctx: &Context, command: ModelsCommand) -> Result<()> {
                 let lineage = sluice_registry::version_lineage(&v)?;
                 println!(
                     "\nlineage: trained on table {}",
-                    short(&lineage.training_data)
+                    lineage.training_data.short()
                 );
                 for (source, digest) in &lineage.sources {
-                    println!("  source {source:<14} {}", short(digest));
+                    println!("  source {source:<14} {}", digest.short());
                 }
                 for step in &lineage.steps {
                     println!(
                         "  step   {:<14} plugin {:<12} state {:<12} -> {}",
                         step.name,
-                        step.plugin_digest.as_deref().map(short).unwrap_or("native"),
-                        step.state_digest.as_deref().map(short).unwrap_or("-"),
-                        short(&step.output_digest)
+                        short_or(step.plugin_digest.as_ref(), "native"),
+                        short_or(step.state_digest.as_ref(), "-"),
+                        step.output_digest.short()
                     );
                 }
                 Ok(())

@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use sluice_core::Digest;
 use sluice_core::text;
 use sluice_core::units::format_size;
+use sluice_data::blobs::{ArtifactDir, BlobProblem};
 use sluice_pipeline::{Event, Observer, Pipeline, RunOptions, RunSummary};
 use sluice_runtime::Runtime;
 use sluice_store::{RunStatus, StepStatus};
@@ -177,7 +179,7 @@ pub fn print_summary(summary: &RunSummary) {
             } else {
                 String::new()
             },
-            step.output.as_deref().map(short).unwrap_or("-"),
+            short_or(step.output.as_ref(), "-"),
         );
         // headline numbers only; curves and per-class values are in the report
         let headline: Vec<_> = step
@@ -224,27 +226,91 @@ pub fn print_summary(summary: &RunSummary) {
     }
 }
 
-pub fn short(digest: &str) -> &str {
-    let hex = digest.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
+/// A digest as tables print it (12 hex digits), or `none`.
+pub fn short_or(digest: Option<&Digest>, none: &str) -> String {
+    digest.map_or_else(|| none.to_string(), Digest::short)
 }
 
+/// `sluice artifacts export`: `digest` is any unique prefix of one, as
+/// `run` and `show` print them.
 pub fn export(ctx: &Context, digest: &str, out: &Path) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
-    let full = if digest.starts_with("sha256:") {
-        digest.to_string()
-    } else {
-        format!("sha256:{digest}")
-    };
-    let Some(artifact) = tokio.block_on(store.artifact(&full))? else {
-        bail!("no artifact {digest} in {}", store.url_for_display());
-    };
+    let artifact = tokio.block_on(sluice_pipeline::find_artifact(&store, digest))?;
     if artifact.kind != sluice_store::ArtifactKind::Table {
-        bail!("artifact {digest} is {}, not a table", artifact.kind);
+        bail!(
+            "artifact {} is {}, not a table",
+            artifact.digest,
+            artifact.kind
+        );
     }
-    let path = sluice_data::blobs::ArtifactDir::new(&ctx.home).path(&artifact.path);
-    sluice_pipeline::export(&path, out)?;
+    let artifacts = ArtifactDir::new(&ctx.home);
+    let blob = sluice_pipeline::artifacts::stored_blob(&artifact);
+    if let Some(problem) = artifacts.check(&blob)? {
+        bail!(
+            "artifact {}: its file {} is {problem} (`sluice run` recomputes it)",
+            artifact.digest,
+            artifacts.path(&blob.file_name).display()
+        );
+    }
+    sluice_pipeline::export(&artifacts.path(&artifact.path), out)?;
     println!("{} rows -> {}", artifact.rows.unwrap_or(0), out.display());
+    Ok(())
+}
+
+/// `sluice artifacts verify`: hashes every recorded artifact; damaged
+/// files are removed so that the next run recomputes them.
+pub fn verify(ctx: &Context) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let verification = tokio.block_on(sluice_pipeline::verify_artifacts(&store, &ctx.home))?;
+    for (record, problem) in &verification.problems {
+        let action = match problem {
+            BlobProblem::Missing => "",
+            _ => " (removed; the next run recomputes it)",
+        };
+        println!(
+            "{} {:<6} {}: {problem}{action}",
+            record.digest,
+            record.kind.to_string(),
+            record.path
+        );
+    }
+    println!(
+        "{} artifacts checked, {} damaged or missing",
+        verification.checked,
+        verification.problems.len()
+    );
+    if !verification.problems.is_empty() {
+        bail!(
+            "{} artifacts are damaged or missing",
+            verification.problems.len()
+        );
+    }
+    Ok(())
+}
+
+/// `sluice gc`: removes artifact files nothing refers to and temporaries
+/// of killed processes.
+pub fn gc(ctx: &Context, dry_run: bool) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let collection =
+        tokio.block_on(sluice_pipeline::collect_garbage(&store, &ctx.home, dry_run))?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for path in collection
+        .unreferenced
+        .iter()
+        .chain(&collection.temporaries)
+    {
+        println!("{verb} {}", path.display());
+    }
+    println!(
+        "{verb} {} unreferenced artifacts ({}) and {} stale temporary files; kept {}",
+        collection.unreferenced.len(),
+        format_size(collection.bytes),
+        collection.temporaries.len(),
+        collection.kept
+    );
     Ok(())
 }

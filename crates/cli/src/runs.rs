@@ -7,7 +7,7 @@ use sluice_core::units::format_size;
 use sluice_store::{AuditAnchor, RunStatus, STDIO_LIMIT, StepLogKind, StepLogRecord};
 
 use super::Context;
-use super::pipeline::short;
+use super::pipeline::short_or;
 
 fn when(ms: i64) -> String {
     sluice_report::collect::format_time(ms)
@@ -50,7 +50,7 @@ pub fn show(ctx: &Context, id: i64, logs: bool) -> Result<()> {
         "started {} UTC, took {}, pipeline {}",
         when(run.started_at),
         duration(run.started_at, run.finished_at),
-        short(&run.pipeline_digest)
+        run.pipeline_digest.short()
     );
     // stored text is cleaned when written; cleaned again for rows written
     // before that
@@ -81,7 +81,7 @@ pub fn show(ctx: &Context, id: i64, logs: bool) -> Result<()> {
                 .map(|m| format_size(m as u64))
                 .unwrap_or_default(),
             step.cpu_ms.unwrap_or(0),
-            step.plugin_digest.as_deref().map(short).unwrap_or("-"),
+            short_or(step.plugin_digest.as_ref(), "-"),
         );
         if let Some(error) = &step.error {
             println!("    {}", text::cleaned(error, text::MESSAGE_LIMIT));
@@ -91,7 +91,7 @@ pub fn show(ctx: &Context, id: i64, logs: bool) -> Result<()> {
     if !artifacts.is_empty() {
         println!("\nartifacts");
         for a in artifacts {
-            let inputs: Vec<&str> = a.inputs.iter().map(|i| short(i)).collect();
+            let inputs: Vec<String> = a.inputs.iter().map(|i| i.short()).collect();
             println!(
                 "  {} {:<6} {:<14} {:>8} rows {:>10}  from [{}]",
                 a.digest,

@@ -315,3 +315,162 @@ fn warnings_into_a_file_carry_no_colour_codes() {
     assert!(!stderr.is_empty(), "expected some log output with -v");
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
 }
+
+/// The 12-digit digests `sluice run` prints are what `artifacts export`
+/// takes (any unique prefix, with or without `sha256:`); an ambiguous or
+/// unknown prefix is refused saying which.
+#[test]
+fn artifacts_export_takes_the_short_digests_run_prints() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "text\nHELLO   World\n").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "[pipeline]\nname = \"short\"\npolicy = \"policy.toml\"\n[source.rows]\npath = \"in.csv\"\n\
+         [step.clean]\nplugin = \"clean-text\"\ninput = \"rows\"\n",
+    )
+    .unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    let run = sluice(home.path(), &["run", pipeline.to_str().unwrap()]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let short = stdout
+        .lines()
+        .find(|l| l.starts_with("clean "))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("a clean line in:\n{stdout}"))
+        .to_string();
+    assert_eq!(short.len(), 12, "{stdout}");
+    let out = dir.path().join("out.csv");
+    for typed in [short.clone(), format!("sha256:{}", short.to_uppercase())] {
+        let export = sluice(
+            home.path(),
+            &[
+                "artifacts",
+                "export",
+                &typed,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let (stdout, stderr) = text(&export);
+        assert!(export.status.success(), "{typed}: {stdout}\n{stderr}");
+        assert!(
+            std::fs::read_to_string(&out)
+                .unwrap()
+                .contains("hello world"),
+            "{typed}"
+        );
+    }
+
+    // two recorded artifacts sharing their first six digits
+    let store_url = home.path().join("sluice.db");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = sluice_store::Store::open(store_url.to_str().unwrap())
+            .await
+            .unwrap();
+        for tail in ["0", "1"] {
+            let digest =
+                sluice_core::Digest::from_hex(&format!("abcdef{}", tail.repeat(58))).unwrap();
+            let record = sluice_store::NewArtifact {
+                digest,
+                kind: sluice_store::ArtifactKind::Table,
+                path: format!("{}.parquet", digest.hex()),
+                rows: Some(0),
+                bytes: 0,
+                created_by_run: 1,
+                created_by_step: "twin".into(),
+                plugin_digest: None,
+                params: serde_json::json!({}),
+                inputs: Vec::new(),
+            };
+            store.put_artifact(&record).await.unwrap();
+        }
+        store.close().await;
+    });
+    for (typed, expected) in [
+        ("abcdef", &["ambiguous", "abcdef000000", "abcdef111111"][..]),
+        (
+            "sha256:0123456789abcdef0123",
+            &["no artifact starts with", "sha256:0123456789abcdef0123"],
+        ),
+        ("sha256:xyz", &["not hexadecimal"]),
+    ] {
+        let export = sluice(
+            home.path(),
+            &["artifacts", "export", typed, "--out", out.to_str().unwrap()],
+        );
+        let (_, stderr) = text(&export);
+        assert!(!export.status.success(), "{typed}");
+        for needle in expected {
+            assert!(stderr.contains(needle), "{typed}: {needle} not in {stderr}");
+        }
+    }
+}
+
+/// `sluice gc --dry-run` lists an unreferenced artifact file without
+/// removing it; `sluice gc` removes it; `sluice artifacts verify` reports a
+/// damaged one and fails.
+#[test]
+fn gc_and_verify_from_the_command_line() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "text\nHELLO   World\n").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "[pipeline]\nname = \"gc\"\npolicy = \"policy.toml\"\n[source.rows]\npath = \"in.csv\"\n\
+         [step.clean]\nplugin = \"clean-text\"\ninput = \"rows\"\n",
+    )
+    .unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    let run = sluice(home.path(), &["run", pipeline.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run).1);
+    let artifacts = home.path().join("artifacts");
+    let kept: Vec<_> = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let orphan = artifacts.join(format!("{}.state", "e".repeat(64)));
+    std::fs::write(&orphan, b"nobody records me").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    let dry = sluice(home.path(), &["gc", "--dry-run"]);
+    let (stdout, stderr) = text(&dry);
+    assert!(dry.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("would remove") && stdout.contains(&"e".repeat(64)),
+        "{stdout}"
+    );
+    assert!(orphan.exists());
+    let gc = sluice(home.path(), &["gc"]);
+    let (stdout, stderr) = text(&gc);
+    assert!(gc.status.success(), "{stderr}");
+    assert!(stdout.contains("removed 1 unreferenced"), "{stdout}");
+    assert!(!orphan.exists() && kept.iter().all(|p| p.exists()));
+
+    let verify = sluice(home.path(), &["artifacts", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify).0);
+    std::fs::write(&kept[0], b"damaged").unwrap();
+    let verify = sluice(home.path(), &["artifacts", "verify"]);
+    let (stdout, stderr) = text(&verify);
+    assert!(!verify.status.success());
+    assert!(
+        stdout.contains("7 bytes on disk") && stderr.contains("1 artifacts are damaged"),
+        "{stdout}\n{stderr}"
+    );
+}

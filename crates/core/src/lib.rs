@@ -13,4 +13,4 @@ pub mod text;
 pub mod units;
 
 pub use chunk::{Chunk, ChunkError, Column, ColumnType, ColumnValues, is_valid};
-pub use digest::{Digest, DigestWriter};
+pub use digest::{DIGEST_PREFIX, Digest, DigestError, DigestWriter};

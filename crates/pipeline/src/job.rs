@@ -2,7 +2,6 @@
 //! model trained or applied, streamed chunk by chunk into a
 //! content-addressed Parquet artifact; transient I/O failures retried.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +15,7 @@ use super::spec::TrainSpec;
 use super::work::StepRecord;
 use sluice_core::contract::{Metric, Params};
 use sluice_core::{ColumnType, Digest};
-use sluice_data::blobs::{ArtifactDir, Spool};
+use sluice_data::blobs::{ArtifactDir, Spool, StoredBlob, write_blob};
 use sluice_data::{DataError, TableReader};
 use sluice_runtime::policy::EffectiveGrant;
 use sluice_runtime::{Plugin, RuntimeError, SessionStats, Stop};
@@ -29,17 +28,17 @@ const MAX_ATTEMPTS: u32 = 3;
 /// state (fitted plugin state or trained model) is, if it has one.
 #[derive(Debug, Clone)]
 pub(crate) struct NodeTable {
-    pub digest: String,
+    pub digest: Digest,
     pub path: PathBuf,
-    pub state: Option<(String, PathBuf)>,
+    pub state: Option<(Digest, PathBuf)>,
 }
 
 impl NodeTable {
     /// What `step` takes from this node through its second slot: the
     /// model (a predict step) or the fit table (a fitted plugin).
-    pub fn second_digest(&self, step: &PlannedStep) -> Option<&str> {
+    pub fn second_digest(&self, step: &PlannedStep) -> Option<&Digest> {
         match step.work.model_step() {
-            Some(_) => self.state.as_ref().map(|s| s.0.as_str()),
+            Some(_) => self.state.as_ref().map(|s| &s.0),
             None => Some(&self.digest),
         }
     }
@@ -50,8 +49,8 @@ impl NodeTable {
 /// the sluice version.
 pub(crate) fn cache_key(
     work: &StepWork,
-    input: &str,
-    fit: Option<&str>,
+    input: &Digest,
+    fit: Option<&Digest>,
     chunk_rows: usize,
 ) -> String {
     let key = serde_json::json!({
@@ -96,14 +95,11 @@ fn transient(e: std::io::Error) -> Failure {
     Failure::Transient(e.to_string())
 }
 
-/// A stored file: digest, file name in the artifact directory, bytes.
-pub(crate) type Stored = (String, String, u64);
-
 pub(crate) struct JobOutput {
-    pub table: Stored,
+    pub table: StoredBlob,
     pub rows: u64,
     /// Fitted plugin state or trained model.
-    pub state: Option<Stored>,
+    pub state: Option<StoredBlob>,
     pub state_kind: ArtifactKind,
     pub metrics: Vec<Metric>,
 }
@@ -218,7 +214,7 @@ impl ArtifactWriter {
     }
 
     /// Digest, file name and size of the finished artifact.
-    fn finish(mut self, artifacts: &ArtifactDir) -> Result<Stored, Failure> {
+    fn finish(mut self) -> Result<StoredBlob, Failure> {
         let spool = match self.writer.take() {
             Some(writer) => writer
                 .into_inner()
@@ -226,7 +222,7 @@ impl ArtifactWriter {
             // no rows came: an empty file, as for an empty input
             None => self.spool.take().expect("unused spool"),
         };
-        spool.finish(artifacts, "parquet").map_err(transient)
+        spool.finish("parquet").map_err(transient)
     }
 }
 
@@ -235,10 +231,8 @@ fn write_artifact(
     artifacts: &ArtifactDir,
     bytes: &[u8],
     extension: &str,
-) -> Result<Stored, Failure> {
-    let mut spool = Spool::new(artifacts);
-    spool.write_all(bytes).map_err(transient)?;
-    spool.finish(artifacts, extension).map_err(transient)
+) -> Result<StoredBlob, Failure> {
+    write_blob(artifacts, bytes, extension).map_err(transient)
 }
 
 /// A plugin step: the shared drive into a Parquet artifact, stopping
@@ -284,7 +278,7 @@ fn run_plugin_job(
         .map(|state| write_artifact(&job.artifacts, state, "state"))
         .transpose()?;
     Ok(JobOutput {
-        table: driver.writer.finish(&job.artifacts)?,
+        table: driver.writer.finish()?,
         rows: driven.rows,
         state,
         state_kind: ArtifactKind::State,
@@ -356,7 +350,7 @@ fn run_train_job(
     let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
     let mut writer = ArtifactWriter::new(&job.artifacts);
     writer.write(&trained.test_predictions)?;
-    let stored = writer.finish(&job.artifacts)?;
+    let stored = writer.finish()?;
     let rows = trained.test_predictions.num_rows() as u64;
     job.rows_done(trained.rows_in);
     record.stats = SessionStats {
@@ -397,7 +391,7 @@ fn run_predict_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Fail
         ..Default::default()
     };
     Ok(JobOutput {
-        table: writer.finish(&job.artifacts)?,
+        table: writer.finish()?,
         rows,
         state: None,
         state_kind: ArtifactKind::State,

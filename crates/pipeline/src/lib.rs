@@ -3,6 +3,7 @@
 //! (`run`, one step's work in `job`), the plugin loop both share with
 //! `sluice plugin run` (`drive`), and what a run registers (`models`).
 
+pub mod artifacts;
 pub mod drive;
 pub mod graph;
 mod job;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod spec;
 pub mod work;
 
+pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artifacts};
 pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};

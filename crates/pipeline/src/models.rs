@@ -28,11 +28,11 @@ pub(crate) async fn register_models(
         };
         let registration = Registration {
             name: spec.model_name.clone(),
-            model_digest: model_digest.clone(),
+            model_digest: *model_digest,
             run_id,
             step: step.name.clone(),
             algorithm: spec.algorithm.clone(),
-            params: serde_json::to_string(&step.work.params()).unwrap_or_default(),
+            params: step.work.params().to_json(),
             metrics: model_metrics(plan, summaries, &step.name),
             lineage: lineage(plan, tables, step),
             gate: spec.gate.clone(),
@@ -74,10 +74,10 @@ fn lineage(plan: &Plan, tables: &HashMap<String, NodeTable>, train_step: &Planne
     let upstream = plan.dag.ancestors(&train_step.name);
     let ancestors: HashSet<&str> = upstream.iter().map(String::as_str).collect();
     Lineage {
-        training_data: tables[&train_step.input].digest.clone(),
+        training_data: tables[&train_step.input].digest,
         sources: (plan.pipeline.sources.iter())
             .filter(|s| ancestors.contains(s.name.as_str()))
-            .map(|s| (s.name.clone(), tables[&s.name].digest.clone()))
+            .map(|s| (s.name.clone(), tables[&s.name].digest))
             .collect(),
         steps: (plan.steps.iter())
             .filter(|s| ancestors.contains(s.name.as_str()))
@@ -92,10 +92,10 @@ fn lineage_step(step: &PlannedStep, table: &NodeTable) -> LineageStep {
         name: step.name.clone(),
         input: step.input.clone(),
         plugin_digest: step.plugin_digest(),
-        params: serde_json::to_value(step.work.params()).unwrap_or_default(),
+        params: step.work.params().to_json(),
         reads,
         writes,
-        output_digest: table.digest.clone(),
-        state_digest: table.state.as_ref().map(|s| s.0.clone()),
+        output_digest: table.digest,
+        state_digest: table.state.as_ref().map(|s| s.0),
     }
 }

@@ -14,7 +14,7 @@ use super::native;
 use super::spec::{Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec};
 pub use super::work::StepWork;
 use sluice_core::ColumnType;
-use sluice_core::Digest;
+use sluice_core::{Digest, DigestError};
 use sluice_data::{TableReader, accepts, data_type};
 use sluice_runtime::policy::Policy;
 use sluice_runtime::{Plugin, Runtime, RuntimeError};
@@ -36,8 +36,8 @@ impl PlannedStep {
     }
 
     /// The plugin digest the store records for the step (none for native steps).
-    pub fn plugin_digest(&self) -> Option<String> {
-        self.plugin().map(|p| p.digest().to_string())
+    pub fn plugin_digest(&self) -> Option<Digest> {
+        self.plugin().map(|p| *p.digest())
     }
 
     /// The node a step reads through its second slot: the fit table of a
@@ -98,7 +98,7 @@ pub fn resolve_plugin(
         return Ok((read(&path, &name)?, name));
     }
     if reference.starts_with("sha256:") {
-        let digest: Digest = reference.parse()?;
+        let digest: Digest = reference.parse().map_err(|e: DigestError| e.to_string())?;
         return sluice_stdlib::plugin_by_digest(&digest, home);
     }
     if let Some(path) = policy.plugin_location(reference) {

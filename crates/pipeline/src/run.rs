@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::job::{self, Attempts, Failure, Job, JobOutput, NodeTable, Stored, run_with_retries};
+use super::job::{self, Attempts, Failure, Job, JobOutput, NodeTable, run_with_retries};
 use super::models::register_models;
 use super::plan::{Plan, PlannedStep};
 use super::spec::{Source, SourceKind};
 use super::work::StepRecord;
+use sluice_core::Digest;
 use sluice_core::contract::Metric;
-use sluice_data::blobs::{ArtifactDir, hash_file};
+use sluice_data::blobs::{ArtifactDir, BlobProblem, StoredBlob};
 use sluice_data::{DataError, TableReader, TableWriter};
 use sluice_registry::RegistryError;
 use sluice_runtime::SessionStats;
@@ -32,6 +33,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Artifacts(#[from] crate::artifacts::ArtifactsError),
     #[error("{0}")]
     Io(String),
 }
@@ -70,6 +73,9 @@ pub struct RunOptions {
     pub no_cache: bool,
     /// Steps at once (default: the pipeline's `concurrency`).
     pub concurrency: Option<usize>,
+    /// Hash every recorded artifact before running; damaged ones are
+    /// removed, so their steps run again (see [`crate::verify_artifacts`]).
+    pub verify: bool,
     /// How long the run's lease holds without a heartbeat before another
     /// process may take the run for crashed and cancel it (default:
     /// [`sluice_store::DEFAULT_RUN_LEASE`]).
@@ -83,8 +89,8 @@ pub struct StepSummary {
     pub cache_hit: bool,
     pub elapsed: Duration,
     pub stats: SessionStats,
-    pub output: Option<String>,
-    pub state: Option<String>,
+    pub output: Option<Digest>,
+    pub state: Option<Digest>,
     pub metrics: Vec<Metric>,
     pub attempts: u32,
     pub error: Option<String>,
@@ -167,6 +173,7 @@ pub async fn execute(
     observer: Arc<dyn Observer>,
     cancel: Arc<AtomicBool>,
 ) -> Result<RunSummary, RunError> {
+    prepare_artifacts(store, home, options).await?;
     let mut run = Run::start(plan, store, home, options, observer, cancel).await?;
     run.resolve_sources().await;
     if let Some(error) = run.source_error.clone() {
@@ -175,6 +182,25 @@ pub async fn execute(
     run.schedule().await?;
     run.cancel_unstarted().await?;
     run.finish().await
+}
+
+/// Sweeps temporaries killed processes left behind (never a live one's)
+/// and, with `--verify`, checks every recorded artifact.
+async fn prepare_artifacts(
+    store: &Store,
+    home: &Path,
+    options: &RunOptions,
+) -> Result<(), RunError> {
+    if let Err(e) = ArtifactDir::new(home).sweep_temporaries(false) {
+        tracing::warn!("sweeping stale temporary files: {e}");
+    }
+    if options.verify {
+        let verification = crate::verify_artifacts(store, home).await?;
+        for (record, problem) in &verification.problems {
+            tracing::warn!(digest = %record.digest, %problem, "artifact damaged; its step runs again");
+        }
+    }
+    Ok(())
 }
 
 /// One run of a plan: what is known so far and what is still to do.
@@ -223,7 +249,7 @@ impl<'a> Run<'a> {
         let pipeline = &plan.pipeline;
         let ttl = options.lease.unwrap_or(sluice_store::DEFAULT_RUN_LEASE);
         let lease = store
-            .create_run(&pipeline.name, &pipeline.digest.to_string(), ttl)
+            .create_run(&pipeline.name, &pipeline.digest, ttl)
             .await?;
         // A lost lease means another process took the run for crashed and
         // cancelled it: stop the steps; the next change fails naming why.
@@ -296,7 +322,7 @@ impl<'a> Run<'a> {
             let info = plugin.info();
             self.store
                 .record_plugin(
-                    &plugin.digest().to_string(),
+                    plugin.digest(),
                     &info.name,
                     &info.version,
                     plugin.contract(),
@@ -323,7 +349,7 @@ impl<'a> Run<'a> {
     async fn source_table(&self, source: &Source) -> Result<NodeTable, String> {
         let (digest, path) = match &source.kind {
             SourceKind::File(path) => {
-                let digest = hash_file(path)
+                let digest = Digest::of_file(path)
                     .map_err(|e| format!("[source.{}] {}: {e}", source.name, path.display()))?;
                 (digest, path.clone())
             }
@@ -334,11 +360,11 @@ impl<'a> Run<'a> {
                     .query_to_parquet(sql, self.artifacts.root(), chunk_rows)
                     .await
                     .map_err(|e| format!("[source.{}] query: {e}", source.name))?;
-                let (digest, name, _) = self
+                let stored = self
                     .artifacts
                     .adopt(&temp, "parquet")
                     .map_err(|e| format!("[source.{}]: {e}", source.name))?;
-                (digest, self.artifacts.path(&name))
+                (stored.digest, self.artifacts.path(&stored.file_name))
             }
         };
         Ok(NodeTable {
@@ -440,20 +466,14 @@ impl<'a> Run<'a> {
         let Some(hit) = self.store.cache_lookup(key).await? else {
             return Ok(false);
         };
-        let on_disk = |name: &str| self.artifacts.path(name).exists();
-        if !on_disk(&hit.path) || !hit.state_path.as_deref().is_none_or(on_disk) {
-            return Ok(false);
-        }
         let plan = self.plan.clone();
         let step = &plan.steps[position];
+        if !self.cached_files_intact(&step.name, &hit).await? {
+            return Ok(false);
+        }
         let id = self
             .store
-            .start_step(
-                &self.lease,
-                &step.name,
-                step.plugin_digest().as_deref(),
-                key,
-            )
+            .start_step(&self.lease, &step.name, step.plugin_digest().as_ref(), key)
             .await?;
         // only steps that report metrics pay for the extra query
         let metrics = match step.work.reports_metrics() {
@@ -462,7 +482,7 @@ impl<'a> Run<'a> {
         };
         let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
         done.rows_out = hit.rows;
-        done.output_digest = Some(hit.output_digest.clone());
+        done.output_digest = Some(hit.output_digest);
         self.store.finish_step(&self.lease, id, &done).await?;
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),
@@ -470,17 +490,61 @@ impl<'a> Run<'a> {
             cache_hit: true,
         });
         let table = NodeTable {
-            digest: hit.output_digest.clone(),
+            digest: hit.output_digest,
             path: self.artifacts.path(&hit.path),
             state: hit
                 .state_digest
-                .clone()
                 .zip(hit.state_path.as_deref().map(|p| self.artifacts.path(p))),
         };
         self.tables.insert(step.name.clone(), table);
         let summary = cached_summary(&step.name, hit, metrics);
         self.summaries.insert(step.name.clone(), summary);
         Ok(true)
+    }
+
+    /// Whether a cache hit's files are there and intact: sizes always,
+    /// digests on their first use in this process. A damaged file is never
+    /// served; the step runs again and rewrites it.
+    async fn cached_files_intact(&self, step: &str, hit: &CacheHit) -> Result<bool, RunError> {
+        let mut blobs = vec![StoredBlob {
+            digest: hit.output_digest,
+            file_name: hit.path.clone(),
+            bytes: u64::try_from(hit.bytes).unwrap_or(u64::MAX),
+        }];
+        if let (Some(digest), Some(file_name)) = (hit.state_digest, &hit.state_path) {
+            blobs.push(StoredBlob {
+                digest,
+                file_name: file_name.clone(),
+                bytes: hit
+                    .state_bytes
+                    .and_then(|b| u64::try_from(b).ok())
+                    .unwrap_or(u64::MAX),
+            });
+        }
+        let artifacts = self.artifacts.clone();
+        let step = step.to_string();
+        // hashing is blocking file work: off the scheduler's thread
+        tokio::task::spawn_blocking(move || {
+            for blob in &blobs {
+                let problem = artifacts.check(blob).map_err(|e| {
+                    RunError::Io(format!("[step.{step}] checking {}: {e}", blob.file_name))
+                })?;
+                match problem {
+                    None => continue,
+                    Some(BlobProblem::Missing) => {}
+                    Some(problem) => tracing::warn!(
+                        step,
+                        file = %artifacts.path(&blob.file_name).display(),
+                        %problem,
+                        "cached artifact is damaged: running the step again"
+                    ),
+                }
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(|e| RunError::Io(e.to_string()))?
     }
 
     /// Starts a ready step's job on a blocking thread.
@@ -515,12 +579,7 @@ impl<'a> Run<'a> {
         });
         let id = self
             .store
-            .start_step(
-                &self.lease,
-                &step.name,
-                step.plugin_digest().as_deref(),
-                &key,
-            )
+            .start_step(&self.lease, &step.name, step.plugin_digest().as_ref(), &key)
             .await?;
         self.step_runs.insert(position, id);
         Ok(())
@@ -570,12 +629,12 @@ impl<'a> Run<'a> {
         let plan = self.plan.clone();
         let step = &plan.steps[ended.position];
         let records = self.artifact_records(step, &output);
-        let (digest, name, _) = &output.table;
-        let state_digest = output.state.as_ref().map(|s| s.0.clone());
+        let digest = output.table.digest;
+        let state_digest = output.state.as_ref().map(|s| s.digest);
         let cache = CacheEntry {
             cache_key: ended.key,
-            output_digest: digest.clone(),
-            state_digest: state_digest.clone(),
+            output_digest: digest,
+            state_digest,
             created_at: now_ms(),
             metrics: output.metrics.clone(),
         };
@@ -587,7 +646,7 @@ impl<'a> Run<'a> {
             None,
         );
         done.rows_out = Some(output.rows as i64);
-        done.output_digest = Some(digest.clone());
+        done.output_digest = Some(digest);
         self.deferred.push(Completion {
             step_run: ended.step_run,
             outcome: done,
@@ -601,9 +660,9 @@ impl<'a> Run<'a> {
             cache_hit: false,
         });
         let table = NodeTable {
-            digest: digest.clone(),
-            path: self.artifacts.path(name),
-            state: (output.state.as_ref()).map(|(d, n, _)| (d.clone(), self.artifacts.path(n))),
+            digest,
+            path: self.artifacts.path(&output.table.file_name),
+            state: (output.state.as_ref()).map(|s| (s.digest, self.artifacts.path(&s.file_name))),
         };
         self.tables.insert(step.name.clone(), table);
         let summary = StepSummary {
@@ -612,7 +671,7 @@ impl<'a> Run<'a> {
             cache_hit: false,
             elapsed: ended.elapsed,
             stats: record.stats,
-            output: Some(digest.clone()),
+            output: Some(digest),
             state: state_digest,
             metrics: output.metrics,
             attempts: ended.attempts,
@@ -630,17 +689,17 @@ impl<'a> Run<'a> {
         let second = step
             .second_input()
             .and_then(|node| self.tables[node].second_digest(step))
-            .map(str::to_string);
-        let inputs: Vec<String> = std::iter::once(self.tables[&step.input].digest.clone())
+            .copied();
+        let inputs: Vec<Digest> = std::iter::once(self.tables[&step.input].digest)
             .chain(second)
             .collect();
-        let params = serde_json::to_string(&step.work.params()).unwrap_or_default();
-        let artifact = |(digest, name, bytes): &Stored, kind, rows, inputs| NewArtifact {
-            digest: digest.clone(),
+        let params = step.work.params().to_json();
+        let artifact = |stored: &StoredBlob, kind, rows, inputs| NewArtifact {
+            digest: stored.digest,
             kind,
-            path: name.clone(),
+            path: stored.file_name.clone(),
             rows,
-            bytes: *bytes as i64,
+            bytes: stored.bytes as i64,
             created_by_run: self.run_id,
             created_by_step: step.name.clone(),
             plugin_digest: step.plugin_digest(),
@@ -653,7 +712,7 @@ impl<'a> Run<'a> {
             records.push(artifact(state, output.state_kind, None, from));
         }
         let mut table_inputs = inputs;
-        table_inputs.extend(output.state.as_ref().map(|s| s.0.clone()));
+        table_inputs.extend(output.state.as_ref().map(|s| s.digest));
         let rows = Some(output.rows as i64);
         records.push(artifact(
             &output.table,
@@ -754,7 +813,7 @@ impl<'a> Run<'a> {
         self.failed.insert(step.name.clone());
         let id = self
             .store
-            .start_step(&self.lease, &step.name, step.plugin_digest().as_deref(), "")
+            .start_step(&self.lease, &step.name, step.plugin_digest().as_ref(), "")
             .await?;
         let ended = outcome(status, false, None, 1, Some(reason.to_string()));
         self.store.finish_step(&self.lease, id, &ended).await?;

@@ -40,6 +40,14 @@ pub enum StepParams<'a> {
     Predict { model: &'a str },
 }
 
+impl StepParams<'_> {
+    /// As JSON, for artifact records and lineage. Cannot fail: params are
+    /// plain values and string-keyed maps (a non-finite float becomes null).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("step params are string-keyed JSON values")
+    }
+}
+
 impl StepWork {
     pub fn plugin(&self) -> Option<&Arc<Plugin>> {
         match self {

@@ -13,9 +13,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::register::to_json;
 use super::{Lineage, ModelMetric, RegistryError, version_lineage, version_metrics};
 use sluice_core::Digest;
-use sluice_data::blobs::ArtifactDir;
+use sluice_data::blobs::{ArtifactDir, write_blob};
 use sluice_store::{ArtifactKind, NewArtifact, NewModelVersion, RunStatus, Store};
 
 const MAGIC: &[u8] = b"SLUICE-BUNDLE 1\n";
@@ -30,7 +31,7 @@ pub enum BlobKind {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Blob {
-    pub digest: String,
+    pub digest: Digest,
     pub kind: BlobKind,
     pub size: u64,
 }
@@ -42,7 +43,7 @@ pub struct Manifest {
     /// The version in the exporting registry.
     pub version: i64,
     pub algorithm: String,
-    pub model_digest: String,
+    pub model_digest: Digest,
     pub params: serde_json::Value,
     pub metrics: Vec<ModelMetric>,
     pub lineage: Lineage,
@@ -62,7 +63,7 @@ async fn artifact_blob(
     store: &Store,
     artifacts: &ArtifactDir,
     out: &Path,
-    digest: String,
+    digest: Digest,
     kind: BlobKind,
 ) -> Result<(Blob, Vec<u8>), RegistryError> {
     let artifact = store
@@ -101,26 +102,16 @@ pub async fn export(
     let lineage = version_lineage(&record)?;
     let artifacts = ArtifactDir::new(home);
     let mut blobs: Vec<(Blob, Vec<u8>)> = Vec::new();
-    blobs.push(
-        artifact_blob(
-            store,
-            &artifacts,
-            out,
-            record.model_digest.clone(),
-            BlobKind::Model,
-        )
-        .await?,
-    );
+    blobs.push(artifact_blob(store, &artifacts, out, record.model_digest, BlobKind::Model).await?);
     for step in &lineage.steps {
         if let Some(plugin) = &step.plugin_digest
             && !blobs.iter().any(|(b, _)| &b.digest == plugin)
         {
-            let digest: Digest = plugin.parse().map_err(|e: String| bundle_err(out, e))?;
-            let (bytes, _) = sluice_stdlib::plugin_by_digest(&digest, home)
+            let (bytes, _) = sluice_stdlib::plugin_by_digest(plugin, home)
                 .map_err(|e| bundle_err(out, format!("step `{}`: {e}", step.name)))?;
             blobs.push((
                 Blob {
-                    digest: plugin.clone(),
+                    digest: *plugin,
                     kind: BlobKind::Plugin,
                     size: bytes.len() as u64,
                 },
@@ -130,16 +121,20 @@ pub async fn export(
         if let Some(state) = &step.state_digest
             && !blobs.iter().any(|(b, _)| &b.digest == state)
         {
-            blobs
-                .push(artifact_blob(store, &artifacts, out, state.clone(), BlobKind::State).await?);
+            blobs.push(artifact_blob(store, &artifacts, out, *state, BlobKind::State).await?);
         }
     }
     let manifest = Manifest {
         name: record.name.clone(),
         version: record.version,
         algorithm: record.algorithm.clone(),
-        model_digest: record.model_digest.clone(),
-        params: serde_json::from_str(&record.params).unwrap_or(serde_json::Value::Null),
+        model_digest: record.model_digest,
+        params: serde_json::from_str(&record.params).map_err(|e| RegistryError::Corrupt {
+            name: record.name.clone(),
+            version: record.version,
+            what: "params",
+            error: e.to_string(),
+        })?,
         metrics: version_metrics(&record)?,
         lineage,
         gate: record.gate.clone(),
@@ -187,7 +182,7 @@ pub async fn export(
 pub struct CheckedBundle {
     pub manifest: Manifest,
     pub blobs: Vec<Vec<u8>>,
-    pub file_digest: String,
+    pub file_digest: Digest,
 }
 
 /// Reads and checks a bundle.
@@ -214,7 +209,7 @@ pub fn read(path: &Path) -> Result<CheckedBundle, RegistryError> {
             .filter(|end| *end <= rest.len())
             .ok_or_else(|| bundle_err(path, format!("truncated inside blob {}", blob.digest)))?;
         let data = &rest[offset..end];
-        let actual = Digest::of(data).to_string();
+        let actual = Digest::of(data);
         if actual != blob.digest {
             return Err(bundle_err(
                 path,
@@ -243,7 +238,7 @@ pub fn read(path: &Path) -> Result<CheckedBundle, RegistryError> {
     Ok(CheckedBundle {
         manifest,
         blobs,
-        file_digest: Digest::of(&bytes).to_string(),
+        file_digest: Digest::of(&bytes),
     })
 }
 
@@ -275,41 +270,37 @@ pub async fn import(
     let run = lease.run();
     let mut files = Vec::new();
     for (blob, data) in manifest.blobs.iter().zip(&blobs) {
-        let hex = blob.digest.trim_start_matches("sha256:");
-        let target = match blob.kind {
-            BlobKind::Plugin => home.join("plugins").join(format!("{hex}.wasm")),
-            BlobKind::Model => artifacts.path(&format!("{hex}.model")),
-            BlobKind::State => artifacts.path(&format!("{hex}.state")),
+        let (kind, extension) = match blob.kind {
+            BlobKind::Plugin => {
+                let target = home
+                    .join("plugins")
+                    .join(format!("{}.wasm", blob.digest.hex()));
+                if !target.exists() {
+                    let dir = target.parent().expect("under home");
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+                    temp.write_all(data).map_err(io)?;
+                    temp.persist(&target).map_err(|e| io(e.error))?;
+                }
+                continue;
+            }
+            BlobKind::Model => (ArtifactKind::Model, "model"),
+            BlobKind::State => (ArtifactKind::State, "state"),
         };
-        if !target.exists() {
-            let dir = target.parent().expect("under home");
-            std::fs::create_dir_all(dir).map_err(io)?;
-            let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-            temp.write_all(data).map_err(io)?;
-            temp.persist(&target).map_err(|e| io(e.error))?;
-        }
-        if blob.kind != BlobKind::Plugin {
-            files.push(NewArtifact {
-                digest: blob.digest.clone(),
-                kind: if blob.kind == BlobKind::Model {
-                    ArtifactKind::Model
-                } else {
-                    ArtifactKind::State
-                },
-                path: target
-                    .file_name()
-                    .expect("a file")
-                    .to_string_lossy()
-                    .into_owned(),
-                rows: None,
-                bytes: data.len() as i64,
-                created_by_run: run,
-                created_by_step: "bundle-import".into(),
-                plugin_digest: None,
-                params: "{}".into(),
-                inputs: Vec::new(),
-            });
-        }
+        // a damaged file already under this digest is replaced
+        let stored = write_blob(&artifacts, data, extension).map_err(io)?;
+        files.push(NewArtifact {
+            digest: stored.digest,
+            kind,
+            path: stored.file_name,
+            rows: None,
+            bytes: stored.bytes as i64,
+            created_by_run: run,
+            created_by_step: "bundle-import".into(),
+            plugin_digest: None,
+            params: serde_json::json!({}),
+            inputs: Vec::new(),
+        });
     }
     for file in &files {
         store.put_artifact(file).await?;
@@ -317,13 +308,13 @@ pub async fn import(
     let (version, created) = store
         .register_model(&NewModelVersion {
             name: manifest.name.clone(),
-            model_digest: manifest.model_digest.clone(),
+            model_digest: manifest.model_digest,
             run_id: run,
             step: "bundle-import".into(),
             algorithm: manifest.algorithm.clone(),
-            params: manifest.params.to_string(),
-            metrics: serde_json::to_string(&manifest.metrics).expect("metrics serialise"),
-            lineage: serde_json::to_string(&manifest.lineage).expect("lineage serialises"),
+            params: manifest.params.clone(),
+            metrics: to_json(&manifest.name, "metrics", &manifest.metrics)?,
+            lineage: to_json(&manifest.name, "lineage", &manifest.lineage)?,
             gate: manifest.gate.clone(),
         })
         .await?;

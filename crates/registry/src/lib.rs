@@ -14,6 +14,7 @@ pub use register::{Registration, register_model};
 use serde::{Deserialize, Serialize};
 
 use gate::{Gate, GateError, GateOutcome, Lookup};
+use sluice_core::Digest;
 use sluice_core::contract::Metric;
 use sluice_store::{ModelVersionRecord, Store, StoreError};
 
@@ -55,6 +56,12 @@ pub enum RegistryError {
         what: &'static str,
         error: String,
     },
+    #[error("model `{name}`: its {what} cannot be written as JSON: {error}")]
+    Unencodable {
+        name: String,
+        what: &'static str,
+        error: String,
+    },
     #[error("bundle {path}: {message}")]
     Bundle { path: String, message: String },
 }
@@ -86,25 +93,25 @@ pub struct LineageStep {
     /// The node this step read.
     pub input: String,
     /// `None` for native steps.
-    pub plugin_digest: Option<String>,
+    pub plugin_digest: Option<Digest>,
     /// The plugin's params (JSON, as resolved), or the native step's spec.
     pub params: serde_json::Value,
     /// Columns the plugin was granted to read and write.
     pub reads: Vec<String>,
     pub writes: Vec<String>,
-    pub output_digest: String,
+    pub output_digest: Digest,
     /// The fitted state the step ran with, if it fits.
-    pub state_digest: Option<String>,
+    pub state_digest: Option<Digest>,
 }
 
 /// Where a model came from: its training table, the sources, and every
 /// step before it in the order they ran.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lineage {
     /// Digest of the table the model was trained on (before the split).
-    pub training_data: String,
+    pub training_data: Digest,
     /// Sources upstream of the model: name and content digest.
-    pub sources: Vec<(String, String)>,
+    pub sources: Vec<(String, Digest)>,
     pub steps: Vec<LineageStep>,
 }
 

@@ -1,6 +1,8 @@
 //! Registering a trained model: the version with its metrics and lineage,
 //! and the `candidate` alias for a new one.
 
+use serde::Serialize;
+use sluice_core::Digest;
 use sluice_store::{NewModelVersion, Store};
 
 use crate::{CANDIDATE, Lineage, ModelMetric, RegistryError};
@@ -11,13 +13,13 @@ pub struct Registration {
     /// The registry name the model is recorded under.
     pub name: String,
     /// The `model` artifact.
-    pub model_digest: String,
+    pub model_digest: Digest,
     pub run_id: i64,
     /// The train step that fitted it.
     pub step: String,
     pub algorithm: String,
-    /// The train step as written, as JSON text.
-    pub params: String,
+    /// The train step as written.
+    pub params: serde_json::Value,
     /// The train step's metrics and those of the evaluators that scored
     /// its held-out predictions.
     pub metrics: Vec<ModelMetric>,
@@ -36,13 +38,13 @@ pub async fn register_model(
     let (version, created) = store
         .register_model(&NewModelVersion {
             name: model.name.clone(),
-            model_digest: model.model_digest.clone(),
+            model_digest: model.model_digest,
             run_id: model.run_id,
             step: model.step.clone(),
             algorithm: model.algorithm.clone(),
             params: model.params.clone(),
-            metrics: serde_json::to_string(&model.metrics).unwrap_or_default(),
-            lineage: serde_json::to_string(&model.lineage).unwrap_or_default(),
+            metrics: to_json(&model.name, "metrics", &model.metrics)?,
+            lineage: to_json(&model.name, "lineage", &model.lineage)?,
             gate: model.gate.clone(),
         })
         .await?;
@@ -58,4 +60,18 @@ pub async fn register_model(
             .await?;
     }
     Ok((version, created))
+}
+
+/// `value` as JSON for the store; a value JSON cannot hold (a map with
+/// non-text keys, say) is an error naming the model and the field.
+pub(crate) fn to_json(
+    name: &str,
+    what: &'static str,
+    value: &impl Serialize,
+) -> Result<serde_json::Value, RegistryError> {
+    serde_json::to_value(value).map_err(|e| RegistryError::Unencodable {
+        name: name.to_string(),
+        what,
+        error: e.to_string(),
+    })
 }

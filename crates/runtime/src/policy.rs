@@ -283,14 +283,14 @@ impl Policy {
                 .starts_with("sha256:")
                 .then(|| key.parse::<Digest>())
                 .transpose()
-                .map_err(|m| field_error("name", m))?;
+                .map_err(|e| field_error("name", e.to_string()))?;
             let location = entry.path.as_ref().map(|p| base.join(p));
             let pinned = entry
                 .digest
                 .as_deref()
                 .map(str::parse::<Digest>)
                 .transpose()
-                .map_err(|m| field_error("digest", m))?;
+                .map_err(|e| field_error("digest", e.to_string()))?;
             match key_digest {
                 Some(digest) => {
                     policy.by_digest.insert(

@@ -15,12 +15,13 @@ mod url;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sluice_core::Digest;
 use sluice_core::text;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
@@ -208,23 +209,6 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `sha256:` + 64 lowercase hex digits, as `policy::Digest` prints.
-fn check_digest(what: &str, digest: &str) -> Result<(), OpError> {
-    let ok = digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(OpError::Invalid(format!(
-            "{what} `{digest}` is not a digest (expected `sha256:` and 64 lowercase hex digits)"
-        )))
-    }
-}
-
 fn check_limit(limit: i64) -> Result<(), OpError> {
     if limit < 0 {
         return Err(OpError::Invalid(format!(
@@ -257,25 +241,10 @@ macro_rules! select_runs {
 }
 
 fn check_artifact(artifact: &NewArtifact) -> Result<(), OpError> {
-    check_digest("artifact digest", &artifact.digest)?;
-    for input in &artifact.inputs {
-        check_digest("input digest", input)?;
-    }
-    if let Some(plugin) = &artifact.plugin_digest {
-        check_digest("plugin digest", plugin)?;
-    }
     if artifact.bytes < 0 || artifact.rows.is_some_and(|r| r < 0) {
         return Err(OpError::Invalid(
             "rows and bytes must not be negative".into(),
         ));
-    }
-    Ok(())
-}
-
-fn check_cache_entry(entry: &CacheEntry) -> Result<(), OpError> {
-    check_digest("output digest", &entry.output_digest)?;
-    if let Some(state) = &entry.state_digest {
-        check_digest("state digest", state)?;
     }
     Ok(())
 }
@@ -309,8 +278,8 @@ macro_rules! insert_artifact {
         .bind(artifact.bytes)
         .bind(artifact.created_by_run)
         .bind(&artifact.created_by_step)
-        .bind(artifact.plugin_digest.as_deref())
-        .bind(&artifact.params)
+        .bind(artifact.plugin_digest)
+        .bind(artifact.params.to_string())
         .bind($now)
         .execute(&mut *$exec)
         .await
@@ -353,15 +322,15 @@ macro_rules! upsert_cache {
              created_at = excluded.created_at",
         )
         .bind(&entry.cache_key)
-        .bind(&entry.output_digest)
-        .bind(entry.state_digest.as_deref())
+        .bind(entry.output_digest)
+        .bind(entry.state_digest)
         .bind($now)
         .execute(&mut *$exec)
         .await
         .map_err(|e| {
             let key = match &entry.state_digest {
                 Some(state) => format!("{} or {state}", entry.output_digest),
-                None => entry.output_digest.clone(),
+                None => entry.output_digest.to_string(),
             };
             missing_parent(e, "artifact", key)
         })?;
@@ -421,7 +390,7 @@ macro_rules! update_step {
         .bind(outcome.attempts)
         .bind(outcome.error.as_deref().map(bounded_message))
         .bind(step_run)
-        .bind(outcome.output_digest.as_deref())
+        .bind(outcome.output_digest)
         .bind(run)
         .execute(&mut *$exec)
         .await?
@@ -707,7 +676,7 @@ impl Store {
     pub async fn create_run(
         &self,
         pipeline: &str,
-        pipeline_digest: &str,
+        pipeline_digest: &Digest,
         ttl: Duration,
     ) -> Result<RunLease, StoreError> {
         self.op("create_run", async {
@@ -962,7 +931,7 @@ impl Store {
         &self,
         lease: &RunLease,
         step: &str,
-        plugin_digest: Option<&str>,
+        plugin_digest: Option<&Digest>,
         cache_key: &str,
     ) -> Result<i64, StoreError> {
         self.op("start_step", async {
@@ -1103,9 +1072,6 @@ impl Store {
             for artifact in artifacts {
                 check_artifact(artifact)?;
             }
-            if let Some(entry) = cache {
-                check_cache_entry(entry)?;
-            }
             let now = now_ms();
             with_write_tx!(&self.backend, tx => {
                 hold_lease!(tx, &self.backend, lease);
@@ -1123,7 +1089,7 @@ impl Store {
     }
 
     /// One artifact with its inputs.
-    pub async fn artifact(&self, digest: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+    pub async fn artifact(&self, digest: &Digest) -> Result<Option<ArtifactRecord>, StoreError> {
         self.op("artifact", async {
             let sql = "SELECT digest, kind, path, rows, bytes, created_by_run, created_by_step, plugin_digest, \
                        params, created_at FROM artifacts WHERE digest = $1";
@@ -1153,7 +1119,7 @@ impl Store {
                 .bind(run)
                 .fetch_all(pool)
                 .await?);
-            let links: Vec<(String, String)> = with_pool!(&self.backend, pool => sqlx::query_as(
+            let links: Vec<(Digest, Digest)> = with_pool!(&self.backend, pool => sqlx::query_as(
                 "SELECT i.artifact_digest, i.input_digest FROM artifact_inputs i \
                  JOIN artifacts a ON a.digest = i.artifact_digest \
                  WHERE a.created_by_run = $1 ORDER BY i.artifact_digest, i.position",
@@ -1161,7 +1127,7 @@ impl Store {
             .bind(run)
             .fetch_all(pool)
             .await?);
-            let mut inputs: HashMap<String, Vec<String>> = HashMap::new();
+            let mut inputs: HashMap<Digest, Vec<Digest>> = HashMap::new();
             for (artifact, input) in links {
                 inputs.entry(artifact).or_default().push(input);
             }
@@ -1190,7 +1156,6 @@ impl Store {
     /// must already be recorded; `created_at` is set to now.
     pub async fn cache_put(&self, entry: &CacheEntry) -> Result<(), StoreError> {
         self.op("cache_put", async {
-            check_cache_entry(entry)?;
             let now = now_ms();
             with_pool!(&self.backend, pool => {
                 let mut conn = pool.acquire().await?;
@@ -1205,7 +1170,8 @@ impl Store {
     /// one query: what the scheduler needs to skip a step.
     pub async fn cache_lookup(&self, cache_key: &str) -> Result<Option<CacheHit>, StoreError> {
         self.op("cache_lookup", async {
-            let sql = "SELECT c.output_digest, c.state_digest, a.path, a.rows, s.path AS state_path \
+            let sql = "SELECT c.output_digest, c.state_digest, a.path, a.rows, a.bytes, s.path AS state_path, \
+                       s.bytes AS state_bytes \
                        FROM step_cache c JOIN artifacts a ON a.digest = c.output_digest \
                        LEFT JOIN artifacts s ON s.digest = c.state_digest WHERE c.cache_key = $1";
             Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
@@ -1216,18 +1182,76 @@ impl Store {
         .await
     }
 
+    /// The artifacts whose digest starts with `hex_prefix` (lowercase hex
+    /// digits, see [`Digest::hex_prefix`]), at most `limit`, by digest:
+    /// what a person typing a short digest means.
+    pub async fn artifacts_by_prefix(
+        &self,
+        hex_prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<ArtifactRecord>, StoreError> {
+        self.op("artifacts_by_prefix", async {
+            check_limit(limit)?;
+            if !hex_prefix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return Err(OpError::Invalid(format!(
+                    "digest prefix `{}` is not lowercase hexadecimal",
+                    hex_prefix.escape_default()
+                )));
+            }
+            // hex digits only, so no LIKE wildcard can be in the pattern
+            let pattern = format!("{}{hex_prefix}%", sluice_core::DIGEST_PREFIX);
+            let sql = "SELECT digest, kind, path, rows, bytes, created_by_run, created_by_step, plugin_digest, \
+                       params, created_at FROM artifacts WHERE digest LIKE $1 ORDER BY digest LIMIT $2";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(pattern)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Every recorded artifact (without inputs), by digest: what
+    /// `sluice artifacts verify` checks.
+    pub async fn all_artifacts(&self) -> Result<Vec<ArtifactRecord>, StoreError> {
+        self.op("all_artifacts", async {
+            let sql = "SELECT digest, kind, path, rows, bytes, created_by_run, created_by_step, plugin_digest, \
+                       params, created_at FROM artifacts ORDER BY digest";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+        })
+        .await
+    }
+
+    /// Every digest the store refers to: recorded artifacts (each made by a
+    /// run), step-run outputs, cache entries, model versions and lineage
+    /// inputs. A file in the artifact directory outside this set is
+    /// garbage (`sluice gc`).
+    pub async fn referenced_digests(&self) -> Result<BTreeSet<Digest>, StoreError> {
+        self.op("referenced_digests", async {
+            let sql = "SELECT digest FROM artifacts \
+                       UNION SELECT output_digest FROM step_runs WHERE output_digest IS NOT NULL \
+                       UNION SELECT output_digest FROM step_cache \
+                       UNION SELECT state_digest FROM step_cache WHERE state_digest IS NOT NULL \
+                       UNION SELECT model_digest FROM model_versions \
+                       UNION SELECT input_digest FROM artifact_inputs";
+            let digests: Vec<Digest> =
+                with_pool!(&self.backend, pool => sqlx::query_scalar(sql).fetch_all(pool).await?);
+            Ok(digests.into_iter().collect())
+        })
+        .await
+    }
+
     // ---- plugins ----------------------------------------------------------
 
     /// Notes a plugin as seen now (first_seen is kept on later calls).
     pub async fn record_plugin(
         &self,
-        digest: &str,
+        digest: &Digest,
         name: &str,
         version: &str,
         contract: &str,
     ) -> Result<(), StoreError> {
         self.op("record_plugin", async {
-            check_digest("plugin digest", digest)?;
             let sql = "INSERT INTO plugins (digest, name, version, contract, first_seen, last_seen) \
                        VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (digest) DO UPDATE SET \
                        name = excluded.name, version = excluded.version, contract = excluded.contract, \
@@ -1247,7 +1271,7 @@ impl Store {
         .await
     }
 
-    pub async fn plugin(&self, digest: &str) -> Result<Option<PluginRecord>, StoreError> {
+    pub async fn plugin(&self, digest: &Digest) -> Result<Option<PluginRecord>, StoreError> {
         self.op("plugin", async {
             let sql = "SELECT digest, name, version, contract, first_seen, last_seen FROM plugins WHERE digest = $1";
             Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)

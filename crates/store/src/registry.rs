@@ -65,22 +65,13 @@ impl Store {
     pub async fn register_model(&self, model: &NewModelVersion) -> Result<(i64, bool), StoreError> {
         self.op("register_model", async {
             check_model_name("model name", &model.name)?;
-            check_digest("model digest", &model.model_digest)?;
-            for (what, json) in [
-                ("params", &model.params),
-                ("metrics", &model.metrics),
-                ("lineage", &model.lineage),
-            ] {
-                serde_json::from_str::<serde_json::Value>(json)
-                    .map_err(|e| OpError::Invalid(format!("{what} are not JSON: {e}")))?;
-            }
             let now = now_ms();
             let out = with_write_tx!(&self.backend, tx, lock = Some(PG_REGISTRY_LOCK) => {
                 let existing: Option<i64> = sqlx::query_scalar(
                     "SELECT version FROM model_versions WHERE name = $1 AND model_digest = $2",
                 )
                 .bind(&model.name)
-                .bind(&model.model_digest)
+                .bind(model.model_digest)
                 .fetch_optional(&mut *tx)
                 .await?;
                 match existing {
@@ -100,18 +91,18 @@ impl Store {
                         )
                         .bind(&model.name)
                         .bind(version)
-                        .bind(&model.model_digest)
+                        .bind(model.model_digest)
                         .bind(model.run_id)
                         .bind(&model.step)
                         .bind(&model.algorithm)
-                        .bind(&model.params)
-                        .bind(&model.metrics)
-                        .bind(&model.lineage)
+                        .bind(model.params.to_string())
+                        .bind(model.metrics.to_string())
+                        .bind(model.lineage.to_string())
                         .bind(model.gate.as_deref())
                         .bind(now)
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| missing_parent(e, "model artifact or run", model.model_digest.clone()))?;
+                        .map_err(|e| missing_parent(e, "model artifact or run", model.model_digest.to_string()))?;
                         (version, true)
                     }
                 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+use sluice_core::Digest;
 
 /// A stored status or kind string that is none of the known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,7 +138,7 @@ impl StepStatus {
 pub struct RunRecord {
     pub id: i64,
     pub pipeline: String,
-    pub pipeline_digest: String,
+    pub pipeline_digest: Digest,
     #[sqlx(try_from = "String")]
     pub status: RunStatus,
     pub started_at: i64,
@@ -187,7 +188,7 @@ pub struct StepRunRecord {
     pub run_id: i64,
     pub step: String,
     /// `None` for native (host) steps.
-    pub plugin_digest: Option<String>,
+    pub plugin_digest: Option<Digest>,
     pub cache_key: String,
     #[sqlx(try_from = "String")]
     pub status: StepStatus,
@@ -203,7 +204,7 @@ pub struct StepRunRecord {
     pub attempts: i64,
     pub error: Option<String>,
     /// The table the step produced or found in the cache.
-    pub output_digest: Option<String>,
+    pub output_digest: Option<Digest>,
 }
 
 /// How a step ended; see [`super::Store::finish_step`].
@@ -219,14 +220,13 @@ pub struct StepOutcome {
     pub attempts: i64,
     pub error: Option<String>,
     /// The table the step produced or found in the cache.
-    pub output_digest: Option<String>,
+    pub output_digest: Option<Digest>,
 }
 
 /// An artifact to record; see [`super::Store::put_artifact`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewArtifact {
-    /// `sha256:` + 64 lowercase hex digits.
-    pub digest: String,
+    pub digest: Digest,
     pub kind: ArtifactKind,
     /// Relative to the artifact directory.
     pub path: String,
@@ -235,16 +235,16 @@ pub struct NewArtifact {
     pub bytes: i64,
     pub created_by_run: i64,
     pub created_by_step: String,
-    pub plugin_digest: Option<String>,
-    /// JSON text, stored verbatim (the caller's canonical form).
-    pub params: String,
+    pub plugin_digest: Option<Digest>,
+    /// The producing step's params (stored as JSON text).
+    pub params: serde_json::Value,
     /// Lineage: digests this artifact was computed from, in order.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ArtifactRecord {
-    pub digest: String,
+    pub digest: Digest,
     #[sqlx(try_from = "String")]
     pub kind: ArtifactKind,
     pub path: String,
@@ -253,20 +253,21 @@ pub struct ArtifactRecord {
     /// First producer: a later run producing the same digest does not change it.
     pub created_by_run: i64,
     pub created_by_step: String,
-    pub plugin_digest: Option<String>,
+    pub plugin_digest: Option<Digest>,
+    /// JSON text as stored.
     pub params: String,
     pub created_at: i64,
     /// Filled from `artifact_inputs`, ordered by position.
     #[sqlx(skip)]
-    pub inputs: Vec<String>,
+    pub inputs: Vec<Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct CacheEntry {
     pub cache_key: String,
-    pub output_digest: String,
+    pub output_digest: Digest,
     /// Fitted state, for steps that produce one besides their output.
-    pub state_digest: Option<String>,
+    pub state_digest: Option<Digest>,
     /// Set by the store on [`super::Store::cache_put`]; the value passed in is ignored.
     pub created_at: i64,
     /// What the step reported from `finish` (read back with
@@ -279,18 +280,21 @@ pub struct CacheEntry {
 /// [`super::Store::cache_lookup`].
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct CacheHit {
-    pub output_digest: String,
-    pub state_digest: Option<String>,
+    pub output_digest: Digest,
+    pub state_digest: Option<Digest>,
     /// The output artifact's file name under the artifact directory.
     pub path: String,
     pub rows: Option<i64>,
+    /// The output artifact's recorded size.
+    pub bytes: i64,
     /// The state (or model) artifact's file name, when there is one.
     pub state_path: Option<String>,
+    pub state_bytes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct PluginRecord {
-    pub digest: String,
+    pub digest: Digest,
     pub name: String,
     pub version: String,
     pub contract: String,
@@ -404,18 +408,18 @@ impl AuditCheckpoint {
 pub struct NewModelVersion {
     pub name: String,
     /// The `model` artifact (must be recorded).
-    pub model_digest: String,
+    pub model_digest: Digest,
     pub run_id: i64,
     pub step: String,
     pub algorithm: String,
-    /// JSON: the train step as written (hyperparameters, split, search).
-    pub params: String,
-    /// JSON: `[{"step", "name", "value", "labels"}]` from the evaluators
-    /// that scored the model's held-out predictions.
-    pub metrics: String,
-    /// JSON: training data digests and the plugin digests, params and
-    /// fitted states of every step before the model.
-    pub lineage: String,
+    /// The train step as written (hyperparameters, split, search).
+    pub params: serde_json::Value,
+    /// `[{"step", "name", "value", "labels"}]` from the evaluators that
+    /// scored the model's held-out predictions.
+    pub metrics: serde_json::Value,
+    /// Training data digests and the plugin digests, params and fitted
+    /// states of every step before the model.
+    pub lineage: serde_json::Value,
     /// The promotion gate the pipeline declared.
     pub gate: Option<String>,
 }
@@ -424,7 +428,7 @@ pub struct NewModelVersion {
 pub struct ModelVersionRecord {
     pub name: String,
     pub version: i64,
-    pub model_digest: String,
+    pub model_digest: Digest,
     pub run_id: i64,
     pub step: String,
     pub algorithm: String,
