@@ -47,9 +47,18 @@ enum Command {
         /// Steps at once (default: the pipeline's `concurrency`, else the CPU count).
         #[arg(long)]
         concurrency: Option<usize>,
+        /// A folder, besides the pipeline file's, that its sources, outputs
+        /// and granted dirs may be in (repeatable).
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
     },
-    /// Validate a pipeline without running it.
-    Check { pipeline: PathBuf },
+    /// Validate a pipeline without running it; reports every error found.
+    Check {
+        pipeline: PathBuf,
+        /// As for `run`.
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
+    },
     /// Print a pipeline's DAG.
     Graph {
         pipeline: PathBuf,
@@ -181,8 +190,12 @@ fn main() -> ExitCode {
             pipeline,
             no_cache,
             concurrency,
-        } => pipeline::run(&ctx, &pipeline, no_cache, concurrency),
-        Command::Check { pipeline } => pipeline::check(&ctx, &pipeline),
+            allow_paths,
+        } => pipeline::run(&ctx, &pipeline, no_cache, concurrency, allow_paths),
+        Command::Check {
+            pipeline,
+            allow_paths,
+        } => pipeline::check(&ctx, &pipeline, allow_paths),
         Command::Graph { pipeline, format } => pipeline::graph(&pipeline, format),
         Command::Runs { limit } => runs::runs(&ctx, limit),
         Command::Show { run } => runs::show(&ctx, run),

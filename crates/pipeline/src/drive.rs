@@ -94,7 +94,9 @@ pub fn drive_plugin<D: Driver>(
     let mut session = run
         .plugin
         .session(run.params, run.effective, state.as_deref())?;
-    for batch in TableReader::open(input, run.chunk_rows)? {
+    // a table without rows still goes through once, as an empty chunk, so
+    // the output is an empty table with the step's columns
+    for batch in TableReader::open(input, run.chunk_rows)?.at_least_one_batch() {
         driver.check(Pass::Process)?;
         let batch = batch?;
         let chunk = batch_to_chunk(&batch, &run.effective.reads)
