@@ -210,7 +210,7 @@ async fn runs_end_to_end_then_caches_then_reruns_only_what_changed() {
     // the fitted scaler's state is an artifact too
     let scale = first.steps.iter().find(|s| s.name == "scale").unwrap();
     assert!(scale.state.is_some());
-    assert!(store.verify_audit().await.unwrap().first_bad.is_none());
+    assert!(store.verify_audit().await.unwrap().is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,6 +277,55 @@ input = "messages"
             .iter()
             .all(|s| s.finished_at.is_some())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_headline_names_the_step_that_failed_first() {
+    // `z_boom` panics at once; `b_spin` fails later (its CPU budget);
+    // `a_after` is skipped because of `z_boom`. Alphabetically the skipped
+    // step, then the later failure, come first: neither is the root cause.
+    let pipeline = format!(
+        r#"
+[pipeline]
+name = "root-cause"
+policy = "policy.toml"
+concurrency = 2
+[source.messages]
+path = "messages.csv"
+[step.z_boom]
+plugin = "{}"
+input = "messages"
+[step.a_after]
+plugin = "word-count"
+input = "z_boom"
+params = {{ column = "out" }}
+[step.b_spin]
+plugin = "{}"
+input = "messages"
+"#,
+        sluice_tests::PANIC_MID_CHUNK,
+        sluice_tests::INFINITE_LOOP
+    );
+    let project = Project::new(&pipeline);
+    let policy = format!(
+        "{POLICY}[plugin.infinite-loop]\nread = [\"text\"]\nwrite = [\"out\"]\ncpu = \"1s\"\n"
+    );
+    std::fs::write(project.path("policy.toml"), policy).unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let status = |n: &str| summary.steps.iter().find(|s| s.name == n).unwrap().status;
+    assert_eq!(
+        (status("z_boom"), status("b_spin"), status("a_after")),
+        (StepStatus::Failed, StepStatus::Failed, StepStatus::Skipped)
+    );
+    let headline = summary.error.clone().unwrap();
+    assert!(
+        headline.starts_with("[step.z_boom]") && headline.contains("panic-mid-chunk"),
+        "{headline}"
+    );
+    let store = project.store().await;
+    let run = store.run(summary.run_id).await.unwrap().unwrap();
+    assert_eq!(run.error.as_deref(), Some(headline.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -813,4 +862,45 @@ fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
         "../".repeat(depth),
         path.strip_prefix("/").unwrap().display()
     )
+}
+
+/// The SQL source stream on PostgreSQL (types from the column types, rows
+/// in batches), against a fresh database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_source_is_streamed_from_postgresql() {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if admin == "off" {
+        return;
+    }
+    let name = format!("sluice_stream_{}", std::process::id());
+    sluice_tests::pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    let url = admin
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let result = tokio::spawn(async move {
+        let project = Project::new(PIPELINE);
+        let pipeline = r#"
+[pipeline]
+name = "from-postgres"
+policy = "policy.toml"
+chunk_rows = 4096
+[source.rows]
+query = "SELECT 'message ' || i AS text, i::bigint AS n, (i / 2.0)::float8 AS half FROM generate_series(1, 70000) AS i"
+[step.spam]
+plugin = "spam-detector"
+input = "rows"
+"#;
+        std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+        let store = Store::open(&url).await.unwrap();
+        let summary = project.run_with(&store, RunOptions::default()).await;
+        store.close().await;
+        summary
+    })
+    .await;
+    sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    let summary = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    assert_eq!(summary.steps[0].stats.rows_out, 70_000);
 }

@@ -47,6 +47,11 @@ enum Command {
         /// Steps at once (default: the pipeline's `concurrency`, else the CPU count).
         #[arg(long)]
         concurrency: Option<usize>,
+        /// How long the run stays owned by this process without a heartbeat
+        /// (renewed every third of it); after that, another process may
+        /// cancel it as crashed.
+        #[arg(long, env = "SLUICE_RUN_LEASE", default_value = "30s", value_parser = parse_lease)]
+        lease: std::time::Duration,
         /// A folder, besides the pipeline file's, that its sources, outputs
         /// and granted dirs may be in (repeatable).
         #[arg(long = "allow-path", value_name = "DIR")]
@@ -119,13 +124,34 @@ enum ArtifactsCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; names the first bad row.
-    Verify,
+    /// Recompute the hash chain and check its checkpoints; names every bad row.
+    Verify {
+        /// Fail unless at least one checkpoint is recorded (so a tail cut
+        /// back to before the first checkpoint cannot pass).
+        #[arg(long)]
+        since_checkpoint: bool,
+        /// A head kept outside the database (`HASH@ID`, as `audit
+        /// checkpoint` prints): that row must still exist with that hash.
+        #[arg(long, value_name = "HASH@ID")]
+        expect: Vec<sluice_store::AuditAnchor>,
+    },
+    /// Record the chain's head (row id and hash) and print it to keep elsewhere.
+    Checkpoint,
     /// The newest entries.
     Log {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+}
+
+/// A run lease: a duration of at least a second, so that the heartbeats (a
+/// third of it apart) are not outrun by ordinary database latency.
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = sluice_core::units::parse_duration(text)?;
+    if lease < std::time::Duration::from_secs(1) {
+        return Err(format!("a run lease must be at least 1s, got `{text}`"));
+    }
+    Ok(lease)
 }
 
 /// What commands share: where state lives and how to reach it.
@@ -148,16 +174,19 @@ impl Context {
             .build()?)
     }
 
+    /// Opens the store. Recovering crashed runs is `sluice run`'s job
+    /// ([`pipeline::run`]): readers never write, so they never wait for a
+    /// writer's lock and never touch another process's run.
     pub async fn store(&self) -> anyhow::Result<Store> {
-        let store = match &self.db {
+        Ok(match &self.db {
             Some(url) => Store::open(url).await?,
             None => Store::open_default(&self.home).await?,
-        };
-        let recovered = store.recover_interrupted().await?;
-        if recovered > 0 {
-            tracing::warn!("marked {recovered} interrupted run(s) as cancelled");
-        }
-        Ok(store)
+        })
+    }
+
+    /// Who the audit log names for what a person does from this shell.
+    pub fn actor(&self) -> String {
+        std::env::var("USER").unwrap_or_else(|_| "cli".into())
     }
 
     pub fn home(&self) -> &Path {
@@ -190,8 +219,18 @@ fn main() -> ExitCode {
             pipeline,
             no_cache,
             concurrency,
+            lease,
             allow_paths,
-        } => pipeline::run(&ctx, &pipeline, no_cache, concurrency, allow_paths),
+        } => pipeline::run(
+            &ctx,
+            &pipeline,
+            sluice_pipeline::RunOptions {
+                no_cache,
+                concurrency,
+                lease: Some(lease),
+            },
+            allow_paths,
+        ),
         Command::Check {
             pipeline,
             allow_paths,
@@ -202,7 +241,11 @@ fn main() -> ExitCode {
         Command::Artifacts(ArtifactsCommand::Export { digest, out }) => {
             pipeline::export(&ctx, &digest, &out)
         }
-        Command::Audit(AuditCommand::Verify) => runs::audit_verify(&ctx),
+        Command::Audit(AuditCommand::Verify {
+            since_checkpoint,
+            expect,
+        }) => runs::audit_verify(&ctx, since_checkpoint, &expect),
+        Command::Audit(AuditCommand::Checkpoint) => runs::audit_checkpoint(&ctx),
         Command::Audit(AuditCommand::Log { limit }) => runs::audit_log(&ctx, limit),
         Command::Plugin(command) => plugin::run(command, ctx.home()),
         Command::Models { name, command } => match command {

@@ -205,7 +205,7 @@ pub fn promote(ctx: &Context, name: &str, version: i64, alias: &str) -> Result<(
     let tokio = ctx.tokio()?;
     tokio.block_on(async {
         let store = ctx.store().await?;
-        let actor = std::env::var("USER").unwrap_or_else(|_| "cli".into());
+        let actor = ctx.actor();
         let (previous, outcome) =
             sluice_registry::promote(&store, name, version, alias, &actor).await?;
         if let Some(outcome) = &outcome {

@@ -115,8 +115,7 @@ impl Observer for Bars {
 pub fn run(
     ctx: &Context,
     file: &Path,
-    no_cache: bool,
-    concurrency: Option<usize>,
+    options: RunOptions,
     allow_paths: Vec<PathBuf>,
 ) -> Result<()> {
     let runtime: Runtime = ctx.runtime()?;
@@ -124,6 +123,13 @@ pub fn run(
     let tokio = ctx.tokio()?;
     let summary = tokio.block_on(async {
         let store = ctx.store().await?;
+        // only runs whose process stopped heartbeating: live ones keep their lease
+        let recovered = store.recover_interrupted().await?;
+        if !recovered.is_empty() {
+            tracing::warn!(
+                "cancelled interrupted run(s) {recovered:?}: their process stopped renewing the lease"
+            );
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         let on_signal = cancel.clone();
         tokio::spawn(async move {
@@ -136,10 +142,6 @@ pub fn run(
             multi: MultiProgress::new(),
             bars: Default::default(),
         });
-        let options = RunOptions {
-            no_cache,
-            concurrency,
-        };
         let summary =
             sluice_pipeline::execute(plan.clone(), &store, &ctx.home, &options, observer, cancel)
                 .await?;
@@ -153,7 +155,10 @@ pub fn run(
     }
     match summary.status {
         RunStatus::Succeeded => Ok(()),
-        status => bail!("run {} {status}", summary.run_id),
+        status => match &summary.error {
+            Some(error) => bail!("run {} {status}: {error}", summary.run_id),
+            None => bail!("run {} {status}", summary.run_id),
+        },
     }
 }
 

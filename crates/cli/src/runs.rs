@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 
 use sluice_core::units::format_size;
+use sluice_store::{AuditAnchor, RunStatus};
 
 use super::Context;
 use super::pipeline::short;
@@ -53,6 +54,13 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
     if let Some(error) = &run.error {
         println!("error: {error}");
     }
+    if run.status == RunStatus::Running {
+        println!(
+            "owner {}, lease until {} UTC",
+            run.owner.as_deref().unwrap_or("-"),
+            run.lease_expires_at.map(when).unwrap_or_else(|| "-".into())
+        );
+    }
     println!(
         "\n{:<16} {:<10} {:>6} {:>9} {:>10} {:>10} {:>10} {:>8}  plugin",
         "step", "status", "cache", "time", "rows in", "rows out", "memory", "cpu"
@@ -95,23 +103,56 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn audit_verify(ctx: &Context) -> Result<()> {
+pub fn audit_verify(ctx: &Context, since_checkpoint: bool, expect: &[AuditAnchor]) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
-    let result = tokio.block_on(store.verify_audit())?;
-    match result.first_bad {
-        None => {
-            println!(
-                "audit log ok: {} rows, hash chain intact",
-                result.rows_checked
-            );
-            Ok(())
-        }
-        Some((id, reason)) => bail!(
-            "audit log broken at row {id}: {reason} ({} rows checked)",
-            result.rows_checked
-        ),
+    let result = tokio.block_on(store.verify_audit_with(expect))?;
+    for row in &result.broken {
+        println!("row {}: {}", row.id, row.reason);
     }
+    if result.broken_total > result.broken.len() as u64 {
+        println!(
+            "... and {} more broken rows",
+            result.broken_total - result.broken.len() as u64
+        );
+    }
+    if !result.is_ok() {
+        bail!(
+            "audit log broken: {} broken row(s) of {} checked, {} anchor(s) checked",
+            result.broken_total,
+            result.rows_checked,
+            result.anchors_checked
+        );
+    }
+    if since_checkpoint && result.anchors_checked == 0 {
+        bail!(
+            "no checkpoint in {}: nothing anchors the log's tail (record one with `sluice audit checkpoint`)",
+            store.url_for_display()
+        );
+    }
+    println!(
+        "audit log ok: {} rows, hash chain intact, {} anchor(s) hold",
+        result.rows_checked, result.anchors_checked
+    );
+    if result.anchors_checked == 0 {
+        println!(
+            "note: without a checkpoint, rows cut from the end cannot be seen (`sluice audit checkpoint`)"
+        );
+    }
+    Ok(())
+}
+
+pub fn audit_checkpoint(ctx: &Context) -> Result<()> {
+    let tokio = ctx.tokio()?;
+    let store = tokio.block_on(ctx.store())?;
+    let checkpoint = tokio.block_on(store.audit_checkpoint(&ctx.actor()))?;
+    println!(
+        "checkpoint {}: audit head row {} hash {}",
+        checkpoint.id, checkpoint.audit_id, checkpoint.hash
+    );
+    println!("keep this anchor outside the database, and check it with:");
+    println!("  sluice audit verify --expect {}", checkpoint.anchor());
+    Ok(())
 }
 
 pub fn audit_log(ctx: &Context, limit: i64) -> Result<()> {

@@ -21,7 +21,8 @@ use sluice_data::{DataError, TableReader, TableWriter};
 use sluice_registry::RegistryError;
 use sluice_runtime::SessionStats;
 use sluice_store::{
-    CacheEntry, CacheHit, NewArtifact, RunStatus, StepOutcome, StepStatus, Store, StoreError,
+    CacheEntry, CacheHit, Heartbeat, NewArtifact, RunLease, RunStatus, StepOutcome, StepStatus,
+    Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,10 @@ pub struct RunOptions {
     pub no_cache: bool,
     /// Steps at once (default: the pipeline's `concurrency`).
     pub concurrency: Option<usize>,
+    /// How long the run's lease holds without a heartbeat before another
+    /// process may take the run for crashed and cancel it (default:
+    /// [`sluice_store::DEFAULT_RUN_LEASE`]).
+    pub lease: Option<Duration>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -90,6 +95,10 @@ pub struct RunSummary {
     pub status: RunStatus,
     pub elapsed: Duration,
     pub steps: Vec<StepSummary>,
+    /// Why the run did not succeed: a source's error, a failed export, or
+    /// the error of the step that failed first (the root cause, never a
+    /// step skipped because of it).
+    pub error: Option<String>,
     /// Model versions the run's train steps registered (or found).
     pub models: Vec<RegisteredModel>,
 }
@@ -177,6 +186,10 @@ struct Run<'a> {
     artifacts: ArtifactDir,
     started: Instant,
     run_id: i64,
+    /// Every change to the run record goes through the lease.
+    lease: RunLease,
+    /// Renews the lease while the run is alive (stops when the run is dropped).
+    _heartbeat: Heartbeat,
     concurrency: usize,
     /// Tables of finished nodes (sources and steps), by name.
     tables: HashMap<String, NodeTable>,
@@ -191,6 +204,8 @@ struct Run<'a> {
     /// Finished steps not yet written to the store (see [`Run::schedule`]).
     deferred: Vec<Completion>,
     source_error: Option<String>,
+    /// The error of the first step to fail, in time: the run's root cause.
+    root_cause: Option<String>,
 }
 
 impl<'a> Run<'a> {
@@ -205,9 +220,14 @@ impl<'a> Run<'a> {
     ) -> Result<Run<'a>, RunError> {
         let started = Instant::now();
         let pipeline = &plan.pipeline;
-        let run_id = store
-            .create_run(&pipeline.name, &pipeline.digest.to_string())
+        let ttl = options.lease.unwrap_or(sluice_store::DEFAULT_RUN_LEASE);
+        let lease = store
+            .create_run(&pipeline.name, &pipeline.digest.to_string(), ttl)
             .await?;
+        // A lost lease means another process took the run for crashed and
+        // cancelled it: stop the steps; the next change fails naming why.
+        let on_lost = cancel.clone();
+        let heartbeat = store.keep_alive(&lease, move |_| on_lost.store(true, Ordering::Relaxed));
         let run = Run {
             concurrency: options.concurrency.unwrap_or(pipeline.concurrency).max(1),
             pending: (0..plan.steps.len()).collect(),
@@ -218,7 +238,9 @@ impl<'a> Run<'a> {
             cancel,
             artifacts: ArtifactDir::new(home),
             started,
-            run_id,
+            run_id: lease.run(),
+            lease,
+            _heartbeat: heartbeat,
             tables: HashMap::new(),
             summaries: BTreeMap::new(),
             failed: HashSet::new(),
@@ -226,6 +248,7 @@ impl<'a> Run<'a> {
             step_runs: HashMap::new(),
             deferred: Vec::new(),
             source_error: None,
+            root_cause: None,
         };
         run.audit_start().await?;
         run.record_plugins().await?;
@@ -239,7 +262,7 @@ impl<'a> Run<'a> {
         let fingerprint = self.plan.policy.fingerprint();
         let previous = self
             .store
-            .record_run_policy(self.run_id, &fingerprint)
+            .record_run_policy(&self.lease, &fingerprint)
             .await?;
         if previous.as_deref().is_some_and(|p| p != fingerprint) {
             let detail = serde_json::json!({
@@ -438,7 +461,7 @@ impl<'a> Run<'a> {
         let id = self
             .store
             .start_step(
-                self.run_id,
+                &self.lease,
                 &step.name,
                 step.plugin_digest().as_deref(),
                 key,
@@ -452,7 +475,7 @@ impl<'a> Run<'a> {
         let mut done = outcome(StepStatus::Succeeded, true, None, 1, None);
         done.rows_out = hit.rows;
         done.output_digest = Some(hit.output_digest.clone());
-        self.store.finish_step(id, &done).await?;
+        self.store.finish_step(&self.lease, id, &done).await?;
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),
             status: StepStatus::Succeeded,
@@ -505,7 +528,7 @@ impl<'a> Run<'a> {
         let id = self
             .store
             .start_step(
-                self.run_id,
+                &self.lease,
                 &step.name,
                 step.plugin_digest().as_deref(),
                 &key,
@@ -520,6 +543,7 @@ impl<'a> Run<'a> {
         for completion in self.deferred.drain(..) {
             self.store
                 .complete_step(
+                    &self.lease,
                     completion.step_run,
                     &completion.outcome,
                     &completion.records,
@@ -664,8 +688,14 @@ impl<'a> Run<'a> {
             ),
             Failure::Fatal(m) => (StepStatus::Failed, format!("[step.{}] {m}", step.name)),
         };
+        if status == StepStatus::Failed && self.root_cause.is_none() {
+            // steps are taken in as they end: the first here failed first
+            self.root_cause = Some(message.clone());
+        }
         let ran = outcome(status, false, None, ended.attempts, Some(message.clone()));
-        self.store.finish_step(ended.step_run, &ran).await?;
+        self.store
+            .finish_step(&self.lease, ended.step_run, &ran)
+            .await?;
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),
             status,
@@ -718,10 +748,10 @@ impl<'a> Run<'a> {
         self.failed.insert(step.name.clone());
         let id = self
             .store
-            .start_step(self.run_id, &step.name, step.plugin_digest().as_deref(), "")
+            .start_step(&self.lease, &step.name, step.plugin_digest().as_deref(), "")
             .await?;
         let ended = outcome(status, false, None, 1, Some(reason.to_string()));
-        self.store.finish_step(id, &ended).await?;
+        self.store.finish_step(&self.lease, id, &ended).await?;
         self.summaries
             .insert(step.name.clone(), not_run(&step.name, status, reason));
         Ok(())
@@ -752,7 +782,7 @@ impl<'a> Run<'a> {
         };
         let pipeline = &self.plan.pipeline;
         self.store
-            .finish_run(self.run_id, status, error.as_deref())
+            .finish_run(&self.lease, status, error.as_deref())
             .await?;
         let detail = serde_json::json!({"run": self.run_id, "status": status.to_string()});
         self.store
@@ -767,16 +797,30 @@ impl<'a> Run<'a> {
             status,
             elapsed: self.started.elapsed(),
             steps,
+            error,
             models,
         })
     }
 
     /// Exports the outputs when every step succeeded. The run's error: a
-    /// source's, else a failed export, else the first failed step's.
+    /// source's, else a failed export, else the root cause (the step that
+    /// failed first), else the first step in DAG order that did not
+    /// succeed, skipped steps last (they only echo an upstream failure).
     fn export_outputs_or_error(&self, all_ok: bool) -> Option<String> {
         if !all_ok {
-            let first_failure = || self.summaries.values().find_map(|s| s.error.clone());
-            return self.source_error.clone().or_else(first_failure);
+            let first_not_skipped = || {
+                let order = self.plan.dag.topological_steps();
+                let errors = || order.iter().filter_map(|name| self.summaries.get(name));
+                errors()
+                    .filter(|s| s.status != StepStatus::Skipped)
+                    .chain(errors().filter(|s| s.status == StepStatus::Skipped))
+                    .find_map(|s| s.error.clone())
+            };
+            return self
+                .source_error
+                .clone()
+                .or_else(|| self.root_cause.clone())
+                .or_else(first_not_skipped);
         }
         let mut error = None;
         for output in &self.plan.pipeline.outputs {

@@ -264,9 +264,15 @@ pub async fn import(
     let artifacts = ArtifactDir::new(home);
     let io = |e: std::io::Error| bundle_err(path, e.to_string());
     std::fs::create_dir_all(artifacts.path("")).map_err(io)?;
-    let run = store
-        .create_run(&format!("bundle-import:{}", manifest.name), &file_digest)
+    let lease = store
+        .create_run(
+            &format!("bundle-import:{}", manifest.name),
+            &file_digest,
+            sluice_store::DEFAULT_RUN_LEASE,
+        )
         .await?;
+    let _heartbeat = store.keep_alive(&lease, |_| {});
+    let run = lease.run();
     let mut files = Vec::new();
     for (blob, data) in manifest.blobs.iter().zip(&blobs) {
         let hex = blob.digest.trim_start_matches("sha256:");
@@ -321,7 +327,7 @@ pub async fn import(
             gate: manifest.gate.clone(),
         })
         .await?;
-    store.finish_run(run, RunStatus::Succeeded, None).await?;
+    store.finish_run(&lease, RunStatus::Succeeded, None).await?;
     store
         .audit(
             "sluice",

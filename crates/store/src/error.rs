@@ -35,6 +35,16 @@ pub enum StoreError {
         what: &'static str,
         key: String,
     },
+    /// A change to a run this process no longer owns: its lease expired
+    /// and another process recovered the run, or the run is over.
+    #[error("{op} on {url}: run {run} is no longer owned by this process ({owner}): {reason}")]
+    LeaseLost {
+        op: &'static str,
+        url: String,
+        run: i64,
+        owner: String,
+        reason: String,
+    },
     #[error("{op} on {url}: {reason}")]
     Invalid {
         op: &'static str,
@@ -51,14 +61,27 @@ impl StoreError {
             _ => None,
         }
     }
+
+    /// Whether the operation failed because the run's lease was lost.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
+    }
 }
 
 /// What an operation body fails with; [`super::Store`] adds the op name and URL.
 #[derive(Debug)]
 pub(super) enum OpError {
     Sql(sqlx::Error),
-    NotFound { what: &'static str, key: String },
+    NotFound {
+        what: &'static str,
+        key: String,
+    },
     Invalid(String),
+    LeaseLost {
+        run: i64,
+        owner: String,
+        reason: String,
+    },
 }
 
 impl From<sqlx::Error> for OpError {
@@ -73,6 +96,13 @@ impl OpError {
             OpError::Sql(cause) => StoreError::Database { op, url, cause },
             OpError::NotFound { what, key } => StoreError::NotFound { op, url, what, key },
             OpError::Invalid(reason) => StoreError::Invalid { op, url, reason },
+            OpError::LeaseLost { run, owner, reason } => StoreError::LeaseLost {
+                op,
+                url,
+                run,
+                owner,
+                reason,
+            },
         }
     }
 }

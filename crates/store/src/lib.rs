@@ -28,9 +28,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub use error::StoreError;
 pub use types::{
-    AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditRecord, AuditVerification,
-    CacheEntry, CacheHit, ModelVersionRecord, NewArtifact, NewModelVersion, ParseEnumError,
-    PluginRecord, RunRecord, RunStatus, StepOutcome, StepRunRecord, StepStatus,
+    AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, ModelVersionRecord,
+    NewArtifact, NewModelVersion, ParseEnumError, PluginRecord, RunLease, RunRecord, RunStatus,
+    StepOutcome, StepRunRecord, StepStatus,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
@@ -44,6 +45,9 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows per page when verifying the audit chain (bounded memory).
 const VERIFY_PAGE: i64 = 1000;
+/// How long a run's lease holds without renewal: a process that stops
+/// heartbeating for this long is taken for dead and its run recovered.
+pub const DEFAULT_RUN_LEASE: Duration = Duration::from_secs(30);
 
 /// Handle to the store; cheap to clone (the pool is shared).
 ///
@@ -118,6 +122,73 @@ macro_rules! with_write_tx {
     };
 }
 
+/// The database's clock in unix ms, as SQL. Leases are set and compared on
+/// one clock (the database's), so processes on hosts whose clocks disagree
+/// still agree on whether a lease expired.
+fn sql_now(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+        Backend::Postgres(_) => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    }
+}
+
+/// `sql` with `{now}` replaced by the backend's clock expression.
+fn with_db_clock(backend: &Backend, sql: &str) -> String {
+    sql.replace("{now}", sql_now(backend))
+}
+
+/// `host:pid:token` for a new run: host and pid say which process to look
+/// for; the random token tells apart runs of one process and reused pids.
+fn new_owner() -> String {
+    let mut token = [0u8; 8];
+    if getrandom::fill(&mut token).is_err() {
+        // no OS randomness: the clock still tells runs apart in practice
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        token = nanos.to_le_bytes();
+    }
+    format!(
+        "{}:{}:{}",
+        host_name(),
+        std::process::id(),
+        hex::encode(token)
+    )
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Why a change to `lease`'s run found no row it still owns; `row` is the
+/// run's current status and owner.
+fn lease_lost(lease: &RunLease, row: Option<(String, Option<String>)>) -> OpError {
+    let Some((status, owner)) = row else {
+        return OpError::NotFound {
+            what: "run",
+            key: lease.run.to_string(),
+        };
+    };
+    let reason = match owner {
+        Some(owner) if owner != lease.owner() => format!("it is {status} under {owner}"),
+        None => format!("it is {status} and has no owner"),
+        Some(_) if status == RunStatus::Cancelled.as_str() => {
+            "it is cancelled (its lease expired and another process recovered it)".to_owned()
+        }
+        Some(_) => format!("it is already {status}"),
+    };
+    OpError::LeaseLost {
+        run: lease.run,
+        owner: lease.owner().to_owned(),
+        reason,
+    }
+}
+
 fn now_ms() -> i64 {
     // A clock before 1970 is a broken machine; 0 keeps rows writable.
     SystemTime::now()
@@ -165,7 +236,11 @@ fn missing_parent(e: sqlx::Error, what: &'static str, key: impl Into<String>) ->
 /// `SELECT <every runs column> FROM runs <tail>` as a `&'static str`.
 macro_rules! select_runs {
     ($tail:literal) => {
-        concat!("SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error FROM runs ", $tail)
+        concat!(
+            "SELECT id, pipeline, pipeline_digest, status, started_at, finished_at, error, owner, \
+                 lease_expires_at FROM runs ",
+            $tail
+        )
     };
 }
 
@@ -312,16 +387,17 @@ macro_rules! upsert_cache {
     }};
 }
 
-/// Moves a `pending`/`running` step run to its terminal outcome; errors
-/// name the step run when it is unknown or already over.
+/// Moves a `pending`/`running` step run of `$run` to its terminal outcome;
+/// errors name the step run when it is unknown, of another run, or over.
 macro_rules! update_step {
-    ($exec:ident, $step_run:expr, $outcome:expr, $now:expr) => {{
+    ($exec:ident, $run:expr, $step_run:expr, $outcome:expr, $now:expr) => {{
+        let run: i64 = $run;
         let step_run: i64 = $step_run;
         let outcome: &StepOutcome = $outcome;
         let updated = sqlx::query(
             "UPDATE step_runs SET status = $1, cache_hit = $2, finished_at = $3, cpu_ms = $4, \
              peak_memory = $5, rows_in = $6, rows_out = $7, attempts = $8, error = $9, \
-             output_digest = $11 WHERE id = $10 AND status IN ('pending', 'running')",
+             output_digest = $11 WHERE id = $10 AND run_id = $12 AND status IN ('pending', 'running')",
         )
         .bind(outcome.status.as_str())
         .bind(outcome.cache_hit)
@@ -334,24 +410,60 @@ macro_rules! update_step {
         .bind(outcome.error.as_deref())
         .bind(step_run)
         .bind(outcome.output_digest.as_deref())
+        .bind(run)
         .execute(&mut *$exec)
         .await?
         .rows_affected();
         if updated == 0 {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM step_runs WHERE id = $1")
+            let found: Option<(String, i64)> =
+                sqlx::query_as("SELECT status, run_id FROM step_runs WHERE id = $1")
                     .bind(step_run)
                     .fetch_optional(&mut *$exec)
                     .await?;
-            return Err(match status {
-                Some(status) => {
+            return Err(match found {
+                Some((status, of_run)) if of_run == run => {
                     OpError::Invalid(format!("step run {step_run} is already {status}"))
                 }
+                Some((_, of_run)) => OpError::Invalid(format!(
+                    "step run {step_run} belongs to run {of_run}, not run {run}"
+                )),
                 None => OpError::NotFound {
                     what: "step run",
                     key: step_run.to_string(),
                 },
             });
+        }
+    }};
+}
+
+/// The first statement of every change to a run or its steps, inside the
+/// change's write transaction: renews the lease (a change is a heartbeat
+/// too) if `$lease` still owns the running run, else returns why not. On
+/// PostgreSQL the update also locks the run row until commit, so recovery
+/// cannot cancel the run in the middle of the change.
+macro_rules! hold_lease {
+    ($tx:ident, $backend:expr, $lease:expr) => {{
+        let lease: &RunLease = $lease;
+        let sql = with_db_clock(
+            $backend,
+            "UPDATE runs SET lease_expires_at = {now} + $1 \
+             WHERE id = $2 AND owner = $3 AND status = 'running'",
+        );
+        let held = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lease.ttl_ms())
+            .bind(lease.run)
+            .bind(lease.owner())
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !held {
+            let row: Option<(String, Option<String>)> =
+                sqlx::query_as("SELECT status, owner FROM runs WHERE id = $1")
+                    .bind(lease.run)
+                    .fetch_optional(&mut *$tx)
+                    .await?;
+            return Err(lease_lost(lease, row));
         }
     }};
 }
@@ -493,7 +605,34 @@ impl Store {
                 url: display.clone(),
                 cause,
             })?;
-        Self::finish_open(Backend::Sqlite(pool), display).await
+        // sqlx takes no lock around SQLite migrations: two processes opening
+        // a new (or just upgraded) file at once would both apply them and
+        // one would fail (`table runs already exists`). A lock file next to
+        // the database serialises them; the database file itself must not
+        // be used, as closing any handle on it drops SQLite's own locks.
+        let lock_path = PathBuf::from(format!("{}-migrate.lock", path.display()));
+        let io_error = |message: String| StoreError::Io {
+            op: "open",
+            url: display.clone(),
+            path: lock_path.clone(),
+            message,
+        };
+        let locking = lock_path.clone();
+        let lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&locking)?;
+            file.lock()?;
+            Ok::<_, std::io::Error>(file)
+        })
+        .await
+        .map_err(|e| io_error(format!("locking for migrations: {e}")))?
+        .map_err(|e| io_error(format!("locking for migrations: {e}")))?;
+        let opened = Self::finish_open(Backend::Sqlite(pool), display).await;
+        drop(lock); // closing the file releases the lock
+        opened
     }
 
     async fn finish_open(backend: Backend, display_url: String) -> Result<Store, StoreError> {
@@ -550,65 +689,115 @@ impl Store {
 
     // ---- runs -------------------------------------------------------------
 
+    /// Creates a `running` run owned by this process under a lease of
+    /// `ttl` (renewed by every change through the returned lease and by
+    /// [`Store::keep_alive`]).
     pub async fn create_run(
         &self,
         pipeline: &str,
         pipeline_digest: &str,
-    ) -> Result<i64, StoreError> {
+        ttl: Duration,
+    ) -> Result<RunLease, StoreError> {
         self.op("create_run", async {
-            let sql = "INSERT INTO runs (pipeline, pipeline_digest, status, started_at) \
-                       VALUES ($1, $2, $3, $4) RETURNING id";
-            let id: i64 = with_pool!(&self.backend, pool => sqlx::query_scalar(sql)
+            let owner: Arc<str> = new_owner().into();
+            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            let sql = with_db_clock(
+                &self.backend,
+                "INSERT INTO runs (pipeline, pipeline_digest, status, started_at, owner, lease_expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, {now} + $6) RETURNING id",
+            );
+            let id: i64 = with_pool!(&self.backend, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(pipeline)
                 .bind(pipeline_digest)
                 .bind(RunStatus::Running.as_str())
                 .bind(now_ms())
+                .bind(&*owner)
+                .bind(ttl_ms)
                 .fetch_one(pool)
                 .await?);
-            tracing::debug!(run = id, pipeline, "run created");
-            Ok(id)
+            tracing::debug!(run = id, pipeline, %owner, "run created");
+            Ok(RunLease {
+                run: id,
+                owner,
+                ttl,
+            })
         })
         .await
     }
 
-    /// Ends a `running` run. Finishing a run that is already over (or
-    /// finishing with `running`) is an error: it means two owners.
+    /// Renews the lease; fails with [`StoreError::LeaseLost`] when the run
+    /// is over or no longer this lease's.
+    pub async fn renew_lease(&self, lease: &RunLease) -> Result<(), StoreError> {
+        self.op("renew_lease", async {
+            with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// Renews `lease` every third of its ttl on the tokio runtime until the
+    /// returned guard is dropped. When the lease is lost (the run was
+    /// recovered by another process, or is over) it calls `on_lost` once and
+    /// stops; other failures (the database briefly away) are logged and
+    /// retried at the next beat.
+    pub fn keep_alive(
+        &self,
+        lease: &RunLease,
+        on_lost: impl FnOnce(&StoreError) + Send + 'static,
+    ) -> Heartbeat {
+        let store = self.clone();
+        let lease = lease.clone();
+        let every = (lease.ttl / 3).max(Duration::from_millis(50));
+        let task = tokio::spawn(async move {
+            let mut beats = tokio::time::interval(every);
+            beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            beats.tick().await; // the first tick is immediate; the lease is fresh
+            loop {
+                beats.tick().await;
+                match store.renew_lease(&lease).await {
+                    Ok(()) => tracing::trace!(run = lease.run, "lease renewed"),
+                    Err(e) if e.is_lease_lost() => {
+                        tracing::error!(run = lease.run, error = %e, "the run's lease is lost");
+                        on_lost(&e);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(run = lease.run, error = %e, "renewing the run's lease failed; retrying")
+                    }
+                }
+            }
+        });
+        Heartbeat { task }
+    }
+
+    /// Ends the run `lease` owns. Finishing a run that is over or no longer
+    /// this lease's, or finishing with `running`, is an error.
     pub async fn finish_run(
         &self,
-        run: i64,
+        lease: &RunLease,
         status: RunStatus,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
+        let run = lease.run;
         self.op("finish_run", async {
             if !status.is_terminal() {
                 return Err(OpError::Invalid(format!(
                     "cannot finish run {run} with status `{status}`"
                 )));
             }
-            let sql = "UPDATE runs SET status = $1, finished_at = $2, error = $3 \
-                       WHERE id = $4 AND status = 'running'";
-            let updated = with_pool!(&self.backend, pool => sqlx::query(sql)
-                .bind(status.as_str())
-                .bind(now_ms())
-                .bind(error)
-                .bind(run)
-                .execute(pool)
-                .await?
-                .rows_affected());
-            if updated == 0 {
-                let current: Option<String> = with_pool!(&self.backend, pool =>
-                    sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
-                        .bind(run)
-                        .fetch_optional(pool)
-                        .await?);
-                return Err(match current {
-                    Some(current) => OpError::Invalid(format!("run {run} is already {current}")),
-                    None => OpError::NotFound {
-                        what: "run",
-                        key: run.to_string(),
-                    },
-                });
-            }
+            let now = now_ms();
+            with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
+                sqlx::query("UPDATE runs SET status = $1, finished_at = $2, error = $3 WHERE id = $4")
+                    .bind(status.as_str())
+                    .bind(now)
+                    .bind(error)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+            });
             tracing::debug!(run, %status, "run finished");
             Ok(())
         })
@@ -619,9 +808,10 @@ impl Store {
     /// the previous run of the same pipeline ran under, if any.
     pub async fn record_run_policy(
         &self,
-        run: i64,
+        lease: &RunLease,
         fingerprint: &str,
     ) -> Result<Option<String>, StoreError> {
+        let run = lease.run;
         self.op("record_run_policy", async {
             let previous_sql = "SELECT policy_fingerprint FROM runs \
                                 WHERE pipeline = (SELECT pipeline FROM runs WHERE id = $1) \
@@ -629,6 +819,7 @@ impl Store {
                                 ORDER BY id DESC LIMIT 1";
             let record_sql = "UPDATE runs SET policy_fingerprint = $1 WHERE id = $2";
             let (previous, updated) = with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
                 let previous: Option<String> = sqlx::query_scalar(previous_sql)
                     .bind(run)
                     .fetch_optional(&mut *tx)
@@ -676,37 +867,76 @@ impl Store {
         .await
     }
 
-    /// Marks runs left `running` by a crashed process (and their unfinished
-    /// steps) as `cancelled`; returns how many runs. Call once at startup.
-    ///
-    /// Assumes one engine process per store: a second live process sharing
-    /// a PostgreSQL store would see its runs cancelled.
-    pub async fn recover_interrupted(&self) -> Result<u64, StoreError> {
+    /// Cancels the runs whose owner stopped renewing their lease (a crashed
+    /// or killed process) and their unfinished steps, and appends each one's
+    /// `run.finish` audit entry; returns the runs recovered. Runs whose
+    /// lease still holds belong to a live process and are left alone, so
+    /// any number of processes may call this at any time.
+    pub async fn recover_interrupted(&self) -> Result<Vec<i64>, StoreError> {
         self.op("recover_interrupted", async {
-            let now = now_ms();
-            let reason = "interrupted: the process running it stopped before it finished";
-            let recovered = with_write_tx!(&self.backend, tx => {
-                sqlx::query(
-                    "UPDATE step_runs SET status = 'cancelled', finished_at = $1, error = COALESCE(error, $2) \
-                     WHERE status IN ('pending', 'running') \
-                     AND run_id IN (SELECT id FROM runs WHERE status = 'running')",
-                )
-                .bind(now)
-                .bind(reason)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
+            let expired = "status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < {now})";
+            let find = with_db_clock(
+                &self.backend,
+                &format!("SELECT id, pipeline, owner, lease_expires_at FROM runs WHERE {expired} ORDER BY id"),
+            );
+            // A read first: the common case (nothing expired) takes no write lock.
+            let candidates: Vec<(i64, String, Option<String>, Option<i64>)> =
+                with_pool!(&self.backend, pool => sqlx::query_as(sqlx::AssertSqlSafe(find.as_str()))
+                    .fetch_all(pool)
+                    .await?);
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            let cancel_run = with_db_clock(
+                &self.backend,
+                &format!(
                     "UPDATE runs SET status = 'cancelled', finished_at = $1, error = COALESCE(error, $2) \
-                     WHERE status = 'running'",
-                )
-                .bind(now)
-                .bind(reason)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
+                     WHERE id = $3 AND {expired}"
+                ),
+            );
+            let now = now_ms();
+            let recovered = with_write_tx!(&self.backend, tx, lock = Some(PG_AUDIT_LOCK) => {
+                let mut recovered = Vec::new();
+                for (run, pipeline, owner, lease_expired_at) in &candidates {
+                    let owner = owner.as_deref().unwrap_or("unknown");
+                    let reason = format!(
+                        "interrupted: its process ({owner}) stopped renewing the run's lease; recovered by {}",
+                        host_name()
+                    );
+                    // Checked again under the write lock: the owner may have renewed since the read.
+                    let cancelled = sqlx::query(sqlx::AssertSqlSafe(cancel_run.as_str()))
+                        .bind(now)
+                        .bind(&reason)
+                        .bind(run)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if cancelled == 0 {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE step_runs SET status = 'cancelled', finished_at = $1, error = COALESCE(error, $2) \
+                         WHERE run_id = $3 AND status IN ('pending', 'running')",
+                    )
+                    .bind(now)
+                    .bind(&reason)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await?;
+                    let detail = canonical_json(&serde_json::json!({
+                        "run": run,
+                        "status": RunStatus::Cancelled.as_str(),
+                        "recovered": true,
+                        "owner": owner,
+                        "lease_expired_at": lease_expired_at,
+                    }));
+                    append_audit!(tx, now, "sluice", "run.finish", pipeline, &detail);
+                    recovered.push(*run);
+                }
+                recovered
             });
-            if recovered > 0 {
-                tracing::warn!(runs = recovered, "marked interrupted runs as cancelled");
+            if !recovered.is_empty() {
+                tracing::warn!(runs = ?recovered, "cancelled runs whose process stopped (lease expired)");
             }
             Ok(recovered)
         })
@@ -715,10 +945,10 @@ impl Store {
 
     // ---- step runs --------------------------------------------------------
 
-    /// Records a step starting (status `running`, attempt 1).
+    /// Records a step of `lease`'s run starting (status `running`, attempt 1).
     pub async fn start_step(
         &self,
-        run: i64,
+        lease: &RunLease,
         step: &str,
         plugin_digest: Option<&str>,
         cache_key: &str,
@@ -726,34 +956,38 @@ impl Store {
         self.op("start_step", async {
             let sql = "INSERT INTO step_runs (run_id, step, plugin_digest, cache_key, status, cache_hit, started_at, attempts) \
                        VALUES ($1, $2, $3, $4, $5, $6, $7, 1) RETURNING id";
-            let id: i64 = with_pool!(&self.backend, pool => sqlx::query_scalar(sql)
-                .bind(run)
-                .bind(step)
-                .bind(plugin_digest)
-                .bind(cache_key)
-                .bind(StepStatus::Running.as_str())
-                .bind(false)
-                .bind(now_ms())
-                .fetch_one(pool)
-                .await
-                .map_err(|e| missing_parent(e, "run", run.to_string()))?);
+            let id: i64 = with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
+                sqlx::query_scalar(sql)
+                    .bind(lease.run)
+                    .bind(step)
+                    .bind(plugin_digest)
+                    .bind(cache_key)
+                    .bind(StepStatus::Running.as_str())
+                    .bind(false)
+                    .bind(now_ms())
+                    .fetch_one(&mut *tx)
+                    .await?
+            });
             Ok(id)
         })
         .await
     }
 
-    /// Ends a `pending`/`running` step run with a terminal outcome.
+    /// Ends a `pending`/`running` step run of `lease`'s run with a
+    /// terminal outcome.
     pub async fn finish_step(
         &self,
+        lease: &RunLease,
         step_run: i64,
         outcome: &StepOutcome,
     ) -> Result<(), StoreError> {
         self.op("finish_step", async {
             check_terminal(step_run, outcome)?;
             let now = now_ms();
-            with_pool!(&self.backend, pool => {
-                let mut conn = pool.acquire().await?;
-                update_step!(conn, step_run, outcome, now);
+            with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
+                update_step!(tx, lease.run, step_run, outcome, now);
             });
             Ok(())
         })
@@ -796,6 +1030,7 @@ impl Store {
     /// low, and an interrupted write leaves all of it or none.
     pub async fn complete_step(
         &self,
+        lease: &RunLease,
         step_run: i64,
         outcome: &StepOutcome,
         artifacts: &[NewArtifact],
@@ -811,13 +1046,14 @@ impl Store {
             }
             let now = now_ms();
             with_write_tx!(&self.backend, tx => {
+                hold_lease!(tx, &self.backend, lease);
                 for artifact in artifacts {
                     insert_artifact!(tx, artifact, now);
                 }
                 if let Some(entry) = cache {
                     upsert_cache!(tx, entry, now);
                 }
-                update_step!(tx, step_run, outcome, now);
+                update_step!(tx, lease.run, step_run, outcome, now);
             });
             Ok(())
         })
@@ -1010,39 +1246,156 @@ impl Store {
         .await
     }
 
-    /// Recomputes the chain from the first row. Every row is checked against
-    /// the stored hash of the row before it, and the first broken row is
-    /// reported with the reason. Removing rows from the end cannot be seen
-    /// from the chain alone.
+    /// Records the head of the audit chain (its last row's id and hash) as
+    /// a checkpoint, after verifying the chain up to it: later, rows cut
+    /// from the tail up to the checkpoint, or changed, are reported by
+    /// [`Store::verify_audit`]. Print the anchor and keep it outside the
+    /// database too: someone who can cut the log can cut this table.
+    pub async fn audit_checkpoint(&self, actor: &str) -> Result<AuditCheckpoint, StoreError> {
+        let verified = self.verify_audit().await?;
+        self.op("audit_checkpoint", async {
+            if let Some(first) = verified.broken.first() {
+                return Err(OpError::Invalid(format!(
+                    "the audit log does not verify ({} broken rows; row {}: {}): not checkpointing a broken chain",
+                    verified.broken_total, first.id, first.reason
+                )));
+            }
+            let Some(head) = verified.head else {
+                return Err(OpError::Invalid("the audit log is empty: there is no head to checkpoint".into()));
+            };
+            let at = now_ms();
+            let checkpoint: AuditCheckpoint = with_write_tx!(&self.backend, tx, lock = Some(PG_AUDIT_LOCK) => {
+                // The verified head must still be there as verified; rows
+                // appended since are not verified, so they are not anchored.
+                let stored: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
+                    .bind(head.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if stored.as_deref() != Some(head.hash.as_str()) {
+                    return Err(OpError::Invalid(format!(
+                        "audit row {} changed while it was being verified", head.id
+                    )));
+                }
+                sqlx::query_as(
+                    "INSERT INTO audit_checkpoints (audit_id, hash, at, actor) VALUES ($1, $2, $3, $4) \
+                     RETURNING id, audit_id, hash, at, actor",
+                )
+                .bind(head.id)
+                .bind(&head.hash)
+                .bind(at)
+                .bind(actor)
+                .fetch_one(&mut *tx)
+                .await?
+            });
+            tracing::info!(checkpoint = checkpoint.id, row = head.id, "audit head checkpointed");
+            Ok(checkpoint)
+        })
+        .await
+    }
+
+    /// Every recorded checkpoint, oldest first.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        self.op("audit_checkpoints", async {
+            let sql = "SELECT id, audit_id, hash, at, actor FROM audit_checkpoints ORDER BY id";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+        })
+        .await
+    }
+
+    /// [`Store::verify_audit_with`] the recorded checkpoints only.
     pub async fn verify_audit(&self) -> Result<AuditVerification, StoreError> {
+        self.verify_audit_with(&[]).await
+    }
+
+    /// Recomputes the chain from the first row and checks its anchors.
+    ///
+    /// Every row is checked against the stored hash of the row before it
+    /// and against its own content, and ids must follow on without gaps;
+    /// every broken row is reported (up to
+    /// [`AuditVerification::MAX_REPORTED`], all counted). The chain alone
+    /// cannot show rows cut from its end: each recorded checkpoint and each
+    /// `expected` anchor (a head kept outside the database) must still name
+    /// a row with that hash.
+    pub async fn verify_audit_with(
+        &self,
+        expected: &[AuditAnchor],
+    ) -> Result<AuditVerification, StoreError> {
+        let checkpoints = self.audit_checkpoints().await?;
         self.op("verify_audit", async {
-            let mut rows_checked = 0u64;
-            let mut first_bad: Option<(i64, String)> = None;
+            let mut verification = AuditVerification {
+                rows_checked: 0,
+                head: None,
+                anchors_checked: 0,
+                broken: Vec::new(),
+                broken_total: 0,
+            };
             let mut expected_prev = GENESIS.to_owned();
-            let mut after = i64::MIN;
+            let mut previous_id = 0;
             loop {
                 let sql = "SELECT id, at, actor, action, subject, detail, prev_hash, hash FROM audit_log \
                            WHERE id > $1 ORDER BY id LIMIT $2";
                 let page: Vec<AuditRecord> = with_pool!(&self.backend, pool => sqlx::query_as(sql)
-                    .bind(after)
+                    .bind(previous_id)
                     .bind(VERIFY_PAGE)
                     .fetch_all(pool)
                     .await?);
-                let Some(last) = page.last() else { break };
-                after = last.id;
+                if page.is_empty() {
+                    break;
+                }
                 for row in &page {
-                    rows_checked += 1;
-                    if first_bad.is_none() {
-                        first_bad = check_row(&expected_prev, row).map(|reason| (row.id, reason));
+                    verification.rows_checked += 1;
+                    let mut reasons = Vec::new();
+                    if row.id != previous_id + 1 {
+                        reasons.push(match row.id - previous_id {
+                            2 => format!("row {} is missing", previous_id + 1),
+                            _ => format!("rows {} to {} are missing", previous_id + 1, row.id - 1),
+                        });
+                    }
+                    reasons.extend(check_row(&expected_prev, row));
+                    if !reasons.is_empty() {
+                        note_broken(&mut verification, row.id, reasons.join("; "));
                     }
                     expected_prev.clone_from(&row.hash);
+                    previous_id = row.id;
                 }
+                let last = page.last().expect("not empty");
+                verification.head = Some(AuditAnchor {
+                    id: last.id,
+                    hash: last.hash.clone(),
+                });
             }
-            match &first_bad {
-                Some((id, reason)) => tracing::warn!(id, %reason, "audit chain broken"),
-                None => tracing::debug!(rows_checked, "audit chain verified"),
+            let labelled = checkpoints
+                .iter()
+                .map(|c| (format!("checkpoint {} (taken by {})", c.id, c.actor), c.anchor()))
+                .chain(expected.iter().map(|a| ("the expected head".to_owned(), a.clone())));
+            for (label, anchor) in labelled {
+                verification.anchors_checked += 1;
+                let stored: Option<String> = with_pool!(&self.backend, pool =>
+                    sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = $1")
+                        .bind(anchor.id)
+                        .fetch_optional(pool)
+                        .await?);
+                let reason = match stored {
+                    Some(hash) if hash == anchor.hash => continue,
+                    Some(hash) => format!(
+                        "{label} recorded hash {} for row {}; the row stores {hash}",
+                        anchor.hash, anchor.id
+                    ),
+                    None => format!(
+                        "{label} anchors row {} (hash {}), but the row is missing; the log ends at {}: rows were cut",
+                        anchor.id,
+                        anchor.hash,
+                        verification.head.as_ref().map_or("no row".to_owned(), |h| format!("row {}", h.id)),
+                    ),
+                };
+                note_broken(&mut verification, anchor.id, reason);
             }
-            Ok(AuditVerification { rows_checked, first_bad })
+            if verification.is_ok() {
+                tracing::debug!(rows = verification.rows_checked, anchors = verification.anchors_checked, "audit chain verified");
+            } else {
+                tracing::warn!(broken = verification.broken_total, "audit chain broken");
+            }
+            Ok(verification)
         })
         .await
     }
@@ -1057,10 +1410,20 @@ impl Store {
     }
 }
 
-/// Why `row` does not follow a row whose stored hash is `expected_prev`.
-fn check_row(expected_prev: &str, row: &AuditRecord) -> Option<String> {
+/// Counts a broken row, keeping its reason while under the report bound.
+fn note_broken(verification: &mut AuditVerification, id: i64, reason: String) {
+    verification.broken_total += 1;
+    if verification.broken.len() < AuditVerification::MAX_REPORTED {
+        verification.broken.push(BrokenAuditRow { id, reason });
+    }
+}
+
+/// Why `row` does not follow a row whose stored hash is `expected_prev`,
+/// or does not hash to its stored hash.
+fn check_row(expected_prev: &str, row: &AuditRecord) -> Vec<String> {
+    let mut reasons = Vec::new();
     if row.prev_hash != expected_prev {
-        return Some(format!(
+        reasons.push(format!(
             "prev_hash mismatch: row stores {}, the row before it hashes to {expected_prev}",
             row.prev_hash
         ));
@@ -1075,10 +1438,23 @@ fn check_row(expected_prev: &str, row: &AuditRecord) -> Option<String> {
     };
     let recomputed = row_hash(&row.prev_hash, &content);
     if recomputed != row.hash {
-        return Some(format!(
+        reasons.push(format!(
             "hash mismatch: row stores {}, its content hashes to {recomputed}",
             row.hash
         ));
     }
-    None
+    reasons
+}
+
+/// Renews a run's lease in the background; see [`Store::keep_alive`].
+/// Dropping it stops the renewals.
+#[must_use = "the heartbeat stops when dropped"]
+pub struct Heartbeat {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -50,6 +50,22 @@ fn new_artifact(seed: &str, run: i64, inputs: &[&str]) -> NewArtifact {
     }
 }
 
+/// A run owned by a fresh lease of the default length.
+async fn new_lease(store: &Store, pipeline: &str) -> RunLease {
+    store
+        .create_run(pipeline, &digest(pipeline), DEFAULT_RUN_LEASE)
+        .await
+        .unwrap()
+}
+
+/// `lease` as another process would hold it: same run, another owner.
+fn impostor(lease: &RunLease) -> RunLease {
+    RunLease {
+        owner: "elsewhere:1:0000000000000000".into(),
+        ..lease.clone()
+    }
+}
+
 /// Asserts `result` is an error whose message contains every needle.
 fn assert_err_contains<T: std::fmt::Debug, E: std::fmt::Display>(
     result: Result<T, E>,
@@ -72,13 +88,19 @@ fn assert_err_contains<T: std::fmt::Debug, E: std::fmt::Display>(
 // ---- the suite ------------------------------------------------------------
 
 async fn run_lifecycle(store: &Store) {
-    let a = store.create_run("train", &digest("p1")).await.unwrap();
-    let b = store.create_run("score", &digest("p2")).await.unwrap();
-    assert!(b > a);
+    let a = new_lease(store, "train").await;
+    let b = new_lease(store, "score").await;
+    assert!(b.run() > a.run());
+    assert_ne!(a.owner(), b.owner(), "each run has its own owner token");
+    assert!(
+        a.owner().contains(&format!(":{}:", std::process::id())),
+        "{}",
+        a.owner()
+    );
 
-    let run = store.run(a).await.unwrap().unwrap();
+    let run = store.run(a.run()).await.unwrap().unwrap();
     assert_eq!(run.pipeline, "train");
-    assert_eq!(run.pipeline_digest, digest("p1"));
+    assert_eq!(run.pipeline_digest, digest("train"));
     assert_eq!(run.status, RunStatus::Running);
     assert!(
         run.started_at > 1_600_000_000_000,
@@ -86,25 +108,46 @@ async fn run_lifecycle(store: &Store) {
         run.started_at
     );
     assert_eq!(run.finished_at, None);
+    assert_eq!(run.owner.as_deref(), Some(a.owner()));
+    let lease_until = run.lease_expires_at.unwrap();
+    assert!(
+        (lease_until - run.started_at - 30_000).abs() < 5_000,
+        "the lease ends about 30 s after the start: {lease_until} vs {}",
+        run.started_at
+    );
 
+    // another owner cannot finish it; the owner can
+    assert_err_contains(
+        store
+            .finish_run(&impostor(&a), RunStatus::Succeeded, None)
+            .await,
+        &[
+            "finish_run",
+            &format!("run {} is no longer owned", a.run()),
+            "running under",
+        ],
+    );
     store
-        .finish_run(a, RunStatus::Failed, Some("step `x` trapped"))
+        .finish_run(&a, RunStatus::Failed, Some("step `x` trapped"))
         .await
         .unwrap();
-    let run = store.run(a).await.unwrap().unwrap();
+    let run = store.run(a.run()).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("step `x` trapped"));
     assert!(run.finished_at.unwrap() >= run.started_at);
 
+    let again = store.finish_run(&a, RunStatus::Succeeded, None).await;
+    assert!(matches!(&again, Err(e) if e.is_lease_lost()), "{again:?}");
+    assert_err_contains(again, &["finish_run", "already failed"]);
     assert_err_contains(
-        store.finish_run(a, RunStatus::Succeeded, None).await,
-        &["finish_run", "already failed"],
-    );
-    assert_err_contains(
-        store.finish_run(b, RunStatus::Running, None).await,
+        store.finish_run(&b, RunStatus::Running, None).await,
         &["cannot finish run"],
     );
-    let missing = store.finish_run(9999, RunStatus::Succeeded, None).await;
+    let missing = RunLease {
+        run: 9999,
+        ..a.clone()
+    };
+    let missing = store.finish_run(&missing, RunStatus::Succeeded, None).await;
     assert!(
         matches!(missing, Err(StoreError::NotFound { what: "run", .. })),
         "{missing:?}"
@@ -113,7 +156,7 @@ async fn run_lifecycle(store: &Store) {
     let runs = store.runs(10).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.id).collect::<Vec<_>>(),
-        vec![b, a],
+        vec![b.run(), a.run()],
         "newest first"
     );
     assert_eq!(store.runs(1).await.unwrap().len(), 1);
@@ -123,18 +166,19 @@ async fn run_lifecycle(store: &Store) {
 }
 
 async fn step_runs_lifecycle(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let lease = new_lease(store, "p").await;
+    let run = lease.run();
     let s1 = store
-        .start_step(run, "load", None, "key-load")
+        .start_step(&lease, "load", None, "key-load")
         .await
         .unwrap();
     let s2 = store
-        .start_step(run, "clean", Some(&digest("clean.wasm")), "key-clean")
+        .start_step(&lease, "clean", Some(&digest("clean.wasm")), "key-clean")
         .await
         .unwrap();
-    let other_run = store.create_run("q", &digest("q")).await.unwrap();
-    store
-        .start_step(other_run, "elsewhere", None, "k")
+    let other_run = new_lease(store, "q").await;
+    let elsewhere = store
+        .start_step(&other_run, "elsewhere", None, "k")
         .await
         .unwrap();
 
@@ -152,6 +196,7 @@ async fn step_runs_lifecycle(store: &Store) {
 
     store
         .finish_step(
+            &lease,
             s1,
             &StepOutcome {
                 cache_hit: true,
@@ -165,7 +210,7 @@ async fn step_runs_lifecycle(store: &Store) {
         error: Some("trap: unreachable".into()),
         ..outcome(StepStatus::Failed)
     };
-    store.finish_step(s2, &failed).await.unwrap();
+    store.finish_step(&lease, s2, &failed).await.unwrap();
 
     let steps = store.step_runs(run).await.unwrap();
     let (load, clean) = (&steps[0], &steps[1]);
@@ -182,15 +227,19 @@ async fn step_runs_lifecycle(store: &Store) {
     assert_eq!(clean.error.as_deref(), Some("trap: unreachable"));
 
     assert_err_contains(
-        store.finish_step(s1, &outcome(StepStatus::Failed)).await,
+        store
+            .finish_step(&lease, s1, &outcome(StepStatus::Failed))
+            .await,
         &["finish_step", "already succeeded"],
     );
     assert_err_contains(
-        store.finish_step(s1, &outcome(StepStatus::Running)).await,
+        store
+            .finish_step(&lease, s1, &outcome(StepStatus::Running))
+            .await,
         &["cannot finish step run"],
     );
     let missing = store
-        .finish_step(9999, &outcome(StepStatus::Succeeded))
+        .finish_step(&lease, 9999, &outcome(StepStatus::Succeeded))
         .await;
     assert!(
         matches!(
@@ -202,7 +251,24 @@ async fn step_runs_lifecycle(store: &Store) {
         ),
         "{missing:?}"
     );
-    let missing = store.start_step(9999, "x", None, "k").await;
+    // a step of another run cannot be ended through this run's lease
+    assert_err_contains(
+        store
+            .finish_step(&lease, elsewhere, &outcome(StepStatus::Succeeded))
+            .await,
+        &[&format!(
+            "step run {elsewhere} belongs to run {}",
+            other_run.run()
+        )],
+    );
+    // nor can another owner start or end this run's steps
+    let stolen = store.start_step(&impostor(&lease), "x", None, "k").await;
+    assert!(matches!(&stolen, Err(e) if e.is_lease_lost()), "{stolen:?}");
+    let missing = RunLease {
+        run: 9999,
+        ..lease.clone()
+    };
+    let missing = store.start_step(&missing, "x", None, "k").await;
     assert!(
         matches!(missing, Err(StoreError::NotFound { what: "run", .. })),
         "{missing:?}"
@@ -211,7 +277,7 @@ async fn step_runs_lifecycle(store: &Store) {
 }
 
 async fn artifacts_lineage_and_idempotent_put(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let run = new_lease(store, "p").await.run();
     let source = NewArtifact {
         plugin_digest: None,
         ..new_artifact("source", run, &[])
@@ -249,7 +315,7 @@ async fn artifacts_lineage_and_idempotent_put(store: &Store) {
     );
 
     // Same digest from a later run: no-op, first producer kept.
-    let later = store.create_run("p", &digest("p")).await.unwrap();
+    let later = new_lease(store, "p").await.run();
     let again = NewArtifact {
         path: "elsewhere".into(),
         inputs: vec![],
@@ -295,7 +361,7 @@ async fn artifacts_lineage_and_idempotent_put(store: &Store) {
 }
 
 async fn cache_get_put_upsert(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let run = new_lease(store, "p").await.run();
     for seed in ["out1", "out2", "state2"] {
         store
             .put_artifact(&new_artifact(seed, run, &[]))
@@ -350,13 +416,14 @@ async fn cache_get_put_upsert(store: &Store) {
 }
 
 async fn complete_step_is_one_transaction(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let lease = new_lease(store, "p").await;
+    let run = lease.run();
     store
         .put_artifact(&new_artifact("source", run, &[]))
         .await
         .unwrap();
     let step = store
-        .start_step(run, "fit", Some(&digest("plugin")), "key-fit")
+        .start_step(&lease, "fit", Some(&digest("plugin")), "key-fit")
         .await
         .unwrap();
     let mut state = new_artifact("state", run, &["source"]);
@@ -372,6 +439,7 @@ async fn complete_step_is_one_transaction(store: &Store) {
     };
     store
         .complete_step(
+            &lease,
             step,
             &outcome(StepStatus::Succeeded),
             &[state, table.clone()],
@@ -400,6 +468,7 @@ async fn complete_step_is_one_transaction(store: &Store) {
     // is kept: the new artifact and cache entry roll back with it.
     let again = store
         .complete_step(
+            &lease,
             step,
             &outcome(StepStatus::Succeeded),
             &[new_artifact("late", run, &["source"])],
@@ -417,7 +486,7 @@ async fn complete_step_is_one_transaction(store: &Store) {
     assert_eq!(store.cache_lookup("key-late").await.unwrap(), None);
     assert_err_contains(
         store
-            .complete_step(step, &outcome(StepStatus::Running), &[], None)
+            .complete_step(&lease, step, &outcome(StepStatus::Running), &[], None)
             .await,
         &["complete_step", "cannot finish"],
     );
@@ -438,7 +507,7 @@ fn new_model(run: i64, seed: &str) -> NewModelVersion {
 }
 
 async fn registry_versions_aliases_and_history(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let run = new_lease(store, "p").await.run();
     for seed in ["m1", "m2"] {
         let mut model = new_artifact(seed, run, &[]);
         model.kind = ArtifactKind::Model;
@@ -532,7 +601,7 @@ async fn registry_versions_aliases_and_history(store: &Store) {
     let moves: Vec<&AuditRecord> = audit.iter().filter(|a| a.action == "model.alias").collect();
     assert_eq!(moves.len(), 2, "every alias move is audited");
     assert!(moves[0].detail.contains("\"previous\":1") && moves[0].detail.contains("gate"));
-    assert!(store.verify_audit().await.unwrap().first_bad.is_none());
+    assert!(store.verify_audit().await.unwrap().is_ok());
 
     assert_err_contains(
         store
@@ -602,7 +671,10 @@ async fn audit_chain_appends_and_verifies(store: &Store) {
         store.verify_audit().await.unwrap(),
         AuditVerification {
             rows_checked: 0,
-            first_bad: None
+            head: None,
+            anchors_checked: 0,
+            broken: Vec::new(),
+            broken_total: 0,
         }
     );
 
@@ -657,10 +729,29 @@ async fn audit_chain_appends_and_verifies(store: &Store) {
         v,
         AuditVerification {
             rows_checked: 3,
-            first_bad: None
+            head: Some(AuditAnchor {
+                id: 3,
+                hash: r3.hash.clone()
+            }),
+            anchors_checked: 0,
+            broken: Vec::new(),
+            broken_total: 0,
         }
     );
     assert!(v.is_ok());
+}
+
+/// Drops an append-only trigger as an attacker with DDL rights would.
+async fn drop_guard(store: &Store, trigger: &str, table: &str) {
+    let sql = match store.backend_name() {
+        "postgres" => format!("DROP TRIGGER {trigger} ON {table}"),
+        _ => format!("DROP TRIGGER {trigger}"),
+    };
+    store.execute_raw(&sql).await.unwrap();
+}
+
+fn broken_ids(v: &AuditVerification) -> Vec<i64> {
+    v.broken.iter().map(|b| b.id).collect()
 }
 
 async fn audit_tampering_detected(store: &Store) {
@@ -675,50 +766,53 @@ async fn audit_tampering_detected(store: &Store) {
             .await
             .unwrap();
     }
-    // Get the guard out of the way the way an attacker with DDL rights would.
-    let drop_guard = match store.backend_name() {
-        "postgres" => "DROP TRIGGER audit_log_no_update ON audit_log",
-        _ => "DROP TRIGGER audit_log_no_update",
-    };
-    store.execute_raw(drop_guard).await.unwrap();
+    drop_guard(store, "audit_log_no_update", "audit_log").await;
     let edited = store
-        .execute_raw("UPDATE audit_log SET actor = 'mallory' WHERE id = 3")
+        .execute_raw("UPDATE audit_log SET actor = 'mallory' WHERE id IN (2, 4)")
         .await
         .unwrap();
-    assert_eq!(edited, 1);
+    assert_eq!(edited, 2);
 
+    // both changed rows are reported, not only the first
     let v = store.verify_audit().await.unwrap();
     assert_eq!(v.rows_checked, 5);
-    let (id, reason) = v.first_bad.expect("tampering must be detected");
-    assert_eq!(id, 3);
-    assert!(reason.starts_with("hash mismatch"), "{reason}");
+    assert!(!v.is_ok());
+    assert_eq!(broken_ids(&v), vec![2, 4], "{v:#?}");
+    assert_eq!(v.broken_total, 2);
+    for row in &v.broken {
+        assert!(row.reason.starts_with("hash mismatch"), "{row:?}");
+    }
 
-    // Rewriting row 3's hash to match its new content moves the break to row 4.
-    let row3 = store
+    // Rewriting row 2's hash to match its new content moves its break to row 3.
+    let row2 = store
         .audit_log(10)
         .await
         .unwrap()
         .into_iter()
-        .find(|r| r.id == 3)
+        .find(|r| r.id == 2)
         .unwrap();
     let content = audit::RowContent {
-        id: row3.id,
-        at: row3.at,
-        actor: &row3.actor,
-        action: &row3.action,
-        subject: &row3.subject,
-        detail: &row3.detail,
+        id: row2.id,
+        at: row2.at,
+        actor: &row2.actor,
+        action: &row2.action,
+        subject: &row2.subject,
+        detail: &row2.detail,
     };
-    let forged = audit::row_hash(&row3.prev_hash, &content);
+    let forged = audit::row_hash(&row2.prev_hash, &content);
     store
         .execute_raw(&format!(
-            "UPDATE audit_log SET hash = '{forged}' WHERE id = 3"
+            "UPDATE audit_log SET hash = '{forged}' WHERE id = 2"
         ))
         .await
         .unwrap();
-    let (id, reason) = store.verify_audit().await.unwrap().first_bad.unwrap();
-    assert_eq!(id, 4);
-    assert!(reason.starts_with("prev_hash mismatch"), "{reason}");
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(broken_ids(&v), vec![3, 4], "{v:#?}");
+    assert!(
+        v.broken[0].reason.starts_with("prev_hash mismatch"),
+        "{v:#?}"
+    );
+    assert!(v.broken[1].reason.starts_with("hash mismatch"), "{v:#?}");
 }
 
 async fn audit_deletion_detected(store: &Store) {
@@ -728,20 +822,119 @@ async fn audit_deletion_detected(store: &Store) {
             .await
             .unwrap();
     }
-    let drop_guard = match store.backend_name() {
-        "postgres" => "DROP TRIGGER audit_log_no_delete ON audit_log",
-        _ => "DROP TRIGGER audit_log_no_delete",
-    };
-    store.execute_raw(drop_guard).await.unwrap();
+    drop_guard(store, "audit_log_no_delete", "audit_log").await;
     store
         .execute_raw("DELETE FROM audit_log WHERE id = 2")
         .await
         .unwrap();
     let v = store.verify_audit().await.unwrap();
     assert_eq!(v.rows_checked, 3);
-    let (id, reason) = v.first_bad.unwrap();
-    assert_eq!(id, 3);
-    assert!(reason.starts_with("prev_hash mismatch"), "{reason}");
+    assert_eq!(broken_ids(&v), vec![3]);
+    let reason = &v.broken[0].reason;
+    assert!(
+        reason.starts_with("row 2 is missing; prev_hash mismatch"),
+        "{reason}"
+    );
+}
+
+async fn audit_cut_tail_is_caught_by_checkpoints(store: &Store) {
+    assert_err_contains(
+        store.audit_checkpoint("alice").await,
+        &["audit_checkpoint", "empty"],
+    );
+    for i in 0..5 {
+        store
+            .audit("alice", "run.start", &format!("run/{i}"), &json!({}))
+            .await
+            .unwrap();
+    }
+    let checkpoint = store.audit_checkpoint("alice").await.unwrap();
+    assert_eq!(
+        (
+            checkpoint.id,
+            checkpoint.audit_id,
+            checkpoint.actor.as_str()
+        ),
+        (1, 5, "alice")
+    );
+    let head = store.audit_log(1).await.unwrap().remove(0);
+    assert_eq!(checkpoint.hash, head.hash);
+    assert_eq!(
+        store.audit_checkpoints().await.unwrap(),
+        vec![checkpoint.clone()]
+    );
+    // the anchor as printed parses back
+    let kept: AuditAnchor = checkpoint.anchor().to_string().parse().unwrap();
+    assert_eq!(kept, checkpoint.anchor());
+    store
+        .audit("alice", "run.finish", "run/4", &json!({}))
+        .await
+        .unwrap();
+    let v = store
+        .verify_audit_with(std::slice::from_ref(&kept))
+        .await
+        .unwrap();
+    assert!(v.is_ok(), "{v:#?}");
+    assert_eq!((v.rows_checked, v.anchors_checked), (6, 2));
+
+    // Without a checkpoint the cut is invisible: that is the hole closed here.
+    drop_guard(store, "audit_log_no_delete", "audit_log").await;
+    store
+        .execute_raw("DELETE FROM audit_log WHERE id >= 4")
+        .await
+        .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.rows_checked, 3);
+    assert_eq!(broken_ids(&v), vec![5], "{v:#?}");
+    let reason = &v.broken[0].reason;
+    assert!(
+        reason.contains("checkpoint 1 (taken by alice) anchors row 5")
+            && reason.contains("the row is missing; the log ends at row 3"),
+        "{reason}"
+    );
+
+    // An admin who also deletes the checkpoint is still caught by a head
+    // kept outside the database.
+    drop_guard(store, "audit_checkpoints_no_delete", "audit_checkpoints").await;
+    store
+        .execute_raw("DELETE FROM audit_checkpoints")
+        .await
+        .unwrap();
+    assert!(store.verify_audit().await.unwrap().is_ok());
+    let v = store.verify_audit_with(&[kept]).await.unwrap();
+    assert_eq!(broken_ids(&v), vec![5], "{v:#?}");
+    assert!(
+        v.broken[0]
+            .reason
+            .starts_with("the expected head anchors row 5"),
+        "{v:#?}"
+    );
+
+    // A rewritten row under an anchor: the anchor's hash no longer matches.
+    let row3 = store.audit_log(1).await.unwrap().remove(0);
+    let wrong = AuditAnchor {
+        id: 3,
+        hash: "0".repeat(64),
+    };
+    let v = store.verify_audit_with(&[wrong]).await.unwrap();
+    assert_eq!(broken_ids(&v), vec![3]);
+    assert!(
+        v.broken[0]
+            .reason
+            .contains(&format!("the row stores {}", row3.hash)),
+        "{v:#?}"
+    );
+
+    // A checkpoint never blesses a broken chain.
+    drop_guard(store, "audit_log_no_update", "audit_log").await;
+    store
+        .execute_raw("UPDATE audit_log SET subject = 'x' WHERE id = 2")
+        .await
+        .unwrap();
+    assert_err_contains(
+        store.audit_checkpoint("alice").await,
+        &["audit_checkpoint", "does not verify", "row 2"],
+    );
 }
 
 async fn audit_log_refuses_update_and_delete(store: &Store) {
@@ -776,14 +969,24 @@ async fn audit_log_refuses_update_and_delete(store: &Store) {
         )
         .await;
     assert!(fork.is_err(), "fork accepted");
-
-    assert_eq!(
-        store.verify_audit().await.unwrap(),
-        AuditVerification {
-            rows_checked: 2,
-            first_bad: None
-        }
+    // Checkpoints are append-only too.
+    store.audit_checkpoint("alice").await.unwrap();
+    let moved = store
+        .execute_raw("UPDATE audit_checkpoints SET audit_id = 1")
+        .await;
+    assert_err_contains(
+        moved,
+        &["audit_checkpoints is append-only", "UPDATE refused"],
     );
+    let removed = store.execute_raw("DELETE FROM audit_checkpoints").await;
+    assert_err_contains(
+        removed,
+        &["audit_checkpoints is append-only", "DELETE refused"],
+    );
+
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.is_ok(), "{v:#?}");
+    assert_eq!((v.rows_checked, v.anchors_checked), (2, 1));
     assert_eq!(store.audit_log(10).await.unwrap()[1].actor, "alice");
 }
 
@@ -818,50 +1021,200 @@ async fn concurrent_audit_appends_keep_one_chain(store: &Store) {
         "each append got its own id, no gaps"
     );
     let v = store.verify_audit().await.unwrap();
-    assert_eq!(
-        v,
-        AuditVerification {
-            rows_checked: (TASKS * EACH) as u64,
-            first_bad: None
-        }
-    );
+    assert!(v.is_ok(), "{v:#?}");
+    assert_eq!(v.rows_checked, (TASKS * EACH) as u64);
 }
 
-async fn recover_interrupted_cancels_running_runs(store: &Store) {
-    let crashed = store.create_run("p", &digest("p")).await.unwrap();
-    let done_step = store.start_step(crashed, "load", None, "k1").await.unwrap();
+async fn recover_cancels_only_runs_whose_lease_expired(store: &Store) {
+    let short = Duration::from_millis(1);
+    let crashed = store.create_run("p", &digest("p"), short).await.unwrap();
+    let done_step = store
+        .start_step(&crashed, "load", None, "k1")
+        .await
+        .unwrap();
     store
-        .finish_step(done_step, &outcome(StepStatus::Succeeded))
+        .finish_step(&crashed, done_step, &outcome(StepStatus::Succeeded))
         .await
         .unwrap();
     let hung_step = store
-        .start_step(crashed, "train", None, "k2")
+        .start_step(&crashed, "train", None, "k2")
         .await
         .unwrap();
-    let finished = store.create_run("p", &digest("p")).await.unwrap();
+    let live = new_lease(store, "live").await;
+    let live_step = store.start_step(&live, "load", None, "k3").await.unwrap();
+    let finished = store.create_run("p", &digest("p"), short).await.unwrap();
     store
-        .finish_run(finished, RunStatus::Succeeded, None)
+        .finish_run(&finished, RunStatus::Succeeded, None)
         .await
         .unwrap();
+    // a run from before leases (no owner, no lease) counts as expired
+    let legacy = new_lease(store, "legacy").await;
+    store
+        .execute_raw(&format!(
+            "UPDATE runs SET owner = NULL, lease_expires_at = NULL WHERE id = {}",
+            legacy.run()
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
 
-    assert_eq!(store.recover_interrupted().await.unwrap(), 1);
-    let run = store.run(crashed).await.unwrap().unwrap();
+    let recovered = store.recover_interrupted().await.unwrap();
+    assert_eq!(recovered, vec![crashed.run(), legacy.run()]);
+    let run = store.run(crashed.run()).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Cancelled);
     assert!(run.finished_at.is_some());
-    assert!(run.error.unwrap().contains("interrupted"));
-    let steps = store.step_runs(crashed).await.unwrap();
+    let error = run.error.unwrap();
+    assert!(
+        error.contains("interrupted") && error.contains(crashed.owner()),
+        "{error}"
+    );
+    let steps = store.step_runs(crashed.run()).await.unwrap();
     assert_eq!(steps[0].status, StepStatus::Succeeded);
     assert_eq!(steps[1].id, hung_step);
     assert_eq!(steps[1].status, StepStatus::Cancelled);
     assert_eq!(
-        store.run(finished).await.unwrap().unwrap().status,
+        store.run(finished.run()).await.unwrap().unwrap().status,
         RunStatus::Succeeded
     );
-    assert_eq!(store.recover_interrupted().await.unwrap(), 0);
+    // the live run and its step are untouched and still writable
+    assert_eq!(
+        store.run(live.run()).await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    store
+        .finish_step(&live, live_step, &outcome(StepStatus::Succeeded))
+        .await
+        .unwrap();
+    store
+        .finish_run(&live, RunStatus::Succeeded, None)
+        .await
+        .unwrap();
+
+    // the crashed process, were it only paused, can change nothing now
+    let late = store
+        .finish_step(&crashed, hung_step, &outcome(StepStatus::Succeeded))
+        .await;
+    assert!(matches!(&late, Err(e) if e.is_lease_lost()), "{late:?}");
+    assert_err_contains(late, &["another process recovered it"]);
+    let late = store.finish_run(&crashed, RunStatus::Succeeded, None).await;
+    assert!(matches!(&late, Err(e) if e.is_lease_lost()), "{late:?}");
+
+    // recovery writes the run-finish audit entry, and the chain verifies
+    let finishes: Vec<AuditRecord> = store
+        .audit_log(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "run.finish")
+        .collect();
+    assert_eq!(finishes.len(), 2, "{finishes:#?}");
+    let entry = finishes.iter().find(|a| a.subject == "p").unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&entry.detail).unwrap();
+    assert_eq!(detail["run"], crashed.run());
+    assert_eq!(detail["status"], "cancelled");
+    assert_eq!(detail["recovered"], true);
+    assert_eq!(detail["owner"], crashed.owner());
+    assert!(store.verify_audit().await.unwrap().is_ok());
+
+    assert!(store.recover_interrupted().await.unwrap().is_empty());
+}
+
+async fn heartbeat_keeps_a_short_lease_and_reports_its_loss(store: &Store) {
+    // beats every third of the lease: two may be late before it expires
+    let ttl = Duration::from_secs(1);
+    let lease = store.create_run("p", &digest("p"), ttl).await.unwrap();
+    let heartbeat = store.keep_alive(&lease, |_| panic!("the lease must hold"));
+    tokio::time::sleep(ttl * 3).await;
+    assert!(
+        store.recover_interrupted().await.unwrap().is_empty(),
+        "a renewed lease is not recovered"
+    );
+    drop(heartbeat);
+    tokio::time::sleep(ttl * 2).await;
+    assert_eq!(
+        store.recover_interrupted().await.unwrap(),
+        vec![lease.run()]
+    );
+
+    // a heartbeat on a recovered run reports the loss (the run then stops)
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel();
+    let _heartbeat = store.keep_alive(&lease, move |e| {
+        let _ = lost_tx.send(e.to_string());
+    });
+    let message = tokio::time::timeout(Duration::from_secs(5), lost_rx)
+        .await
+        .expect("the loss is reported within a few beats")
+        .unwrap();
+    assert!(
+        message.contains("renew_lease")
+            && message.contains(&format!("run {} is no longer owned", lease.run())),
+        "{message}"
+    );
+}
+
+/// Several writers (each a run with a short lease and a heartbeat) and a
+/// recoverer running at the same time: nobody's live run is cancelled.
+async fn concurrent_writers_and_recovery_keep_every_run(store: &Store) {
+    const WRITERS: usize = 4;
+    const STEPS: usize = 15;
+    let ttl = Duration::from_secs(2);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let recoverer = {
+        let store = store.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut recovered = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                recovered.extend(store.recover_interrupted().await.unwrap());
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            recovered
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            let lease = store
+                .create_run(&format!("writer-{w}"), &digest("w"), ttl)
+                .await
+                .unwrap();
+            let _heartbeat = store.keep_alive(&lease, |e| panic!("lease lost: {e}"));
+            for i in 0..STEPS {
+                let step = store
+                    .start_step(&lease, &format!("s{i}"), None, "k")
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                store
+                    .finish_step(&lease, step, &outcome(StepStatus::Succeeded))
+                    .await
+                    .unwrap();
+            }
+            store
+                .finish_run(&lease, RunStatus::Succeeded, None)
+                .await
+                .unwrap();
+            lease.run()
+        }));
+    }
+    let mut runs = Vec::new();
+    for writer in writers {
+        runs.push(writer.await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(recoverer.await.unwrap().is_empty());
+    for run in runs {
+        assert_eq!(
+            store.run(run).await.unwrap().unwrap().status,
+            RunStatus::Succeeded
+        );
+        assert_eq!(store.step_runs(run).await.unwrap().len(), STEPS);
+    }
 }
 
 async fn reopen_keeps_data(store: &Store) {
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let run = new_lease(store, "p").await.run();
     store
         .audit("alice", "run.start", "run/1", &json!({}))
         .await
@@ -923,7 +1276,10 @@ store_suite!(
     audit_deletion_detected,
     audit_log_refuses_update_and_delete,
     concurrent_audit_appends_keep_one_chain,
-    recover_interrupted_cancels_running_runs,
+    audit_cut_tail_is_caught_by_checkpoints,
+    recover_cancels_only_runs_whose_lease_expired,
+    heartbeat_keeps_a_short_lease_and_reports_its_loss,
+    concurrent_writers_and_recovery_keep_every_run,
     reopen_keeps_data,
 );
 
@@ -1010,7 +1366,7 @@ async fn open_creates_sqlite_file_and_parent_dirs() {
         .await
         .unwrap();
     assert!(abs.is_file());
-    store.create_run("p", &digest("p")).await.unwrap();
+    new_lease(&store, "p").await.run();
     store.close().await;
 
     let home = dir.path().join(".sluice");
@@ -1023,10 +1379,32 @@ async fn open_creates_sqlite_file_and_parent_dirs() {
     store.close().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_new_sqlite_file_at_once_all_succeed() {
+    // Each open has its own connections and lock handle, as separate
+    // processes would; unserialised, some failed migrating
+    // (`table runs already exists`).
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.db").display().to_string();
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { Store::open(&path).await })
+            })
+            .collect();
+        for open in opens {
+            let store = open.await.unwrap().unwrap();
+            store.runs(1).await.unwrap();
+            store.close().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn open_in_memory_sqlite() {
     let store = Store::open("sqlite::memory:").await.unwrap();
-    let run = store.create_run("p", &digest("p")).await.unwrap();
+    let run = new_lease(&store, "p").await.run();
     store
         .audit("a", "run.start", "run/1", &json!({}))
         .await

@@ -129,6 +129,42 @@ pub struct RunRecord {
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub error: Option<String>,
+    /// The process that runs (or ran) it: `host:pid:token`.
+    pub owner: Option<String>,
+    /// Until when (database clock, unix ms) the owner's lease holds.
+    pub lease_expires_at: Option<i64>,
+}
+
+/// A run owned by this process; see [`super::Store::create_run`].
+///
+/// Every change to the run or its steps passes the lease and succeeds only
+/// while the run is still `running` under this owner, renewing the lease as
+/// it goes; [`super::Store::keep_alive`] renews it between changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLease {
+    pub(crate) run: i64,
+    pub(crate) owner: std::sync::Arc<str>,
+    pub(crate) ttl: std::time::Duration,
+}
+
+impl RunLease {
+    pub fn run(&self) -> i64 {
+        self.run
+    }
+
+    /// `host:pid:token`, as stored in `runs.owner`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How long the lease holds after each renewal.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.ttl
+    }
+
+    pub(crate) fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -262,16 +298,90 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// The outcome of [`super::Store::verify_audit`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditVerification {
     pub rows_checked: u64,
-    /// The first row that breaks the chain: its id and why.
-    pub first_bad: Option<(i64, String)>,
+    /// The last row (id and stored hash): what a checkpoint would record.
+    pub head: Option<AuditAnchor>,
+    /// Anchors compared with the log: recorded checkpoints and expected heads.
+    pub anchors_checked: u64,
+    /// Every row that breaks the chain or an anchor, chain breaks first in
+    /// id order; at most [`AuditVerification::MAX_REPORTED`] are kept.
+    pub broken: Vec<BrokenAuditRow>,
+    /// All breaks found, including those past the kept ones.
+    pub broken_total: u64,
 }
 
 impl AuditVerification {
+    /// Breaks kept with their reasons (memory stays bounded on a log
+    /// rewritten wholesale; the total is still counted).
+    pub const MAX_REPORTED: usize = 1000;
+
     pub fn is_ok(&self) -> bool {
-        self.first_bad.is_none()
+        self.broken_total == 0
+    }
+}
+
+/// One row that does not verify, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenAuditRow {
+    pub id: i64,
+    pub reason: String,
+}
+
+/// An audit row's id and stored hash: the head a checkpoint records, or one
+/// kept outside the database and given back as `HASH@ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditAnchor {
+    pub id: i64,
+    pub hash: String,
+}
+
+impl fmt::Display for AuditAnchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.hash, self.id)
+    }
+}
+
+impl FromStr for AuditAnchor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("`{s}` is not an audit anchor (expected HASH@ID: 64 hex digits, `@`, a row id)")
+        };
+        let (hash, id) = s.rsplit_once('@').ok_or_else(bad)?;
+        let hex = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        let id: i64 = id.parse().map_err(|_| bad())?;
+        if !hex || id < 1 {
+            return Err(bad());
+        }
+        Ok(AuditAnchor {
+            id,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// A recorded head of the audit chain; see [`super::Store::audit_checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct AuditCheckpoint {
+    pub id: i64,
+    /// The audit row anchored.
+    pub audit_id: i64,
+    /// That row's hash when the checkpoint was taken.
+    pub hash: String,
+    pub at: i64,
+    pub actor: String,
+}
+
+impl AuditCheckpoint {
+    pub fn anchor(&self) -> AuditAnchor {
+        AuditAnchor {
+            id: self.audit_id,
+            hash: self.hash.clone(),
+        }
     }
 }
 
