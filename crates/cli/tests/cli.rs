@@ -353,7 +353,7 @@ fn check_lists_every_error_and_allow_path_lets_a_pipeline_reach_a_folder() {
     );
 
     std::fs::write(
-        &file,
+        file,
         pipeline
             .replace("plugin = \"no-such-plugin\"", "plugin = \"clean-text\"")
             .replace("colunm", "column"),
