@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use sluice_runtime::capture::ENTRY_OVERHEAD;
 use sluice_runtime::policy::Policy;
-use sluice_runtime::{Plugin, Runtime, RuntimeError};
+use sluice_runtime::{GuestOutput, Plugin, Runtime, RuntimeError, SessionStats};
 use sluice_tests::*;
 
 macro_rules! assert_test_exists {
@@ -531,4 +532,229 @@ fn oversized_plugin_is_refused_before_hashing() {
         matches!(err, RuntimeError::TooLarge { .. }) && err.to_string().contains("huge"),
         "{err}"
     );
+}
+
+// ---- what a guest can make the host keep, and what reaches people --------
+
+/// As [`process`], also returning what the session kept and its stats
+/// (read after the call, whether it succeeded or not).
+fn process_keeping_output(
+    runtime: &Runtime,
+    path: &str,
+    name: &str,
+    extra: &str,
+    rows: usize,
+) -> (
+    Result<sluice_core::Chunk, RuntimeError>,
+    GuestOutput,
+    SessionStats,
+) {
+    let plugin = load(runtime, path, name, extra).expect("loads");
+    let (params, effective) = plugin.effective_grant(&[]).expect("grant");
+    let mut session = plugin.session(&params, &effective, None).expect("session");
+    let input: Vec<String> = (0..rows).map(|i| format!("message {i}")).collect();
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    let result = session.process(text_chunk("text", &input));
+    (result, session.output(), session.stats().clone())
+}
+
+/// What the host keeps for `output`, measured from what it holds: text
+/// plus the per-entry overhead of each log line and metric.
+fn held_bytes(output: &GuestOutput) -> usize {
+    let lines: usize = output
+        .log
+        .iter()
+        .map(|l| l.message.len() + ENTRY_OVERHEAD)
+        .sum();
+    let metrics: usize = (output.metrics.iter())
+        .map(|(n, _)| n.len() + ENTRY_OVERHEAD)
+        .sum();
+    lines + metrics + output.stdout.len() + output.stderr.len()
+}
+
+#[test]
+fn log_flood() {
+    let runtime = runtime();
+    let (result, output, stats) =
+        process_keeping_output(&runtime, LOG_FLOOD, "log-flood", "log = \"64KiB\"\n", 3);
+    result.expect("a chatty plugin is not failed for it");
+    // 200,000 empty lines: each costs its overhead, so the bound fills
+    let kept = (64 << 10) / ENTRY_OVERHEAD;
+    assert_eq!(output.log.len(), kept);
+    assert!(held_bytes(&output) <= 64 << 10);
+    assert_eq!(output.charged as usize, held_bytes(&output));
+    assert_eq!(output.dropped.log_lines, (200_000 - kept) as u64);
+    assert_eq!(stats.log_dropped, (200_000 - kept) as u64);
+    assert_host_still_works(&runtime);
+}
+
+#[test]
+fn metric_flood() {
+    let runtime = runtime();
+    let (result, output, stats) = process_keeping_output(
+        &runtime,
+        METRIC_FLOOD,
+        "metric-flood",
+        "log = \"64KiB\"\n",
+        3,
+    );
+    result.expect("a plugin recording too much is not failed for it");
+    // names of 1 MiB are never kept; short names until the bound is full
+    assert!(
+        output
+            .metrics
+            .iter()
+            .all(|(n, _)| n.starts_with("short_name_"))
+    );
+    assert!(held_bytes(&output) <= 64 << 10);
+    assert_eq!(output.charged as usize, held_bytes(&output));
+    assert!(output.metrics.len() > 500, "{}", output.metrics.len());
+    assert_eq!(
+        output.metrics.len() as u64 + output.dropped.metrics,
+        64 + 5_000
+    );
+    assert_eq!(stats.log_dropped, output.dropped.metrics);
+    assert_host_still_works(&runtime);
+}
+
+#[test]
+fn stdio_flood() {
+    let runtime = runtime();
+    let (result, output, stats) =
+        process_keeping_output(&runtime, STDIO_FLOOD, "stdio-flood", "log = \"1MiB\"\n", 3);
+    // 4 MiB to each stream: kept up to one shared bound, the rest counted,
+    // and the guest runs on (it used to trap past its own stream's bound)
+    result.expect("writing past the bound is not a trap");
+    assert_eq!(output.log[0].message, "before the flood");
+    assert!(!output.stdout.is_empty() && !output.stderr.is_empty());
+    assert!(held_bytes(&output) <= 1 << 20, "{}", held_bytes(&output));
+    assert_eq!(
+        held_bytes(&output),
+        1 << 20,
+        "the bound is used, not exceeded"
+    );
+    let written = 2 * 4096 * 1024;
+    let dropped = output.dropped.stdout_bytes + output.dropped.stderr_bytes;
+    assert_eq!(
+        (output.stdout.len() + output.stderr.len()) as u64 + dropped,
+        written
+    );
+    assert_eq!(stats.stdio_dropped, dropped);
+    assert_host_still_works(&runtime);
+}
+
+fn assert_no_raw_controls(what: &str, text: &str) {
+    assert!(
+        !text.contains(['\x1b', '\u{9b}', '\x07', '\r']),
+        "{what} carries raw control characters: {:?}",
+        &text[..text.len().min(200)]
+    );
+}
+
+#[test]
+fn escape_injection() {
+    let runtime = runtime();
+    let (result, output, stats) =
+        process_keeping_output(&runtime, ESCAPE_INJECTION, "escape-injection", "", 3);
+    let err = expect_err(result);
+    assert!(matches!(err, RuntimeError::Step { .. }), "{err}");
+    let message = err.to_string();
+    // a 16 MiB failure is cut to the message bound, with a note
+    assert!(message.len() <= 4096 + 200, "{}", message.len());
+    assert!(message.contains("escape-injection") && message.contains("MiB more cut]"));
+    assert!(message.contains("\\x1b[2J\\x1b]0;pwned\\x07"), "{message}");
+    assert_no_raw_controls("the error", &message);
+    // the log line is one line, escaped; the metric name too
+    assert_eq!(output.log.len(), 1);
+    assert!(
+        output.log[0].message.contains("\\x1b[2J") && output.log[0].message.contains("\\nFAKE")
+    );
+    assert_no_raw_controls("the log", &output.log[0].message);
+    assert_no_raw_controls("the metric name", &output.metrics[0].0);
+    // a failed call still reports what it used
+    assert!(stats.peak_memory >= 16 << 20, "{stats:?}");
+    assert_host_still_works(&runtime);
+}
+
+/// The same plugin in a pipeline: what is stored with the failed step and
+/// the run, and what the report shows, is bounded and escaped; the step
+/// records the CPU and memory it used before it failed, and its log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_injection_in_a_pipeline_is_stored_bounded_and_escaped() {
+    use sluice_store::{StepLogKind, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    // referred to by its policy name, whose entry says where the bytes are
+    let policy = format!("[plugin.escape-injection]\npath = \"{ESCAPE_INJECTION}\"\n{TEXT_POLICY}");
+    std::fs::write(path("policy.toml"), policy).unwrap();
+    std::fs::write(path("messages.csv"), "text\nhello\nworld\n").unwrap();
+    let pipeline = format!(
+        "[pipeline]\nname = \"hostile\"\npolicy = \"policy.toml\"\n\
+         [source.messages]\npath = \"messages.csv\"\n\
+         [step.inject]\nplugin = \"escape-injection\"\ninput = \"messages\"\n"
+    );
+    std::fs::write(path("pipeline.toml"), pipeline).unwrap();
+    let home = path(".sluice");
+    let runtime = runtime();
+    let loaded = sluice_pipeline::Pipeline::load(&path("pipeline.toml")).unwrap();
+    let plan = std::sync::Arc::new(sluice_pipeline::plan(loaded, &runtime, &home).unwrap());
+    let store = Store::open_default(&home).await.unwrap();
+    let summary = sluice_pipeline::execute(
+        plan,
+        &store,
+        &home,
+        &Default::default(),
+        std::sync::Arc::new(sluice_pipeline::Quiet),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .await
+    .unwrap();
+    let step = &summary.steps[0];
+    assert_eq!(step.status, sluice_store::StepStatus::Failed);
+    assert_no_raw_controls("the summary's error", step.error.as_deref().unwrap());
+
+    let run = store.run(summary.run_id).await.unwrap().unwrap();
+    let step_run = &store.step_runs(summary.run_id).await.unwrap()[0];
+    for (what, error) in [
+        ("the run's error", &run.error),
+        ("the step's error", &step_run.error),
+    ] {
+        let error = error.as_deref().unwrap();
+        assert!(
+            error.len() <= sluice_core::text::MESSAGE_LIMIT,
+            "{what}: {}",
+            error.len()
+        );
+        assert_no_raw_controls(what, error);
+    }
+    // item: failed steps recorded 0 CPU and 0 memory
+    assert!(step_run.peak_memory.unwrap() >= 16 << 20, "{step_run:?}");
+    assert!(
+        step_run.cpu_ms.is_some() && step.stats.calls >= 2,
+        "{step_run:?}"
+    );
+
+    let logs = store.step_logs(summary.run_id).await.unwrap();
+    let kinds: Vec<StepLogKind> = logs.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StepLogKind::Log,
+            StepLogKind::Metric,
+            StepLogKind::Stdout,
+            StepLogKind::Stderr
+        ]
+    );
+    for log in &logs {
+        assert_no_raw_controls("a stored log row", &log.message);
+        assert!(log.message.contains("\\x1b]0;pwned\\x07"), "{log:?}");
+    }
+    let report = sluice_report::collect::collect(&store, summary.run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let html = sluice_report::render_html(&report).unwrap();
+    assert!(html.contains("id=\"logs\""));
+    assert_no_raw_controls("the report", &html);
+    store.close().await;
 }

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use sluice_core::text;
 use sluice_runtime::{Runtime, RuntimeConfig};
 use sluice_store::Store;
 
@@ -76,7 +77,13 @@ enum Command {
         limit: i64,
     },
     /// One run: steps, timings, cache hits, resources, errors, artifacts.
-    Show { run: i64 },
+    Show {
+        run: i64,
+        /// Also print what each step's plugin logged, measured and wrote to
+        /// stdout / stderr.
+        #[arg(long)]
+        logs: bool,
+    },
     /// Artifacts produced by runs.
     #[command(subcommand)]
     Artifacts(ArtifactsCommand),
@@ -237,7 +244,7 @@ fn main() -> ExitCode {
         } => pipeline::check(&ctx, &pipeline, allow_paths),
         Command::Graph { pipeline, format } => pipeline::graph(&pipeline, format),
         Command::Runs { limit } => runs::runs(&ctx, limit),
-        Command::Show { run } => runs::show(&ctx, run),
+        Command::Show { run, logs } => runs::show(&ctx, run, logs),
         Command::Artifacts(ArtifactsCommand::Export { digest, out }) => {
             pipeline::export(&ctx, &digest, &out)
         }
@@ -263,9 +270,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // errors may quote a plugin's text: no raw control characters
+            eprintln!("error: {}", text::escaped(&error.to_string()));
             for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", text::escaped(&cause.to_string()));
             }
             ExitCode::FAILURE
         }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Result, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use sluice_core::text;
 use sluice_core::units::format_size;
 use sluice_pipeline::{Event, Observer, Pipeline, PlanOptions, RunOptions, RunSummary};
 use sluice_runtime::Runtime;
@@ -234,7 +235,7 @@ pub fn print_summary(summary: &RunSummary) {
         .filter(|s| s.status != StepStatus::Succeeded)
     {
         if let Some(error) = &step.error {
-            println!("\n{}: {error}", step.name);
+            println!("\n{}: {}", step.name, text::escaped(error));
         }
     }
 }

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sluice_core::contract::{ParamType, ParamValue, StepInfo};
+use sluice_core::text;
 use sluice_core::units::format_size;
 use sluice_data::{DataError, TableWriter};
 use sluice_pipeline::{Driven, Driver, Pass, PluginRun, drive_plugin};
@@ -175,6 +176,14 @@ fn parse_params(info: &StepInfo, given: &[String]) -> Result<Vec<(String, ParamV
         .collect()
 }
 
+/// `println!` for text that quotes the plugin's `describe()`: its
+/// control characters escaped, so a name or doc cannot drive the terminal.
+macro_rules! shown {
+    ($($arg:tt)*) => {
+        println!("{}", text::escaped(&format!($($arg)*)))
+    };
+}
+
 fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool) -> Result<()> {
     let policy = load_policy(policy)?;
     let plugin = load(runtime, reference, None, &policy)?;
@@ -193,11 +202,11 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    println!("plugin     {} {} ({})", info.name, info.version, info.kind);
-    println!("digest     {}", plugin.digest());
-    println!("contract   {}", plugin.contract());
-    println!("summary    {}", info.summary);
-    println!(
+    shown!("plugin     {} {} ({})", info.name, info.version, info.kind);
+    shown!("digest     {}", plugin.digest());
+    shown!("contract   {}", plugin.contract());
+    shown!("summary    {}", info.summary);
+    shown!(
         "fitted     {}",
         if info.fits {
             "yes: fit pass, then process with state bytes"
@@ -205,14 +214,14 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
             "no"
         }
     );
-    println!("\nparams");
+    shown!("\nparams");
     for p in &info.params {
         let default = p
             .default
             .as_ref()
             .map(|d| format!("= {d}"))
             .unwrap_or_else(|| "(required)".into());
-        println!(
+        shown!(
             "  {:<16} {:<12} {:<20} {}",
             p.name,
             p.ty.to_string(),
@@ -221,7 +230,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
         );
     }
     for (title, specs) in [("reads", &info.reads), ("writes", &info.writes)] {
-        println!("\n{title}");
+        shown!("\n{title}");
         for c in specs {
             let from = c
                 .name_param
@@ -229,7 +238,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
                 .map(|p| format!("(param `{p}`)"))
                 .unwrap_or_default();
             let optional = if c.optional { " optional" } else { "" };
-            println!(
+            shown!(
                 "  {:<16} {:<8}{optional} {:<18} {}",
                 c.name,
                 c.ty.to_string(),
@@ -238,9 +247,9 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
             );
         }
     }
-    println!("\nimports");
+    shown!("\nimports");
     for import in plugin.imports() {
-        println!("  {import}");
+        shown!("  {import}");
     }
     let params = info.resolve_params(&[]).ok().unwrap_or_default();
     let names = |specs| {
@@ -250,8 +259,8 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("\nto run with default params, a policy needs:");
-    println!(
+    shown!("\nto run with default params, a policy needs:");
+    shown!(
         "  [plugin.{}]\n  digest = \"{}\"\n  read = [{}]\n  write = [{}]",
         info.name,
         plugin.digest(),
@@ -259,7 +268,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
         names(&info.writes)
     );
     match effective {
-        Ok((_, e)) => println!(
+        Ok((_, e)) => shown!(
             "\neffective grant under {}: read {:?}, write {:?}, cpu {:?}, memory {}",
             policy.path().display(),
             e.reads.iter().map(|(n, _)| n).collect::<Vec<_>>(),
@@ -267,7 +276,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
             e.grant.limits.cpu,
             format_size(e.grant.limits.memory)
         ),
-        Err(e) => println!("\nunder {}: {e}", policy.path().display()),
+        Err(e) => shown!("\nunder {}: {e}", policy.path().display()),
     }
     Ok(())
 }
@@ -366,10 +375,14 @@ fn run_plugin(
         effective: &effective,
         chunk_rows,
     };
-    let driven = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver)?;
+    let drive = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver);
     if let Some(bar) = driver.bar.take() {
         bar.finish_and_clear();
     }
+    // what the plugin logged helps most when it failed
+    let driven = drive.driven;
+    print_guest_output(&driven);
+    drive.result?;
     if let Some(writer) = driver.writer.take() {
         writer.finish()?;
     }
@@ -395,26 +408,42 @@ fn run_plugin(
         plugin.compile_time().as_secs_f64() * 1e3,
         if plugin.cache_hit() { " (cached)" } else { "" },
     );
-    if total.log_dropped > 0 {
-        eprintln!(
-            "warning: {} log lines dropped (policy `log` bound)",
-            total.log_dropped
-        );
-    }
     Ok(())
 }
 
-/// The plugin's `finish` metrics on stdout; its own metrics and log lines on stderr.
+/// What the plugin logged, measured and printed, on stderr.
+fn print_guest_output(driven: &Driven) {
+    let output = &driven.output;
+    for (name, value) in &output.metrics {
+        eprintln!("plugin metric {name} = {value}");
+    }
+    for line in &output.log {
+        eprintln!("plugin log [{}] {}", line.level, line.message);
+    }
+    for (stream, captured) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        for line in captured.lines() {
+            eprintln!(
+                "plugin {stream} | {}",
+                text::clean_line(line, text::MESSAGE_LIMIT)
+            );
+        }
+    }
+    if output.dropped.any() {
+        eprintln!("warning: {}", output.dropped);
+    }
+}
+
+/// The plugin's `finish` metrics on stdout.
 fn print_metrics(driven: &Driven) {
     for metric in &driven.metrics {
         let labels: Vec<String> = metric
             .labels
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", text::clean_line(k, 256), text::clean_line(v, 256)))
             .collect();
         println!(
             "metric {}{} = {}",
-            metric.name,
+            text::clean_line(&metric.name, text::MESSAGE_LIMIT),
             if labels.is_empty() {
                 String::new()
             } else {
@@ -422,11 +451,5 @@ fn print_metrics(driven: &Driven) {
             },
             metric.value
         );
-    }
-    for (name, value) in &driven.session_metrics {
-        eprintln!("plugin metric {name} = {value}");
-    }
-    for line in &driven.log {
-        eprintln!("plugin log [{}] {}", line.level, line.message);
     }
 }

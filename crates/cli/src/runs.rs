@@ -2,8 +2,9 @@
 
 use anyhow::{Result, bail};
 
+use sluice_core::text;
 use sluice_core::units::format_size;
-use sluice_store::{AuditAnchor, RunStatus};
+use sluice_store::{AuditAnchor, RunStatus, STDIO_LIMIT, StepLogKind, StepLogRecord};
 
 use super::Context;
 use super::pipeline::short;
@@ -38,7 +39,7 @@ pub fn runs(ctx: &Context, limit: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn show(ctx: &Context, id: i64) -> Result<()> {
+pub fn show(ctx: &Context, id: i64, logs: bool) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
     let Some(run) = tokio.block_on(store.run(id))? else {
@@ -51,8 +52,10 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
         duration(run.started_at, run.finished_at),
         short(&run.pipeline_digest)
     );
+    // stored text is cleaned when written; cleaned again for rows written
+    // before that
     if let Some(error) = &run.error {
-        println!("error: {error}");
+        println!("error: {}", text::cleaned(error, text::MESSAGE_LIMIT));
     }
     if run.status == RunStatus::Running {
         println!(
@@ -81,7 +84,7 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
             step.plugin_digest.as_deref().map(short).unwrap_or("-"),
         );
         if let Some(error) = &step.error {
-            println!("    {error}");
+            println!("    {}", text::cleaned(error, text::MESSAGE_LIMIT));
         }
     }
     let artifacts = tokio.block_on(store.artifacts_of_run(id))?;
@@ -100,7 +103,44 @@ pub fn show(ctx: &Context, id: i64) -> Result<()> {
             );
         }
     }
+    if logs {
+        print_step_logs(&tokio.block_on(store.step_logs(id))?);
+    }
     Ok(())
+}
+
+/// What each step's plugin logged, measured and printed, step by step.
+fn print_step_logs(logs: &[StepLogRecord]) {
+    println!("\nlogs");
+    if logs.is_empty() {
+        println!("  (no step logged anything)");
+    }
+    let mut step_run = None;
+    for log in logs {
+        if step_run != Some(log.step_run_id) {
+            step_run = Some(log.step_run_id);
+            println!("  {}", log.step);
+        }
+        let message = text::cleaned(&log.message, STDIO_LIMIT);
+        match log.kind {
+            StepLogKind::Log => println!(
+                "    {:<5} {}",
+                log.level.as_deref().unwrap_or("info"),
+                text::clean_line(&message, text::MESSAGE_LIMIT)
+            ),
+            StepLogKind::Metric => println!(
+                "    metric {} = {}",
+                text::clean_line(&message, text::MESSAGE_LIMIT),
+                log.value.unwrap_or(f64::NAN)
+            ),
+            StepLogKind::Stdout | StepLogKind::Stderr => {
+                for line in message.lines() {
+                    println!("    {} | {line}", log.kind);
+                }
+            }
+            StepLogKind::Dropped => println!("    warning: {message}"),
+        }
+    }
 }
 
 pub fn audit_verify(ctx: &Context, since_checkpoint: bool, expect: &[AuditAnchor]) -> Result<()> {

@@ -212,6 +212,18 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
         show.contains("features") && show.contains("artifacts") && show.contains("state"),
         "{show}"
     );
+    // the plugins' own log lines are kept with their step runs
+    let (logs, stderr) = text(&sluice(home, &["show", "1", "--logs"]));
+    let features_log = logs
+        .split("\nlogs\n")
+        .nth(1)
+        .and_then(|logs| logs.split("  features\n").nth(1))
+        .unwrap_or_else(|| panic!("a logs section with the features step:\n{logs}\n{stderr}"));
+    assert!(
+        features_log.starts_with("    info  fitted IDF on ")
+            && features_log.contains(" documents, "),
+        "{logs}"
+    );
     let (verify, _) = text(&sluice(home, &["audit", "verify"]));
     assert!(verify.contains("hash chain intact"), "{verify}");
 

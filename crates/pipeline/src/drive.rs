@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use sluice_core::contract::{Metric, Params};
 use sluice_data::{DataError, TableReader, batch_to_chunk, merge_into_batch};
 use sluice_runtime::policy::EffectiveGrant;
-use sluice_runtime::{LogLine, Plugin, RuntimeError, SessionStats};
+use sluice_runtime::{GuestOutput, Plugin, RuntimeError, Session, SessionStats};
 
 /// The two passes over a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,19 +63,27 @@ pub struct PluginRun<'a> {
     pub chunk_rows: usize,
 }
 
-/// What a finished drive reports.
+/// What a drive reports, whether it finished or stopped on an error.
 #[derive(Debug, Default)]
 pub struct Driven {
-    /// Both passes together.
+    /// Both passes together, up to where the drive stopped.
     pub stats: SessionStats,
     /// What the plugin reported from `finish`.
     pub metrics: Vec<Metric>,
     /// Rows processed and the chunks they came in.
     pub rows: u64,
     pub chunks: u64,
-    /// The process session's own metrics and log lines.
-    pub session_metrics: Vec<(String, f64)>,
-    pub log: Vec<LogLine>,
+    /// What the plugin logged, measured and printed in both passes, within
+    /// its `log` bound.
+    pub output: GuestOutput,
+}
+
+/// A drive's record and how it ended: the record is kept either way, so a
+/// failed step still records the CPU, memory and log it used.
+#[derive(Debug)]
+pub struct Drive<E> {
+    pub driven: Driven,
+    pub result: Result<(), E>,
 }
 
 /// Drives `run` over `input`, fitting on `fit_input` first if the plugin fits.
@@ -84,23 +92,50 @@ pub fn drive_plugin<D: Driver>(
     input: &Path,
     fit_input: &Path,
     driver: &mut D,
-) -> Result<Driven, D::Error> {
+) -> Drive<D::Error> {
     let mut driven = Driven::default();
+    let result = drive_into(run, input, fit_input, driver, &mut driven);
+    Drive { driven, result }
+}
+
+fn drive_into<D: Driver>(
+    run: &PluginRun<'_>,
+    input: &Path,
+    fit_input: &Path,
+    driver: &mut D,
+    driven: &mut Driven,
+) -> Result<(), D::Error> {
     let state = if run.plugin.info().fits {
-        Some(fit(run, fit_input, driver, &mut driven.stats)?)
+        Some(fit(run, fit_input, driver, driven)?)
     } else {
         None
     };
     let mut session = run
         .plugin
         .session(run.params, run.effective, state.as_deref())?;
+    let result = process(run, input, driver, driven, &mut session);
+    driven.stats.add(session.stats());
+    let limit = run.plugin.grant().limits.log_bytes;
+    driven.output.append(session.output(), limit);
+    driven.metrics = result?;
+    Ok(())
+}
+
+/// The process pass: every chunk of `table`, then `finish`'s metrics.
+fn process<D: Driver>(
+    run: &PluginRun<'_>,
+    table: &Path,
+    driver: &mut D,
+    driven: &mut Driven,
+    session: &mut Session<'_>,
+) -> Result<Vec<Metric>, D::Error> {
     // a table without rows still goes through once, as an empty chunk, so
     // the output is an empty table with the step's columns
-    for batch in TableReader::open(input, run.chunk_rows)?.at_least_one_batch() {
+    for batch in TableReader::open(table, run.chunk_rows)?.at_least_one_batch() {
         driver.check(Pass::Process)?;
         let batch = batch?;
         let chunk = batch_to_chunk(&batch, &run.effective.reads)
-            .map_err(|e| driver.unreadable(input, e))?;
+            .map_err(|e| driver.unreadable(table, e))?;
         let output = session.process(chunk)?;
         driver.write(&merge_into_batch(&batch, &output)?)?;
         let rows = batch.num_rows() as u64;
@@ -108,21 +143,32 @@ pub fn drive_plugin<D: Driver>(
         driven.chunks += 1;
         driver.rows(Pass::Process, rows);
     }
-    driven.metrics = session.finish()?;
-    driven.stats.add(session.stats());
-    driven.session_metrics = session.metrics().to_vec();
-    driven.log = session.log().to_vec();
-    Ok(driven)
+    Ok(session.finish()?)
 }
 
-/// The fit pass: every chunk of `table`, then the fitted state.
+/// The fit pass: every chunk of `table`, then the fitted state. The fit
+/// session's stats and output go to `driven` however the pass ends.
 fn fit<D: Driver>(
     run: &PluginRun<'_>,
     table: &Path,
     driver: &mut D,
-    stats: &mut SessionStats,
+    driven: &mut Driven,
 ) -> Result<Vec<u8>, D::Error> {
     let mut session = run.plugin.session(run.params, run.effective, None)?;
+    let state = fit_chunks(run, table, driver, &mut session);
+    driven.stats.add(session.stats());
+    driven.output = session.output();
+    let state = state?;
+    driver.fitted(&state, session.stats())?;
+    Ok(state)
+}
+
+fn fit_chunks<D: Driver>(
+    run: &PluginRun<'_>,
+    table: &Path,
+    driver: &mut D,
+    session: &mut Session<'_>,
+) -> Result<Vec<u8>, D::Error> {
     for batch in TableReader::open(table, run.chunk_rows)? {
         driver.check(Pass::Fit)?;
         let batch = batch?;
@@ -131,8 +177,5 @@ fn fit<D: Driver>(
         session.fit(chunk)?;
         driver.rows(Pass::Fit, batch.num_rows() as u64);
     }
-    let state = session.finish_fit()?;
-    stats.add(session.stats());
-    driver.fitted(&state, session.stats())?;
-    Ok(state)
+    Ok(session.finish_fit()?)
 }

@@ -14,6 +14,7 @@ use super::native;
 use super::plan::{Plan, PlannedStep, StepWork};
 use super::run::{Event, Observer};
 use super::spec::TrainSpec;
+use super::work::StepRecord;
 use sluice_core::contract::{Metric, Params};
 use sluice_core::{ColumnType, Digest};
 use sluice_data::blobs::{ArtifactDir, Spool};
@@ -102,8 +103,15 @@ pub(crate) struct JobOutput {
     /// Fitted plugin state or trained model.
     pub state: Option<Stored>,
     pub state_kind: ArtifactKind,
-    pub stats: SessionStats,
     pub metrics: Vec<Metric>,
+}
+
+/// How a step's attempts ended: the last attempt's result and record, and
+/// how many attempts were made.
+pub(crate) struct Attempts {
+    pub result: Result<JobOutput, Failure>,
+    pub record: StepRecord,
+    pub count: u32,
 }
 
 pub(crate) struct Job {
@@ -142,32 +150,40 @@ impl Job {
 }
 
 /// Runs `job` with retries for transient I/O failures (never for plugin
-/// errors: a trap is not retried blindly). Returns the attempts made.
-pub(crate) fn run_with_retries(job: &Job) -> (Result<JobOutput, Failure>, u32) {
+/// errors: a trap is not retried blindly).
+pub(crate) fn run_with_retries(job: &Job) -> Attempts {
     let mut attempt = 1;
     loop {
-        match run_job(job) {
+        let mut record = StepRecord::default();
+        match run_job(job, &mut record) {
             Err(Failure::Transient(message)) if attempt < MAX_ATTEMPTS => {
                 tracing::warn!(step = %job.step().name, attempt, "transient failure, retrying: {message}");
                 std::thread::sleep(Duration::from_millis(200 * 4u64.pow(attempt - 1)));
                 attempt += 1;
             }
-            result => return (result, attempt),
+            result => {
+                return Attempts {
+                    result,
+                    record,
+                    count: attempt,
+                };
+            }
         }
     }
 }
 
-/// One attempt at a step, on a blocking thread.
-fn run_job(job: &Job) -> Result<JobOutput, Failure> {
+/// One attempt at a step, on a blocking thread; `record` gets what the
+/// attempt used and captured, however it ends.
+fn run_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Failure> {
     std::fs::create_dir_all(job.artifacts.root()).map_err(transient)?;
     match &job.step().work {
         StepWork::Plugin {
             plugin,
             params,
             effective,
-        } => run_plugin_job(job, plugin, params, effective),
-        StepWork::Train { spec, features } => run_train_job(job, spec, features),
-        StepWork::Predict { .. } => run_predict_job(job),
+        } => run_plugin_job(job, plugin, params, effective, record),
+        StepWork::Train { spec, features } => run_train_job(job, spec, features, record),
+        StepWork::Predict { .. } => run_predict_job(job, record),
     }
 }
 
@@ -260,6 +276,7 @@ fn run_plugin_job(
     plugin: &Plugin,
     params: &Params,
     effective: &EffectiveGrant,
+    record: &mut StepRecord,
 ) -> Result<JobOutput, Failure> {
     let mut driver = StepDriver {
         job,
@@ -276,13 +293,16 @@ fn run_plugin_job(
     };
     let input = &job.input.path;
     let fit_input = job.fit.as_ref().map_or(input, |f| &f.path);
-    let driven = drive_plugin(&run, input, fit_input, &mut driver)?;
+    let drive = drive_plugin(&run, input, fit_input, &mut driver);
+    let driven = drive.driven;
+    record.stats = driven.stats;
+    record.output = driven.output;
+    drive.result?;
     Ok(JobOutput {
         table: driver.writer.finish(&job.artifacts)?,
         rows: driven.rows,
         state: driver.state,
         state_kind: ArtifactKind::State,
-        stats: driven.stats,
         metrics: driven.metrics,
     })
 }
@@ -334,6 +354,7 @@ fn run_train_job(
     job: &Job,
     spec: &TrainSpec,
     features: &[(String, ColumnType)],
+    record: &mut StepRecord,
 ) -> Result<JobOutput, Failure> {
     let reader = TableReader::open(&job.input.path, job.chunk_rows())?;
     let schema = reader.schema();
@@ -352,22 +373,22 @@ fn run_train_job(
     let stored = writer.finish(&job.artifacts)?;
     let rows = trained.test_predictions.num_rows() as u64;
     job.rows_done(trained.rows_in);
+    record.stats = SessionStats {
+        rows_in: trained.rows_in,
+        rows_out: rows,
+        ..Default::default()
+    };
     Ok(JobOutput {
         table: stored,
         rows,
         state: Some(model),
         state_kind: ArtifactKind::Model,
-        stats: SessionStats {
-            rows_in: trained.rows_in,
-            rows_out: rows,
-            ..Default::default()
-        },
         metrics: trained.metrics,
     })
 }
 
 /// Native prediction, streamed chunk by chunk.
-fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
+fn run_predict_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Failure> {
     let model_path = job
         .fit
         .as_ref()
@@ -384,16 +405,16 @@ fn run_predict_job(job: &Job) -> Result<JobOutput, Failure> {
         rows += batch.num_rows() as u64;
         job.rows_done(batch.num_rows() as u64);
     }
+    record.stats = SessionStats {
+        rows_in: rows,
+        rows_out: rows,
+        ..Default::default()
+    };
     Ok(JobOutput {
         table: writer.finish(&job.artifacts)?,
         rows,
         state: None,
         state_kind: ArtifactKind::State,
-        stats: SessionStats {
-            rows_in: rows,
-            rows_out: rows,
-            ..Default::default()
-        },
         metrics: Vec::new(),
     })
 }

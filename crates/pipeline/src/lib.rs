@@ -15,7 +15,7 @@ pub mod run;
 pub mod spec;
 pub mod work;
 
-pub use drive::{Driven, Driver, Pass, PluginRun, drive_plugin};
+pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{
     CheckErrors, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,

@@ -11,18 +11,19 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::job::{self, Failure, Job, JobOutput, NodeTable, Stored, run_with_retries};
+use super::job::{self, Attempts, Failure, Job, JobOutput, NodeTable, Stored, run_with_retries};
 use super::models::register_models;
 use super::plan::{Plan, PlannedStep};
 use super::spec::{Source, SourceKind};
+use super::work::StepRecord;
 use sluice_core::contract::Metric;
 use sluice_data::blobs::{ArtifactDir, hash_file};
 use sluice_data::{DataError, TableReader, TableWriter};
 use sluice_registry::RegistryError;
 use sluice_runtime::SessionStats;
 use sluice_store::{
-    CacheEntry, CacheHit, Heartbeat, NewArtifact, RunLease, RunStatus, StepOutcome, StepStatus,
-    Store, StoreError,
+    CacheEntry, CacheHit, Heartbeat, NewArtifact, NewStepLog, RunLease, RunStatus, StepOutcome,
+    StepStatus, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -114,13 +115,12 @@ pub struct RegisteredModel {
 }
 
 /// A finished step task: which step, its cache key, when it began, and
-/// the attempt result with the attempt count (or the thread's panic
-/// message).
+/// its attempts (or the thread's panic message).
 struct Finished {
     position: usize,
     key: String,
     begun: Instant,
-    result: Result<(Result<JobOutput, Failure>, u32), String>,
+    result: Result<Attempts, String>,
 }
 
 /// A step that ran, however it ended.
@@ -138,6 +138,7 @@ struct Completion {
     outcome: StepOutcome,
     records: Vec<NewArtifact>,
     cache: CacheEntry,
+    logs: Vec<NewStepLog>,
 }
 
 /// Where a pending step stands.
@@ -550,33 +551,35 @@ impl<'a> Run<'a> {
                     Some(&completion.cache),
                 )
                 .await?;
+            record_logs(self.store, completion.step_run, &completion.logs).await?;
         }
         Ok(())
     }
 
     /// Takes in a finished job: its output, or its failure.
     async fn complete(&mut self, finished: Finished) -> Result<(), RunError> {
-        let (result, attempts) = finished.result.unwrap_or_else(|panic| {
-            let failure = Failure::Fatal(format!("step thread failed: {panic}"));
-            (Err(failure), 1)
+        let attempts = finished.result.unwrap_or_else(|panic| Attempts {
+            result: Err(Failure::Fatal(format!("step thread failed: {panic}"))),
+            record: StepRecord::default(),
+            count: 1,
         });
         let ended = Ended {
             position: finished.position,
             step_run: self.step_runs[&finished.position],
             key: finished.key,
             elapsed: finished.begun.elapsed(),
-            attempts,
+            attempts: attempts.count,
         };
-        match result {
-            Ok(output) => self.succeeded(ended, output),
-            Err(failure) => self.failed(ended, failure).await?,
+        match attempts.result {
+            Ok(output) => self.succeeded(ended, output, attempts.record),
+            Err(failure) => self.failed(ended, failure, attempts.record).await?,
         }
         Ok(())
     }
 
     /// A step's output becomes a table for its dependents; its store
     /// writes wait for the next launches (see [`Run::schedule`]).
-    fn succeeded(&mut self, ended: Ended, output: JobOutput) {
+    fn succeeded(&mut self, ended: Ended, output: JobOutput, record: StepRecord) {
         let plan = self.plan.clone();
         let step = &plan.steps[ended.position];
         let records = self.artifact_records(step, &output);
@@ -592,7 +595,7 @@ impl<'a> Run<'a> {
         let mut done = outcome(
             StepStatus::Succeeded,
             false,
-            Some(&output.stats),
+            Some(&record.stats),
             ended.attempts,
             None,
         );
@@ -603,6 +606,7 @@ impl<'a> Run<'a> {
             outcome: done,
             records,
             cache,
+            logs: record.logs(),
         });
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),
@@ -620,7 +624,7 @@ impl<'a> Run<'a> {
             status: StepStatus::Succeeded,
             cache_hit: false,
             elapsed: ended.elapsed,
-            stats: output.stats,
+            stats: record.stats,
             output: Some(digest.clone()),
             state: state_digest,
             metrics: output.metrics,
@@ -674,7 +678,14 @@ impl<'a> Run<'a> {
     }
 
     /// A step that failed (or was cancelled while running).
-    async fn failed(&mut self, ended: Ended, failure: Failure) -> Result<(), RunError> {
+    /// Its record (resources used up to the failure, what the plugin
+    /// logged) is kept as for a step that succeeded.
+    async fn failed(
+        &mut self,
+        ended: Ended,
+        failure: Failure,
+        record: StepRecord,
+    ) -> Result<(), RunError> {
         let plan = self.plan.clone();
         let step = &plan.steps[ended.position];
         let (status, message) = match failure {
@@ -692,10 +703,17 @@ impl<'a> Run<'a> {
             // steps are taken in as they end: the first here failed first
             self.root_cause = Some(message.clone());
         }
-        let ran = outcome(status, false, None, ended.attempts, Some(message.clone()));
+        let ran = outcome(
+            status,
+            false,
+            Some(&record.stats),
+            ended.attempts,
+            Some(message.clone()),
+        );
         self.store
             .finish_step(&self.lease, ended.step_run, &ran)
             .await?;
+        record_logs(self.store, ended.step_run, &record.logs()).await?;
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),
             status,
@@ -705,6 +723,7 @@ impl<'a> Run<'a> {
         let mut summary = not_run(&step.name, status, &message);
         summary.elapsed = ended.elapsed;
         summary.attempts = ended.attempts;
+        summary.stats = record.stats;
         self.summaries.insert(step.name.clone(), summary);
         Ok(())
     }
@@ -830,6 +849,14 @@ impl<'a> Run<'a> {
         }
         error
     }
+}
+
+/// What a step's plugin left with the host, if anything.
+async fn record_logs(store: &Store, step_run: i64, logs: &[NewStepLog]) -> Result<(), RunError> {
+    if !logs.is_empty() {
+        store.record_step_logs(step_run, logs).await?;
+    }
+    Ok(())
 }
 
 /// The summary of a step that did not run (or ended without output).

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::spec::TrainSpec;
 use sluice_core::contract::{Params, StepKind};
 use sluice_core::{ColumnType, DigestWriter};
-use sluice_runtime::Plugin;
 use sluice_runtime::policy::EffectiveGrant;
+use sluice_runtime::{GuestOutput, Plugin, SessionStats};
+use sluice_store::{NewStepLog, StepLogKind};
 
 /// What a planned step does.
 #[derive(Debug)]
@@ -159,6 +160,53 @@ impl StepWork {
             ),
             StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
         }
+    }
+}
+
+/// What a step run records besides its artifacts, whether it succeeded or
+/// failed: the resources its work used (up to a failure) and what its
+/// plugin logged, measured and printed, within the plugin's `log` grant.
+#[derive(Debug, Clone, Default)]
+pub struct StepRecord {
+    pub stats: SessionStats,
+    pub output: GuestOutput,
+}
+
+impl StepRecord {
+    /// The record's step log rows, in the order `sluice show --logs` prints
+    /// them: log lines, metrics, stdout, stderr, then what was dropped.
+    pub fn logs(&self) -> Vec<NewStepLog> {
+        let output = &self.output;
+        let row = |kind, level: Option<&str>, message: &str, value| NewStepLog {
+            kind,
+            level: level.map(str::to_string),
+            message: message.to_string(),
+            value,
+        };
+        let mut rows: Vec<NewStepLog> = (output.log.iter())
+            .map(|line| row(StepLogKind::Log, Some(line.level), &line.message, None))
+            .collect();
+        rows.extend(
+            (output.metrics.iter())
+                .map(|(name, value)| row(StepLogKind::Metric, None, name, Some(*value))),
+        );
+        for (kind, text) in [
+            (StepLogKind::Stdout, &output.stdout),
+            (StepLogKind::Stderr, &output.stderr),
+        ] {
+            if !text.is_empty() {
+                rows.push(row(kind, None, text, None));
+            }
+        }
+        if output.dropped.any() {
+            rows.push(row(
+                StepLogKind::Dropped,
+                None,
+                &output.dropped.to_string(),
+                None,
+            ));
+        }
+        rows
     }
 }
 

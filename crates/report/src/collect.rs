@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    BinaryCurves, ConfusionMatrix, GroupMetric, MetricRow, ModelInfo, PrCurve, RocCurve, RunReport,
-    StepRow,
+    BinaryCurves, ConfusionMatrix, GroupMetric, LogRow, MetricRow, ModelInfo, PrCurve, RocCurve,
+    RunReport, StepRow, format_value,
 };
 use sluice_core::contract::Metric;
 use sluice_metrics::names;
@@ -191,6 +191,19 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
             let metrics = store.step_metrics(&step.cache_key).await?;
             add_step_metrics(&mut report, &step.step, &metrics);
         }
+    }
+    for log in store.step_logs(run).await? {
+        let detail = match (&log.level, log.value) {
+            (Some(level), _) => level.clone(),
+            (None, Some(value)) => format_value(value),
+            (None, None) => String::new(),
+        };
+        report.logs.push(LogRow {
+            step: log.step,
+            kind: log.kind.to_string(),
+            detail,
+            message: log.message,
+        });
     }
     if let Some(model) = store.model_versions_of_run(run).await?.into_iter().next() {
         let params: serde_json::Value =

@@ -14,6 +14,7 @@ pub mod collect;
 
 use std::fmt::Write as _;
 
+use sluice_core::text;
 use thiserror::Error;
 
 use charts::{Chart, ChartError};
@@ -46,6 +47,19 @@ pub struct RunReport {
     pub confusion_matrices: Vec<ConfusionMatrix>,
     pub group_metrics: Vec<GroupMetric>,
     pub model: Option<ModelInfo>,
+    /// What the steps' plugins logged, measured and printed.
+    pub logs: Vec<LogRow>,
+}
+
+/// One stored step log row (see `sluice_store::StepLogRecord`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogRow {
+    pub step: String,
+    /// `log`, `metric`, `stdout`, `stderr` or `dropped`.
+    pub kind: String,
+    /// A log line's level, or a metric's value.
+    pub detail: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,10 +164,11 @@ pub struct ModelInfo {
     pub params: Vec<(String, String)>,
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
+/// Escapes text for HTML element content and quoted attribute values;
+/// control characters (which HTML forbids) are shown as `\x1b`.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in text::escaped(text).chars() {
         match c {
             '&' => escaped.push_str("&amp;"),
             '<' => escaped.push_str("&lt;"),
@@ -201,6 +216,14 @@ pub fn render_html(report: &RunReport) -> Result<String, ReportError> {
             "groups",
             "Metrics by group",
             groups_section(&report.group_metrics)?,
+        ));
+    }
+
+    if !report.logs.is_empty() {
+        sections.push(Section::new(
+            "logs",
+            "Step logs",
+            logs_section(&report.logs),
         ));
     }
 
@@ -276,6 +299,7 @@ const STYLE: &str = "
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif; color: var(--fg); background: #fff; }
 header, nav, main, footer { max-width: 1100px; margin: 0 auto; padding: 0 24px; }
 header { padding-top: 24px; }
+td pre { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 13px; }
 h1 { margin: 0 0 4px; font-size: 26px; overflow-wrap: anywhere; }
 h2 { margin: 32px 0 12px; font-size: 20px; border-bottom: 2px solid var(--line); padding-bottom: 4px; }
 h3 { margin: 20px 0 8px; font-size: 16px; overflow-wrap: anywhere; }
@@ -386,6 +410,25 @@ fn steps_section(steps: &[StepRow]) -> String {
             if step.cache_hit { "hit" } else { "miss" },
             count(step.rows_in),
             count(step.rows_out),
+        );
+    }
+    body.push_str("</tbody>\n</table>\n");
+    body
+}
+
+fn logs_section(logs: &[LogRow]) -> String {
+    let mut body = String::from(
+        "<table>\n<thead><tr><th scope=\"col\">Step</th><th scope=\"col\">Kind</th>\
+         <th scope=\"col\"></th><th scope=\"col\">Message</th></tr></thead>\n<tbody>\n",
+    );
+    for log in logs {
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            escape(&log.step),
+            escape(&log.kind),
+            escape(&log.detail),
+            escape(&log.message),
         );
     }
     body.push_str("</tbody>\n</table>\n");
@@ -544,7 +587,7 @@ fn groups_section(group_metrics: &[GroupMetric]) -> Result<String, ReportError> 
 
 /// Metric values: integers as integers, otherwise 4 decimals (trimmed),
 /// scientific notation for very small or large magnitudes.
-fn format_value(value: f64) -> String {
+pub(crate) fn format_value(value: f64) -> String {
     if !value.is_finite() {
         return value.to_string();
     }

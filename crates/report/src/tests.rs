@@ -158,6 +158,20 @@ fn sample_report() -> RunReport {
                 ("n_estimators".into(), "400".into()),
             ],
         }),
+        logs: vec![
+            LogRow {
+                step: "clean-text".into(),
+                kind: "log".into(),
+                detail: "info".into(),
+                message: "6312 rows dropped".into(),
+            },
+            LogRow {
+                step: "clean-text".into(),
+                kind: "stdout".into(),
+                detail: String::new(),
+                message: "\x1b]0;owned\x07<script>x()</script>\nsecond line".into(),
+            },
+        ],
     }
 }
 
@@ -238,6 +252,12 @@ fn user_controlled_strings_are_escaped() {
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     assert!(html.contains("a &amp; b"));
     assert!(html.contains("&lt;i&gt;churn&lt;/i&gt;"));
+    // plugin output: HTML-escaped, and control characters (invalid in
+    // HTML, and meant for a terminal) shown escaped
+    assert!(
+        html.contains("<pre>\\x1b]0;owned\\x07&lt;script&gt;x()&lt;/script&gt;\nsecond line</pre>")
+    );
+    assert!(!html.contains(['\x1b', '\x07']));
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! session that trapped or failed is never used again.
 
 mod cache;
+pub mod capture;
 mod contract;
 pub mod policy;
 mod state;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use capture::{Dropped, GuestOutput};
 pub use contract::SUPPORTED_CONTRACTS;
 use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
 pub use state::LogLine;
@@ -396,7 +398,10 @@ pub struct SessionStats {
     pub peak_memory: u64,
     pub rows_in: u64,
     pub rows_out: u64,
+    /// Log lines and metrics that did not fit the `log` budget.
     pub log_dropped: u64,
+    /// Bytes of stdout and stderr that did not fit the `log` budget.
+    pub stdio_dropped: u64,
 }
 
 impl Plugin {
@@ -611,19 +616,10 @@ impl<'a> GuestCall<'a> {
             },
             Some(Trap::StackOverflow) => RuntimeError::StackOverflow { plugin, call },
             _ => {
-                let stderr = state.stderr_text();
-                let stderr = if stderr.is_empty() {
-                    String::new()
-                } else {
-                    let tail: String = stderr
-                        .chars()
-                        .rev()
-                        .take(2000)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    format!("\nplugin stderr:\n{tail}")
+                let tail = state.stderr_tail();
+                let stderr = match tail.is_empty() {
+                    true => String::new(),
+                    false => format!("\nplugin stderr:\n{tail}"),
                 };
                 let message = match error.downcast_ref::<Trap>() {
                     Some(trap) => trap.to_string(),
@@ -650,6 +646,7 @@ impl SessionStats {
         self.rows_in += other.rows_in;
         self.rows_out += other.rows_out;
         self.log_dropped += other.log_dropped;
+        self.stdio_dropped += other.stdio_dropped;
     }
 
     fn absorb(&mut self, call: &GuestCall<'_>) {
@@ -658,7 +655,9 @@ impl SessionStats {
         self.epochs += call.epochs;
         let state = call.store.data();
         self.peak_memory = self.peak_memory.max(state.limiter.peak_memory as u64);
-        self.log_dropped = state.log_dropped as u64;
+        let dropped = state.dropped();
+        self.log_dropped = dropped.log_lines + dropped.metrics;
+        self.stdio_dropped = dropped.stdout_bytes + dropped.stderr_bytes;
     }
 }
 
@@ -844,12 +843,16 @@ impl Session<'_> {
         &self.store.data().metrics
     }
 
-    /// Captured stdout and stderr.
+    /// Captured stdout and stderr (what fit the `log` budget).
     pub fn stdio(&self) -> (String, String) {
         let state = self.store.data();
-        (
-            String::from_utf8_lossy(&state.stdout.contents()).into_owned(),
-            state.stderr_text(),
-        )
+        (state.stdout.text(), state.stderr.text())
+    }
+
+    /// Everything the guest left with the host so far — log, metrics,
+    /// stdout, stderr — and what it dropped: the step's record. Still
+    /// available after a failed call.
+    pub fn output(&self) -> GuestOutput {
+        self.store.data().output()
     }
 }

@@ -1,20 +1,25 @@
 //! Per-session store state: the WASI context built from the grant, the
-//! resource limiter, and the bounded log and metrics the host imports of
-//! every contract version record into.
+//! resource limiter, and the log and metrics the host imports of every
+//! contract version record into, within the session's output budget
+//! (see [`crate::capture`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use crate::capture::{
+    Dropped, ENTRY_OVERHEAD, GuestOutput, METRIC_NAME_LIMIT, OutputBudget, StdioCapture,
+};
 use crate::policy::{DirMode, Grant};
 use sluice_core::Digest;
+use sluice_core::text;
 
 /// Which limit stopped a guest, recorded by the limiter so that the trap
 /// that follows can be reported as what it is.
@@ -60,7 +65,8 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// One log line from a plugin.
+/// One log line from a plugin, its message escaped and bounded
+/// ([`text::clean_line`]).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogLine {
     pub level: &'static str,
@@ -73,12 +79,13 @@ pub struct StoreState {
     pub limiter: Limiter,
     pub plugin: String,
     pub log: Vec<LogLine>,
-    log_bytes: usize,
-    log_limit: usize,
-    pub log_dropped: usize,
     pub metrics: Vec<(String, f64)>,
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    /// Shared by the log, the metric names, stdout and stderr.
+    budget: Arc<OutputBudget>,
+    dropped_lines: u64,
+    dropped_metrics: u64,
+    pub stdout: StdioCapture,
+    pub stderr: StdioCapture,
 }
 
 /// A wall clock stopped at 2024-01-01T00:00:00Z: plugins see a time, never
@@ -114,8 +121,9 @@ impl StoreState {
     /// preopens (unless granted), no network, stdio captured, fixed clocks,
     /// randomness seeded from the plugin digest.
     pub fn new(plugin: &str, digest: &Digest, grant: &Grant) -> Result<Self, String> {
-        let stdout = MemoryOutputPipe::new(grant.limits.log_bytes as usize);
-        let stderr = MemoryOutputPipe::new(grant.limits.log_bytes as usize);
+        let budget = OutputBudget::new(grant.limits.log_bytes as usize);
+        let stdout = StdioCapture::stdout(&budget);
+        let stderr = StdioCapture::stderr(&budget);
         let seed = u64::from_le_bytes(digest.0[..8].try_into().expect("32-byte digest"));
         let mut builder = WasiCtxBuilder::new();
         builder
@@ -154,44 +162,76 @@ impl StoreState {
             },
             plugin: plugin.to_string(),
             log: Vec::new(),
-            log_bytes: 0,
-            log_limit: grant.limits.log_bytes as usize,
-            log_dropped: 0,
             metrics: Vec::new(),
+            budget,
+            dropped_lines: 0,
+            dropped_metrics: 0,
             stdout,
             stderr,
         })
     }
 
-    /// Keeps a guest log line unless the session's log bound is reached,
-    /// in which case the line is counted as dropped.
-    pub fn record_log(&mut self, level: &'static str, message: String) {
-        if self.log_bytes + message.len() > self.log_limit {
-            self.log_dropped += 1;
+    /// Keeps a guest log line (escaped, cut to [`text::MESSAGE_LIMIT`])
+    /// if it and its [`ENTRY_OVERHEAD`] fit the budget; counts it as
+    /// dropped otherwise.
+    pub fn record_log(&mut self, level: &'static str, message: &str) {
+        let message = text::clean_line(message, text::MESSAGE_LIMIT);
+        if !self.budget.charge_all(message.len() + ENTRY_OVERHEAD) {
+            self.dropped_lines += 1;
             return;
         }
-        self.log_bytes += message.len();
         tracing::debug!(plugin = %self.plugin, level, "{message}");
         self.log.push(LogLine { level, message });
     }
 
-    /// Records a guest metric: the last value under a name wins, and at
-    /// most 1024 names are kept (more count as dropped).
-    pub fn record_metric(&mut self, name: String, value: f64) {
+    /// Records a guest metric: the last value under a name wins. A new
+    /// name costs its length plus [`ENTRY_OVERHEAD`]; names over
+    /// [`METRIC_NAME_LIMIT`], past 1024 names or past the budget are
+    /// dropped and counted.
+    pub fn record_metric(&mut self, name: &str, value: f64) {
+        if name.len() > METRIC_NAME_LIMIT {
+            self.dropped_metrics += 1;
+            return;
+        }
+        let name = text::clean_line(name, usize::MAX);
         if let Some(entry) = self.metrics.iter_mut().find(|(n, _)| *n == name) {
             entry.1 = value;
-        } else if self.metrics.len() < 1024 {
-            self.metrics.push((name, value));
-        } else {
-            self.log_dropped += 1;
+            return;
+        }
+        let fits = self.metrics.len() < 1024 && self.budget.charge_all(name.len() + ENTRY_OVERHEAD);
+        match fits {
+            true => self.metrics.push((name, value)),
+            false => self.dropped_metrics += 1,
         }
     }
 
-    /// What the guest wrote to stderr (e.g. a panic message), lossy UTF-8.
-    pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim_end()
-            .to_string()
+    /// What did not fit the budget so far.
+    pub fn dropped(&self) -> Dropped {
+        Dropped {
+            log_lines: self.dropped_lines,
+            metrics: self.dropped_metrics,
+            stdout_bytes: self.stdout.dropped(),
+            stderr_bytes: self.stderr.dropped(),
+        }
+    }
+
+    /// Everything the guest left with the host, for the step's record.
+    pub fn output(&self) -> GuestOutput {
+        GuestOutput {
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+            dropped: self.dropped(),
+            charged: self.budget.used() as u64,
+        }
+    }
+
+    /// The end of what the guest wrote to stderr (e.g. a panic message),
+    /// escaped, whatever the budget dropped.
+    pub fn stderr_tail(&self) -> String {
+        // half the message bound: the error quoting it must fit the bound too
+        text::clean(self.stderr.tail().trim_end(), text::MESSAGE_LIMIT / 2)
     }
 }
 

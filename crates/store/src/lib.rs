@@ -21,6 +21,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sluice_core::text;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -30,8 +31,8 @@ pub use error::StoreError;
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
     AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, ModelVersionRecord,
-    NewArtifact, NewModelVersion, ParseEnumError, PluginRecord, RunLease, RunRecord, RunStatus,
-    StepOutcome, StepRunRecord, StepStatus,
+    NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord, RunLease, RunRecord,
+    RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord, StepStatus,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
@@ -39,6 +40,17 @@ use error::OpError;
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Bytes kept of a step's captured stdout or stderr (one row each): the
+/// runtime's `log` budget bounds them already; this bounds a row whatever
+/// the grant was.
+pub const STDIO_LIMIT: usize = 1 << 20;
+
+/// An error message as stored: guest text inside it may carry escape
+/// sequences or be huge, and it is stored for the run and its step.
+fn bounded_message(message: &str) -> String {
+    text::cleaned(message, text::MESSAGE_LIMIT).into_owned()
+}
 
 /// How long a SQLite writer waits for another writer's lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -407,7 +419,7 @@ macro_rules! update_step {
         .bind(outcome.rows_in)
         .bind(outcome.rows_out)
         .bind(outcome.attempts)
-        .bind(outcome.error.as_deref())
+        .bind(outcome.error.as_deref().map(bounded_message))
         .bind(step_run)
         .bind(outcome.output_digest.as_deref())
         .bind(run)
@@ -793,7 +805,7 @@ impl Store {
                 sqlx::query("UPDATE runs SET status = $1, finished_at = $2, error = $3 WHERE id = $4")
                     .bind(status.as_str())
                     .bind(now)
-                    .bind(error)
+                    .bind(error.map(bounded_message))
                     .bind(run)
                     .execute(&mut *tx)
                     .await?;
@@ -1000,6 +1012,56 @@ impl Store {
             let sql = "SELECT id, run_id, step, plugin_digest, cache_key, status, cache_hit, started_at, \
                        finished_at, cpu_ms, peak_memory, rows_in, rows_out, attempts, error, output_digest \
                        FROM step_runs WHERE run_id = $1 ORDER BY id";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
+                .bind(run)
+                .fetch_all(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Records what a step run's plugin left with the host (log lines,
+    /// metrics, stdout, stderr, what it dropped), in order, in one write
+    /// transaction. Each message is escaped and bounded
+    /// ([`text::MESSAGE_LIMIT`]; stdout and stderr [`STDIO_LIMIT`]) whatever
+    /// the caller did: guest text reaches the store only this way.
+    pub async fn record_step_logs(
+        &self,
+        step_run: i64,
+        logs: &[NewStepLog],
+    ) -> Result<(), StoreError> {
+        self.op("record_step_logs", async {
+            let sql = "INSERT INTO step_logs (step_run_id, seq, kind, level, message, value) \
+                       VALUES ($1, $2, $3, $4, $5, $6)";
+            with_write_tx!(&self.backend, tx => {
+                for (seq, log) in logs.iter().enumerate() {
+                    let limit = match log.kind {
+                        StepLogKind::Stdout | StepLogKind::Stderr => STDIO_LIMIT,
+                        _ => text::MESSAGE_LIMIT,
+                    };
+                    sqlx::query(sql)
+                        .bind(step_run)
+                        .bind(seq as i64)
+                        .bind(log.kind.as_str())
+                        .bind(log.level.as_deref().map(|l| text::clean_line(l, 16)))
+                        .bind(text::cleaned(&log.message, limit).into_owned())
+                        .bind(log.value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| missing_parent(e, "step run", step_run.to_string()))?;
+                }
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    /// The step log rows of a run's step runs, in step-run order.
+    pub async fn step_logs(&self, run: i64) -> Result<Vec<StepLogRecord>, StoreError> {
+        self.op("step_logs", async {
+            let sql = "SELECT l.step_run_id, s.step, l.seq, l.kind, l.level, l.message, l.value \
+                       FROM step_logs l JOIN step_runs s ON s.id = l.step_run_id \
+                       WHERE s.run_id = $1 ORDER BY l.step_run_id, l.seq";
             Ok(with_pool!(&self.backend, pool => sqlx::query_as(sql)
                 .bind(run)
                 .fetch_all(pool)

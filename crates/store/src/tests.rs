@@ -1226,6 +1226,90 @@ async fn reopen_keeps_data(store: &Store) {
     again.close().await;
 }
 
+/// Step logs keep their order and kinds, and whatever the caller passes,
+/// what is written is bounded and has no raw control characters; an error
+/// message is bounded and escaped in both places it is stored.
+async fn step_logs_are_stored_bounded_and_escaped(store: &Store) {
+    let lease = store
+        .create_run("logs", &digest("p"), DEFAULT_RUN_LEASE)
+        .await
+        .unwrap();
+    let run = lease.run();
+    let step = store.start_step(&lease, "clean", None, "k").await.unwrap();
+    let hostile = format!("\x1b]0;owned\x07{}", "y".repeat(16 << 20));
+    let mut failed = outcome(StepStatus::Failed);
+    failed.error = Some(hostile.clone());
+    store.finish_step(&lease, step, &failed).await.unwrap();
+    let row = |kind, level: Option<&str>, message: &str, value| NewStepLog {
+        kind,
+        level: level.map(str::to_string),
+        message: message.to_string(),
+        value,
+    };
+    let logs = [
+        row(
+            StepLogKind::Log,
+            Some("warn"),
+            "\x1b[2Jcleared\nFAKE line",
+            None,
+        ),
+        row(StepLogKind::Metric, None, "rows_changed", Some(3.0)),
+        row(StepLogKind::Stdout, None, &"o\n".repeat(1 << 20), None),
+        row(StepLogKind::Stderr, None, "panicked\r\n", None),
+        row(StepLogKind::Dropped, None, "12 log lines dropped", None),
+    ];
+    store.record_step_logs(step, &logs).await.unwrap();
+    let stored = store.step_logs(run).await.unwrap();
+    let kinds: Vec<StepLogKind> = stored.iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StepLogKind::Log,
+            StepLogKind::Metric,
+            StepLogKind::Stdout,
+            StepLogKind::Stderr,
+            StepLogKind::Dropped
+        ]
+    );
+    assert!(
+        stored
+            .iter()
+            .all(|l| l.step == "clean" && l.step_run_id == step)
+    );
+    assert_eq!(stored[0].message, "\\x1b[2Jcleared\nFAKE line");
+    assert_eq!(stored[0].level.as_deref(), Some("warn"));
+    assert_eq!(
+        (stored[1].message.as_str(), stored[1].value),
+        ("rows_changed", Some(3.0))
+    );
+    assert!(stored[2].message.len() <= STDIO_LIMIT && stored[2].message.ends_with("more cut]"));
+    assert_eq!(stored[3].message, "panicked\\x0d\n");
+    assert!(stored.iter().all(|l| !l.message.contains(['\x1b', '\r'])));
+
+    store
+        .finish_run(&lease, RunStatus::Failed, Some(&hostile))
+        .await
+        .unwrap();
+    let step_error = store.step_runs(run).await.unwrap()[0]
+        .error
+        .clone()
+        .unwrap();
+    let run_error = store.run(run).await.unwrap().unwrap().error.unwrap();
+    for error in [step_error, run_error] {
+        assert!(
+            error.len() <= sluice_core::text::MESSAGE_LIMIT,
+            "{}",
+            error.len()
+        );
+        assert!(error.starts_with("\\x1b]0;owned\\x07yyy") && error.ends_with("MiB more cut]"));
+    }
+    // logs of a step run that does not exist are refused, naming it
+    assert_err_contains(
+        store.record_step_logs(9999, &logs[..1]).await,
+        &["step run", "9999"],
+    );
+}
+
 // ---- harness --------------------------------------------------------------
 
 /// Expands each suite fn into `sqlite::<name>` and `postgres::<name>` tests.
@@ -1281,6 +1365,7 @@ store_suite!(
     heartbeat_keeps_a_short_lease_and_reports_its_loss,
     concurrent_writers_and_recovery_keep_every_run,
     reopen_keeps_data,
+    step_logs_are_stored_bounded_and_escaped,
 );
 
 /// A throwaway database on the test server, dropped by [`PgTestDb::drop`].

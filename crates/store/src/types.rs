@@ -105,6 +105,20 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a step log row holds.
+    StepLogKind, "step log kind" {
+        /// A line from the host `log` import (with its level).
+        Log => "log",
+        /// A measurement from the host `metric` import (with its value).
+        Metric => "metric",
+        Stdout => "stdout",
+        Stderr => "stderr",
+        /// What did not fit the plugin's `log` grant.
+        Dropped => "dropped",
+    }
+}
+
 impl RunStatus {
     /// Whether a run in this status is over.
     pub fn is_terminal(self) -> bool {
@@ -439,4 +453,27 @@ pub struct AliasChange {
     pub previous_version: Option<i64>,
     pub actor: String,
     pub at: i64,
+}
+
+/// A step log row to write; see [`super::Store::record_step_logs`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewStepLog {
+    pub kind: StepLogKind,
+    pub level: Option<String>,
+    /// Bounded and escaped by the store before it is written.
+    pub message: String,
+    pub value: Option<f64>,
+}
+
+/// A stored step log row, with the step's name.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct StepLogRecord {
+    pub step_run_id: i64,
+    pub step: String,
+    pub seq: i64,
+    #[sqlx(try_from = "String")]
+    pub kind: StepLogKind,
+    pub level: Option<String>,
+    pub message: String,
+    pub value: Option<f64>,
 }

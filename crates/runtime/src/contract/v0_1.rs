@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceAny};
 use super::GuestResult;
 use crate::state::StoreState;
 use sluice_core::contract::{self, ColumnSpec, Metric, ParamSpec, Params, StepInfo};
-use sluice_core::{Chunk, ColumnType};
+use sluice_core::{Chunk, ColumnType, text};
 
 wasmtime::component::bindgen!({
     world: "step-plugin",
@@ -38,11 +38,11 @@ impl host::Host for StoreState {
             host::Level::Warn => "warn",
             host::Level::Error => "error",
         };
-        self.record_log(level, message);
+        self.record_log(level, &message);
     }
 
     fn metric(&mut self, name: String, value: f64) {
-        self.record_metric(name, value);
+        self.record_metric(&name, value);
     }
 }
 
@@ -227,11 +227,16 @@ impl From<wit::StepInfo> for StepInfo {
 impl From<WitStepError> for contract::StepError {
     fn from(e: WitStepError) -> Self {
         match e {
-            WitStepError::InvalidParams(m) => contract::StepError::InvalidParams(m),
-            WitStepError::InvalidInput(m) => contract::StepError::InvalidInput(m),
-            WitStepError::Failed(m) => contract::StepError::Failed(m),
+            WitStepError::InvalidParams(m) => contract::StepError::InvalidParams(guest_text(&m)),
+            WitStepError::InvalidInput(m) => contract::StepError::InvalidInput(guest_text(&m)),
+            WitStepError::Failed(m) => contract::StepError::Failed(guest_text(&m)),
         }
     }
+}
+
+/// A guest's error message as the host keeps it: escaped and bounded.
+fn guest_text(message: &str) -> String {
+    text::clean(message, text::MESSAGE_LIMIT)
 }
 
 /// Moves buffers across; no element-wise copy.
