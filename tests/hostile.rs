@@ -493,10 +493,427 @@ fn tampered_bytes_under_a_pinned_name_are_refused_before_compiling() {
             && message.contains(&digest.to_string()),
         "{message}"
     );
-    // the step's own name is pinned too, even when loaded under another name
+    // the step's own name is pinned too, even when loaded under another
+    // name; that pin is only known after `describe()`, and the message says so
     let err = expect_err(runtime.load(&tampered, Some("innocent-name"), &pinned));
-    assert!(err.to_string().contains("pins `clean-text`"), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("innocent-name")
+            && message.contains("declares itself `clean-text`")
+            && message.contains("refused after compiling")
+            && !message.contains("before compiling"),
+        "{message}"
+    );
     assert_host_still_works(&runtime);
+}
+
+/// Every file in `dir` (recursively), for checking what was left behind.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn a_pin_on_the_declared_name_is_checked_before_anything_is_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(sluice_runtime::RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    let genuine = sluice_stdlib::get("clean-text").unwrap().bytes;
+    let pinned = policy(
+        &format!(
+            "[plugin.clean-text]\ndigest = \"{}\"\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+            sluice_core::Digest::of(genuine)
+        ),
+        Path::new("."),
+    );
+    // the impostor declares the pinned name: refused, and nothing cached
+    let err = expect_err(runtime.load_file(Path::new(IMPOSTOR), Some("impostor"), &pinned));
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Policy(sluice_runtime::policy::PolicyError::DeclaredNamePinned { .. })
+        ),
+        "{err}"
+    );
+    assert!(
+        files_under(cache.path()).is_empty(),
+        "{:?}",
+        files_under(cache.path())
+    );
+    // a plugin that passes every check is cached
+    runtime.load(genuine, Some("clean-text"), &pinned).unwrap();
+    assert_eq!(files_under(cache.path()).len(), 1);
+    assert_host_still_works(&runtime);
+}
+
+const IMPOSTOR_POLICY: &str = "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\nenv = { SECRET = \"hunter2\" }\ndirs = [{ host = \"granted\", guest = \"/granted\", mode = \"ro\" }]\n";
+
+/// A directory with `granted/secret.txt` and a policy granting it (and an
+/// environment variable and the `text` column) to `clean-text` only.
+fn impostor_project() -> (tempfile::TempDir, Policy) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("granted")).unwrap();
+    std::fs::write(
+        root.path().join("granted/secret.txt"),
+        "clean-text's lexicon",
+    )
+    .unwrap();
+    let policy = policy(IMPOSTOR_POLICY, root.path());
+    (root, policy)
+}
+
+#[test]
+fn impostor() {
+    let runtime = runtime();
+    let (root, granted) = impostor_project();
+    // from its own file, the impostor is known by the file's name, gets the
+    // default grant (nothing), and is shown as what it is
+    let plugin = load_file_named(&runtime, IMPOSTOR, "impostor", &granted);
+    assert_eq!(plugin.name(), "impostor");
+    assert_eq!(plugin.declared_name(), "clean-text");
+    assert_eq!(plugin.grant().entry, None);
+    assert!(plugin.grant().env.is_empty() && plugin.grant().dirs.is_empty());
+    assert_eq!(plugin.display_name(), "impostor (declares `clean-text`)");
+    let err = plugin.effective_grant(&[]).unwrap_err().to_string();
+    assert!(
+        err.contains("plugin `impostor`") && err.contains("reads column `text`"),
+        "{err}"
+    );
+    // unnamed bytes are known by their digest, never by their claim
+    let bytes = std::fs::read(IMPOSTOR).unwrap();
+    let unnamed = runtime.load(&bytes, None, &granted).unwrap();
+    assert!(unnamed.name().starts_with("sha256:"), "{}", unnamed.name());
+    assert_eq!(unnamed.grant().entry, None);
+
+    // granted columns under its own name, it still sees no env and no dir
+    let own = policy(
+        &format!(
+            "{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"
+        ),
+        root.path(),
+    );
+    let plugin = load_file_named(&runtime, IMPOSTOR, "impostor", &own);
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    let out = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(text_chunk("text", &["x"]))
+        .unwrap();
+    let report = texts(&out, "text_clean")[0].clone().unwrap();
+    assert!(
+        report.starts_with("vars=[] dir=denied"),
+        "the impostor saw clean-text's grant: {report}"
+    );
+
+    // in a pipeline, `sluice check` shows the step as the file it is
+    std::fs::write(
+        root.path().join("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"impostor\"\npolicy = \"policy.toml\"\n[source.messages]\npath = \"messages.csv\"\n[step.clean]\nplugin = \"{IMPOSTOR}\"\ninput = \"messages\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.path().join("messages.csv"), "text\nhello\n").unwrap();
+    std::fs::write(root.path().join("policy.toml"), IMPOSTOR_POLICY).unwrap();
+    let err = plan(&runtime, root.path()).unwrap_err();
+    assert!(
+        err.contains("[step.clean]")
+            && err.contains("plugin `impostor`")
+            && err.contains("reads column `text`"),
+        "{err}"
+    );
+    std::fs::write(
+        root.path().join("policy.toml"),
+        format!(
+            "{IMPOSTOR_POLICY}[plugin.impostor]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n"
+        ),
+    )
+    .unwrap();
+    let checked = sluice_pipeline::describe_plan(&plan(&runtime, root.path()).unwrap());
+    assert!(
+        checked.contains("impostor (declares `clean-text`) 9.9.9"),
+        "{checked}"
+    );
+    assert_host_still_works(&runtime);
+}
+
+fn load_file_named(runtime: &Runtime, path: &str, name: &str, policy: &Policy) -> Plugin {
+    runtime
+        .load_file(Path::new(path), Some(name), policy)
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
+}
+
+/// `sluice check` on `<dir>/pipeline.toml`.
+fn plan(runtime: &Runtime, dir: &Path) -> Result<sluice_pipeline::Plan, String> {
+    let pipeline =
+        sluice_pipeline::Pipeline::load(&dir.join("pipeline.toml")).map_err(|e| e.to_string())?;
+    sluice_pipeline::plan(pipeline, runtime, &dir.join(".sluice")).map_err(|e| e.to_string())
+}
+
+/// Runs `<dir>/pipeline.toml` on a SQLite store under `<dir>/.sluice`.
+fn run_pipeline(dir: &Path) -> sluice_pipeline::RunSummary {
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    tokio.block_on(async {
+        let plan = std::sync::Arc::new(plan(&runtime(), dir).unwrap());
+        let home = dir.join(".sluice");
+        let store = sluice_store::Store::open_default(&home).await.unwrap();
+        sluice_pipeline::execute(
+            plan,
+            &store,
+            &home,
+            &sluice_pipeline::RunOptions::default(),
+            std::sync::Arc::new(sluice_pipeline::Quiet),
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        )
+        .await
+        .unwrap()
+    })
+}
+
+/// A project directory with `messages.csv`, `policy.toml` and a one-step
+/// `pipeline.toml` running `plugin` over the messages.
+fn one_step_project(plugin: &str, policy_text: &str, step_extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("messages.csv"), "text\na\nb\nc\n").unwrap();
+    std::fs::write(dir.path().join("policy.toml"), policy_text).unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        format!(
+            "[pipeline]\nname = \"one\"\npolicy = \"policy.toml\"\nchunk_rows = 2\n[source.messages]\npath = \"messages.csv\"\n[step.only]\nplugin = \"{plugin}\"\ninput = \"messages\"\n{step_extra}"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn sleeper() {
+    let runtime = runtime();
+    let grant = "cpu = \"2s\"\n";
+    let plugin = load(&runtime, SLEEPER, "sleeper", grant).unwrap();
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    // a sleep within the call's bound is virtual: the guest sees the time
+    // pass, the host does not wait, and stdin is empty (not blocking)
+    let started = Instant::now();
+    let out = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(text_chunk("text", &["1.5"]))
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        texts(&out, "out")[0].as_deref(),
+        Some("slept 1.500s stdin Ok(0)")
+    );
+    // a sleep past the bound fails at once, saying what happened
+    let started = Instant::now();
+    let err = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(text_chunk("text", &["30"]))
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(err, RuntimeError::SleepLimit { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("sleeper")
+            && message.contains("slept past its time bound")
+            && message.contains("30s")
+            && message.contains("policy `cpu`"),
+        "{message}"
+    );
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert_host_still_works(&runtime);
+}
+
+#[test]
+fn a_step_deadline_and_cancellation_stop_a_guest_inside_a_call() {
+    let runtime = runtime();
+    // a CPU budget far beyond the deadline: only the deadline can stop it
+    let plugin = load(&runtime, INFINITE_LOOP, "infinite-loop", "cpu = \"60s\"\n").unwrap();
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    let started = Instant::now();
+    let stop = sluice_runtime::Stop {
+        deadline: Some(started + Duration::from_millis(300)),
+        cancel: None,
+    };
+    let err = plugin
+        .session_until(&params, &effective, None, stop)
+        .unwrap()
+        .process(text_chunk("text", &["x"]))
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::StepTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("policy `timeout`"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancel.clone();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let started = Instant::now();
+    let stop = sluice_runtime::Stop {
+        deadline: None,
+        cancel: Some(cancel),
+    };
+    let err = plugin
+        .session_until(&params, &effective, None, stop)
+        .unwrap()
+        .process(text_chunk("text", &["x"]))
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert!(matches!(err, RuntimeError::Cancelled { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_host_still_works(&runtime);
+}
+
+#[test]
+fn a_pipeline_step_timeout_stops_a_guest_inside_a_call() {
+    let project = one_step_project(
+        INFINITE_LOOP,
+        "[plugin.infinite-loop]\nread = [\"text\"]\nwrite = [\"out\"]\ncpu = \"60s\"\ntimeout = \"1s\"\n",
+        "",
+    );
+    let started = Instant::now();
+    let summary = run_pipeline(project.path());
+    let elapsed = started.elapsed();
+    let step = &summary.steps[0];
+    assert_eq!(step.status, sluice_store::StepStatus::Failed);
+    let error = step.error.clone().unwrap();
+    assert!(
+        error.contains("infinite-loop") && error.contains("step timeout"),
+        "{error}"
+    );
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+#[test]
+fn fit_then_fail() {
+    let project = one_step_project(
+        FIT_THEN_FAIL,
+        "[plugin.fit-then-fail]\nread = [\"text\"]\nwrite = [\"out\"]\n",
+        "fit = \"messages\"\n",
+    );
+    let summary = run_pipeline(project.path());
+    let step = &summary.steps[0];
+    assert_eq!(step.status, sluice_store::StepStatus::Failed);
+    assert!(
+        step.error
+            .as_deref()
+            .unwrap()
+            .contains("fails after finish-fit"),
+        "{step:?}"
+    );
+    let state = sluice_core::Digest::of(b"fitted state of fit-then-fail, never to be kept");
+    let left: Vec<_> = files_under(&project.path().join(".sluice"))
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains(&state.hex()))
+        .collect();
+    assert!(left.is_empty(), "state file left behind: {left:?}");
+}
+
+#[test]
+fn a_sparse_2gib_plugin_file_is_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.wasm");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let project = one_step_project(huge.to_str().unwrap(), "", "");
+    let started = Instant::now();
+    let err = plan(&runtime(), project.path()).unwrap_err();
+    assert!(
+        err.contains("[step.only] plugin")
+            && err.contains("huge")
+            && err.contains("2147483648 bytes is over the 33554432-byte limit"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn table_bounds_are_reported_as_limits() {
+    // a grant above what the instance pool can give is refused, not capped
+    let runtime = runtime();
+    let err = expect_err(load(
+        &runtime,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 200000\n",
+    ));
+    assert!(
+        matches!(
+            err,
+            RuntimeError::GrantOverHostLimit {
+                field: "table_elements",
+                ..
+            }
+        ) && err.to_string().contains("200000")
+            && err.to_string().contains("100000"),
+        "{err}"
+    );
+    // a grant up to the pool's size is honoured (the pool once capped it at 20,000)
+    load(
+        &runtime,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 100000\n",
+    )
+    .unwrap();
+    // a component whose table is larger than the host's pool slots is
+    // refused as over a limit, not as an invalid component
+    let small = Runtime::new(sluice_runtime::RuntimeConfig {
+        max_table_elements: 64,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = expect_err(load(
+        &small,
+        BIG_TABLE,
+        "big-table",
+        "table_elements = 64\n",
+    ));
+    assert!(matches!(err, RuntimeError::HostLimit { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("big-table")
+            && message.contains("over a host limit")
+            && message.contains("table")
+            && !message.contains("not a valid"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -757,4 +1174,25 @@ async fn escape_injection_in_a_pipeline_is_stored_bounded_and_escaped() {
     assert!(html.contains("id=\"logs\""));
     assert_no_raw_controls("the report", &html);
     store.close().await;
+}
+
+#[test]
+fn a_compile_that_outlives_its_bound_keeps_the_only_compile_slot() {
+    let runtime = Runtime::new(sluice_runtime::RuntimeConfig {
+        compile_timeout: Duration::from_millis(1),
+        ..Default::default()
+    })
+    .unwrap();
+    let deny = Policy::deny_all();
+    let clean_text = sluice_stdlib::get("clean-text").unwrap().bytes;
+    let err = expect_err(runtime.load(clean_text, Some("clean-text"), &deny));
+    assert!(matches!(err, RuntimeError::CompileTimeout { .. }), "{err}");
+    // that compile still runs: another cannot start beside it
+    let word_count = sluice_stdlib::get("word-count").unwrap().bytes;
+    let err = expect_err(runtime.load(word_count, Some("word-count"), &deny));
+    assert!(matches!(err, RuntimeError::CompileBusy { .. }), "{err}");
+    assert!(
+        err.to_string().contains("word-count") && err.to_string().contains("compile slot"),
+        "{err}"
+    );
 }

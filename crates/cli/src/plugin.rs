@@ -202,7 +202,12 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
-    shown!("plugin     {} {} ({})", info.name, info.version, info.kind);
+    shown!(
+        "plugin     {} {} ({})",
+        plugin.display_name(),
+        info.version,
+        info.kind
+    );
     shown!("digest     {}", plugin.digest());
     shown!("contract   {}", plugin.contract());
     shown!("summary    {}", info.summary);
@@ -262,7 +267,7 @@ fn inspect(runtime: &Runtime, reference: &str, policy: Option<&Path>, json: bool
     shown!("\nto run with default params, a policy needs:");
     shown!(
         "  [plugin.{}]\n  digest = \"{}\"\n  read = [{}]\n  write = [{}]",
-        info.name,
+        plugin.name(),
         plugin.digest(),
         names(&info.reads),
         names(&info.writes)
@@ -374,6 +379,7 @@ fn run_plugin(
         params: &params,
         effective: &effective,
         chunk_rows,
+        stop: Default::default(),
     };
     let drive = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver);
     if let Some(bar) = driver.bar.take() {

@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use sluice_core::contract::{Metric, Params};
 use sluice_data::{DataError, TableReader, batch_to_chunk, merge_into_batch};
 use sluice_runtime::policy::EffectiveGrant;
-use sluice_runtime::{GuestOutput, Plugin, RuntimeError, Session, SessionStats};
+use sluice_runtime::{GuestOutput, Plugin, RuntimeError, Session, SessionStats, Stop};
 
 /// The two passes over a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct PluginRun<'a> {
     pub params: &'a Params,
     pub effective: &'a EffectiveGrant,
     pub chunk_rows: usize,
+    /// Stops a guest call from inside (the step's deadline, cancellation).
+    pub stop: Stop,
 }
 
 /// What a drive reports, whether it finished or stopped on an error.
@@ -110,9 +112,12 @@ fn drive_into<D: Driver>(
     } else {
         None
     };
-    let mut session = run
-        .plugin
-        .session(run.params, run.effective, state.as_deref())?;
+    let mut session = run.plugin.session_until(
+        run.params,
+        run.effective,
+        state.as_deref(),
+        run.stop.clone(),
+    )?;
     let result = process(run, input, driver, driven, &mut session);
     driven.stats.add(session.stats());
     let limit = run.plugin.grant().limits.log_bytes;
@@ -154,7 +159,9 @@ fn fit<D: Driver>(
     driver: &mut D,
     driven: &mut Driven,
 ) -> Result<Vec<u8>, D::Error> {
-    let mut session = run.plugin.session(run.params, run.effective, None)?;
+    let mut session =
+        run.plugin
+            .session_until(run.params, run.effective, None, run.stop.clone())?;
     let state = fit_chunks(run, table, driver, &mut session);
     driven.stats.add(session.stats());
     driven.output = session.output();

@@ -20,7 +20,7 @@ use sluice_core::{ColumnType, Digest};
 use sluice_data::blobs::{ArtifactDir, Spool};
 use sluice_data::{DataError, TableReader};
 use sluice_runtime::policy::EffectiveGrant;
-use sluice_runtime::{Plugin, RuntimeError, SessionStats};
+use sluice_runtime::{Plugin, RuntimeError, SessionStats, Stop};
 use sluice_store::ArtifactKind;
 
 /// Attempts for a step whose failure was transient I/O (never for plugin errors).
@@ -74,7 +74,10 @@ pub(crate) enum Failure {
 
 impl From<RuntimeError> for Failure {
     fn from(e: RuntimeError) -> Self {
-        Failure::Fatal(e.to_string())
+        match e {
+            RuntimeError::Cancelled { .. } => Failure::Cancelled,
+            e => Failure::Fatal(e.to_string()),
+        }
     }
 }
 
@@ -278,10 +281,12 @@ fn run_plugin_job(
     effective: &EffectiveGrant,
     record: &mut StepRecord,
 ) -> Result<JobOutput, Failure> {
+    let started = Instant::now();
+    let timeout = effective.grant.limits.timeout;
     let mut driver = StepDriver {
         job,
-        started: Instant::now(),
-        timeout: effective.grant.limits.timeout,
+        started,
+        timeout,
         writer: ArtifactWriter::new(&job.artifacts),
         state: None,
     };
@@ -290,6 +295,10 @@ fn run_plugin_job(
         params,
         effective,
         chunk_rows: job.chunk_rows(),
+        stop: Stop {
+            deadline: started.checked_add(timeout),
+            cancel: Some(job.cancel.clone()),
+        },
     };
     let input = &job.input.path;
     let fit_input = job.fit.as_ref().map_or(input, |f| &f.path);
@@ -298,10 +307,17 @@ fn run_plugin_job(
     record.stats = driven.stats;
     record.output = driven.output;
     drive.result?;
+    // the fitted state becomes an artifact only now that the step
+    // succeeded: a failed step leaves no file that no record names
+    let state = driver
+        .state
+        .as_deref()
+        .map(|state| write_artifact(&job.artifacts, state, "state"))
+        .transpose()?;
     Ok(JobOutput {
         table: driver.writer.finish(&job.artifacts)?,
         rows: driven.rows,
-        state: driver.state,
+        state,
         state_kind: ArtifactKind::State,
         metrics: driven.metrics,
     })
@@ -313,8 +329,9 @@ struct StepDriver<'a> {
     started: Instant,
     timeout: Duration,
     writer: ArtifactWriter,
-    /// The fitted state's artifact, once the fit pass is over.
-    state: Option<Stored>,
+    /// The fitted state, once the fit pass is over (bounded by the grant's
+    /// `max_output_bytes`); written as an artifact when the step succeeds.
+    state: Option<Vec<u8>>,
 }
 
 impl Driver for StepDriver<'_> {
@@ -339,7 +356,7 @@ impl Driver for StepDriver<'_> {
     }
 
     fn fitted(&mut self, state: &[u8], _: &SessionStats) -> Result<(), Failure> {
-        self.state = Some(write_artifact(&self.job.artifacts, state, "state")?);
+        self.state = Some(state.to_vec());
         Ok(())
     }
 

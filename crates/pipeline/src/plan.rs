@@ -79,11 +79,15 @@ pub fn resolve_plugin(
     reference: &str,
     pipeline: &Pipeline,
     policy: &Policy,
+    runtime: &Runtime,
     home: &Path,
 ) -> Result<(Vec<u8>, String), String> {
     let base = pipeline.file.parent().unwrap_or(Path::new(""));
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    // bounded by the runtime's plugin size limit before anything is read
+    let read = |path: &Path, name: &str| {
+        runtime
+            .read_plugin_file(path, name)
+            .map_err(|e| e.to_string())
     };
     if reference.ends_with(".wasm") || reference.contains('/') {
         let path = base.join(reference);
@@ -92,14 +96,14 @@ pub fn resolve_plugin(
             .and_then(|s| s.to_str())
             .unwrap_or(reference)
             .replace('_', "-");
-        return Ok((read(&path)?, name));
+        return Ok((read(&path, &name)?, name));
     }
     if reference.starts_with("sha256:") {
         let digest: Digest = reference.parse()?;
         return sluice_stdlib::plugin_by_digest(&digest, home);
     }
     if let Some(path) = policy.plugin_location(reference) {
-        return Ok((read(path)?, reference.to_string()));
+        return Ok((read(path, reference)?, reference.to_string()));
     }
     if let Some(embedded) = sluice_stdlib::get(reference) {
         return Ok((embedded.bytes.to_vec(), embedded.name.to_string()));
@@ -428,7 +432,7 @@ impl Planner<'_> {
             if !plugin.info().fits {
                 return Err(self.err(
                     format!("{at} fit"),
-                    format!("`{}` has no fit pass", plugin.name()),
+                    format!("`{}` has no fit pass", plugin.display_name()),
                 ));
             }
             read_from.push((fit, "fit"));
@@ -464,8 +468,14 @@ impl Planner<'_> {
         if let Some(plugin) = self.loaded.get(reference) {
             return Ok(plugin.clone());
         }
-        let (bytes, grant_name) = resolve_plugin(reference, self.pipeline, self.policy, self.home)
-            .map_err(|m| self.err(format!("{at} plugin"), m))?;
+        let (bytes, grant_name) = resolve_plugin(
+            reference,
+            self.pipeline,
+            self.policy,
+            self.runtime,
+            self.home,
+        )
+        .map_err(|m| self.err(format!("{at} plugin"), m))?;
         let plugin = self
             .runtime
             .load(&bytes, Some(&grant_name), self.policy)

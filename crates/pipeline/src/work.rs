@@ -125,7 +125,7 @@ impl StepWork {
         match self {
             StepWork::Plugin { plugin, .. } => format!(
                 "{} {} ({})",
-                plugin.name(),
+                plugin.display_name(),
                 plugin.info().version,
                 plugin.digest().short()
             ),

@@ -26,8 +26,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use capture::{Dropped, GuestOutput};
 pub use contract::SUPPORTED_CONTRACTS;
 use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
-pub use state::LogLine;
-use state::{LimitHit, StoreState};
+use state::{LimitHit, SleptPastBound, Stopped, StoreState};
+pub use state::{LogLine, Stop};
 
 use crate::policy::{EffectiveGrant, Grant, Policy, PolicyError};
 use sluice_core::Digest;
@@ -47,8 +47,23 @@ pub enum RuntimeError {
     Policy(#[from] PolicyError),
     #[error("plugin `{plugin}`: not a valid WebAssembly component: {message}")]
     Invalid { plugin: String, message: String },
+    #[error("plugin `{plugin}`: refused at load: over a host limit: {message}")]
+    HostLimit { plugin: String, message: String },
+    #[error(
+        "plugin `{plugin}`: the grant's `{field}` = {granted} is above what this host can give ({limit}); lower it in the policy"
+    )]
+    GrantOverHostLimit {
+        plugin: String,
+        field: &'static str,
+        granted: String,
+        limit: String,
+    },
     #[error("plugin `{plugin}`: compiling took longer than {limit:?}; refused")]
     CompileTimeout { plugin: String, limit: Duration },
+    #[error(
+        "plugin `{plugin}`: compiling could not start within {limit:?}: an earlier compile that outlived its bound still holds the host's compile slot"
+    )]
+    CompileBusy { plugin: String, limit: Duration },
     #[error(
         "plugin `{plugin}`: does not export `sluice:plugin/step` (exports: {exports}); is it a sluice plugin?"
     )]
@@ -71,6 +86,22 @@ pub enum RuntimeError {
         call: &'static str,
         budget: Duration,
     },
+    #[error(
+        "plugin `{plugin}`: `{call}` slept past its time bound: it asked to sleep {asked:?} after {slept:?} in this call, over the call's {budget:?} (policy `cpu`; sleeping is virtual and counts against it)"
+    )]
+    SleepLimit {
+        plugin: String,
+        call: &'static str,
+        asked: Duration,
+        slept: Duration,
+        budget: Duration,
+    },
+    #[error("plugin `{plugin}`: stopped inside `{call}`: the run was cancelled")]
+    Cancelled { plugin: String, call: &'static str },
+    #[error(
+        "plugin `{plugin}`: step timeout: stopped inside `{call}` at the step's deadline (policy `timeout`)"
+    )]
+    StepTimeout { plugin: String, call: &'static str },
     #[error(
         "plugin `{plugin}`: memory limit: `{call}` tried to grow linear memory to {desired}, the grant allows {limit} (policy `memory`)"
     )]
@@ -137,6 +168,9 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Largest linear memory any grant may allow.
     pub max_memory: u64,
+    /// Largest table (elements) any grant may allow: the instance pool's
+    /// table slots are this size.
+    pub max_table_elements: u32,
     /// Enforce CPU budgets with epoch interruption. Turning this off removes
     /// the CPU limit entirely: it exists to measure the limit's overhead.
     pub epoch_interruption: bool,
@@ -151,6 +185,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             max_instances: 64,
             max_memory: 4 << 30,
+            max_table_elements: 100_000,
             epoch_interruption: true,
         }
     }
@@ -199,11 +234,27 @@ struct Inner {
     linker: Linker<StoreState>,
     config: RuntimeConfig,
     ticker: EpochTicker,
+    compile_slot: Arc<cache::CompileSlot>,
 }
 
 /// The sandbox host. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Runtime(Arc<Inner>);
+
+/// Guest-supplied text (a declared name) as it may appear in messages:
+/// control characters escaped, at most 64 characters.
+pub fn guest_text(text: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    let mut shown: String = text
+        .chars()
+        .take(MAX_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
+}
 
 fn host_error(plugin: &str, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Host {
@@ -220,7 +271,7 @@ impl Runtime {
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
             .max_memory_size(config.max_memory as usize)
-            .table_elements(20_000)
+            .table_elements(config.max_table_elements as usize)
             // keep a warm page set per slot: fewer page faults per session
             .linear_memory_keep_resident(256 << 10)
             .table_keep_resident(64 << 10);
@@ -236,6 +287,16 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| host_error("<linker>", e))?;
+        // The monotonic clock is the host's own: virtual readings and
+        // virtual sleeps (wasmtime-wasi's waits on the real clock, outside
+        // any CPU budget).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<
+            StoreState,
+            state::VirtualClock,
+        >(&mut linker, StoreState::virtual_clock)
+        .map_err(|e| host_error("<linker>", e))?;
+        linker.allow_shadowing(false);
         contract::add_to_linker(&mut linker).map_err(|e| host_error("<linker>", e))?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Runtime(Arc::new(Inner {
@@ -243,6 +304,7 @@ impl Runtime {
             linker,
             config,
             ticker,
+            compile_slot: Default::default(),
         })))
     }
 
@@ -255,112 +317,161 @@ impl Runtime {
         self.0.ticker.ticks.load(Ordering::Relaxed)
     }
 
+    /// Reads a plugin file, refusing one over `max_plugin_bytes` before
+    /// reading it: the size is checked on the metadata, and the read is
+    /// bounded too (the file may grow, or not be a regular file).
+    pub fn read_plugin_file(&self, path: &Path, plugin: &str) -> Result<Vec<u8>, RuntimeError> {
+        let io = |e: std::io::Error| RuntimeError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let limit = self.0.config.max_plugin_bytes;
+        let too_large = |size: u64| RuntimeError::TooLarge {
+            plugin: plugin.to_string(),
+            size: size as usize,
+            limit,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > limit as u64 {
+            return Err(too_large(size));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut bytes)
+            .map_err(io)?;
+        if bytes.len() > limit {
+            return Err(too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
+    }
+
+    /// Loads a plugin file; without `name` it is known by its path.
     pub fn load_file(
         &self,
         path: &Path,
         name: Option<&str>,
         policy: &Policy,
     ) -> Result<Plugin, RuntimeError> {
-        let size = std::fs::metadata(path)
-            .map_err(|e| RuntimeError::Io {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?
-            .len();
         let label = name
             .map(str::to_string)
             .unwrap_or_else(|| path.display().to_string());
-        if size > self.0.config.max_plugin_bytes as u64 {
-            return Err(RuntimeError::TooLarge {
-                plugin: label,
-                size: size as usize,
-                limit: self.0.config.max_plugin_bytes,
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|e| RuntimeError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        self.load(&bytes, name.or(Some(&label)), policy)
+        let bytes = self.read_plugin_file(path, &label)?;
+        self.load(&bytes, Some(&label), policy)
     }
 
     /// Loads a plugin from its bytes. `name` is what the pipeline or user
-    /// calls it (checked against the policy's digest pin before compiling).
+    /// calls it: the grant is the policy entry for that name (whose digest
+    /// pin is checked before compiling) or for these bytes' digest, never
+    /// the entry for the name the plugin declares itself (see
+    /// docs/SECURITY.md, Identity). Only a plugin that passed every check
+    /// is kept in the compile cache.
     pub fn load(
         &self,
         bytes: &[u8],
         name: Option<&str>,
         policy: &Policy,
     ) -> Result<Plugin, RuntimeError> {
-        let label = name.unwrap_or("<unnamed>").to_string();
         if bytes.len() > self.0.config.max_plugin_bytes {
             return Err(RuntimeError::TooLarge {
-                plugin: label,
+                plugin: name.unwrap_or("<unnamed>").to_string(),
                 size: bytes.len(),
                 limit: self.0.config.max_plugin_bytes,
             });
         }
         let digest = Digest::of(bytes);
+        // unnamed bytes are known by their digest, never by what they declare
+        let label = name.map_or_else(|| digest.to_string(), str::to_string);
         let grant = policy.grant_for(name, &digest)?;
+        self.check_grant_fits(&label, &grant)?;
         let started = Instant::now();
-        let (component, cache_hit) =
-            cache::compile(&self.0.engine, &self.0.config, bytes, &digest, &label)?;
+        let compiled = cache::compile(
+            &self.0.engine,
+            &self.0.config,
+            &self.0.compile_slot,
+            bytes,
+            &digest,
+            &label,
+        )?;
         let compile_time = started.elapsed();
 
         let engine = &self.0.engine;
-        let ty = component.component_type();
+        let ty = compiled.component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         let (version, step_export) = ContractVersion::detect(&label, &exports)?;
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-        let refuse = |grant: &Grant, label: &str| -> Result<(), RuntimeError> {
-            let refused: Vec<String> = imports
-                .iter()
-                .filter(|i| !grant.allows_import(i))
-                .map(|i| format!("`{i}` ({})", grant.import_refusal(i)))
-                .collect();
-            if refused.is_empty() {
-                Ok(())
-            } else {
-                Err(RuntimeError::ImportsRefused {
-                    plugin: label.to_string(),
-                    imports: refused.join(", "),
-                })
-            }
-        };
-        refuse(&grant, &label)?;
+        let refused: Vec<String> = imports
+            .iter()
+            .filter(|i| !grant.allows_import(i))
+            .map(|i| format!("`{i}` ({})", grant.import_refusal(i)))
+            .collect();
+        if !refused.is_empty() {
+            return Err(RuntimeError::ImportsRefused {
+                plugin: label,
+                imports: refused.join(", "),
+            });
+        }
 
         let pre = self
             .0
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&compiled.component)
             .map_err(|e| host_error(&label, e))?;
         let pre = ContractPre::new(version, pre).map_err(|e| host_error(&label, e))?;
         let mut plugin = Plugin {
             runtime: self.clone(),
-            label: label.clone(),
+            label,
             digest,
             info: None,
             grant,
-            imports: imports.clone(),
+            imports,
             contract: step_export,
             pre,
             compile_time,
-            cache_hit,
+            cache_hit: compiled.cache_hit,
         };
         let info = plugin.describe()?;
-        // The step's own name may carry a policy entry too: a pinned one
-        // refuses these bytes; an unpinned one grants by name.
-        // (When loaded under that very name, the pin was checked above.)
-        if name != Some(info.name.as_str()) {
-            let by_own_name = policy.grant_for(Some(&info.name), &digest)?;
-            if by_own_name.entry.is_some() && plugin.grant.entry.is_none() {
-                refuse(&by_own_name, &info.name)?;
-                plugin.grant = by_own_name;
-            }
+        // The declared name may only narrow: a pin on it still refuses other
+        // bytes (renaming a file does not dodge it), but its grant is never
+        // given. It is only known after compiling and `describe()`, so a
+        // refusal also drops the compiled artifact from the cache.
+        if name != Some(info.name.as_str())
+            && let Err(e) = policy.check_declared_name(&plugin.label, &info.name, &digest)
+        {
+            compiled.discard();
+            return Err(e.into());
         }
-        plugin.label = info.name.clone();
         plugin.info = Some(info);
+        compiled.keep();
         Ok(plugin)
+    }
+
+    /// Refuses a grant the instance pool cannot honour (rather than letting
+    /// the pool cap it silently).
+    fn check_grant_fits(&self, plugin: &str, grant: &Grant) -> Result<(), RuntimeError> {
+        let config = &self.0.config;
+        let over = |field, granted: String, limit: String| {
+            Err(RuntimeError::GrantOverHostLimit {
+                plugin: plugin.to_string(),
+                field,
+                granted,
+                limit,
+            })
+        };
+        if grant.limits.table_elements > u64::from(config.max_table_elements) {
+            return over(
+                "table_elements",
+                grant.limits.table_elements.to_string(),
+                config.max_table_elements.to_string(),
+            );
+        }
+        if grant.limits.memory > config.max_memory {
+            return over(
+                "memory",
+                format_size(grant.limits.memory),
+                format_size(config.max_memory),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -405,8 +516,30 @@ pub struct SessionStats {
 }
 
 impl Plugin {
+    /// The name the plugin was loaded under (the pipeline's `plugin`, the
+    /// file, `--name`, or its digest): the name it is granted and shown by.
     pub fn name(&self) -> &str {
         &self.label
+    }
+
+    /// The name the plugin gives itself in `describe()`: a claim, not an
+    /// identity.
+    pub fn declared_name(&self) -> &str {
+        &self.info().name
+    }
+
+    /// How to show the plugin: its name, and what it declares itself when
+    /// that differs (escaped and bounded: it is guest text).
+    pub fn display_name(&self) -> String {
+        if self.declared_name() == self.label {
+            self.label.clone()
+        } else {
+            format!(
+                "{} (declares `{}`)",
+                self.label,
+                guest_text(self.declared_name())
+            )
+        }
     }
 
     pub fn digest(&self) -> &Digest {
@@ -452,7 +585,7 @@ impl Plugin {
                 plugin: self.label.clone(),
                 error,
             })?;
-        let effective = EffectiveGrant::new(self.info(), &params, &self.grant)?;
+        let effective = EffectiveGrant::new(&self.label, self.info(), &params, &self.grant)?;
         Ok((params, effective))
     }
 
@@ -461,10 +594,9 @@ impl Plugin {
             .map_err(|e| host_error(&self.label, e))?;
         let mut store = Store::new(&self.runtime.0.engine, state);
         store.limiter(|state| &mut state.limiter);
-        // instantiation runs guest start code: it gets the same CPU budget
-        if self.runtime.0.config.epoch_interruption {
-            store.set_epoch_deadline(self.cpu_ticks());
-        }
+        // the CPU budget is handed out in slices, so that cancellation and
+        // the step's deadline stop a guest inside a call too
+        store.epoch_deadline_callback(|mut store| store.data_mut().call.on_deadline());
         // wasmtime charges every lift (a returned chunk, a log line's string)
         // against this many bytes: the output bound holds before the host
         // allocates anything, with a little room for offsets and names
@@ -504,7 +636,20 @@ impl Plugin {
         effective: &EffectiveGrant,
         state: Option<&[u8]>,
     ) -> Result<Session<'_>, RuntimeError> {
+        self.session_until(params, effective, state, Stop::default())
+    }
+
+    /// [`Plugin::session`] whose every call (`open` included) also stops
+    /// at `stop`'s deadline or cancellation, inside the guest.
+    pub fn session_until(
+        &self,
+        params: &Params,
+        effective: &EffectiveGrant,
+        state: Option<&[u8]>,
+        stop: Stop,
+    ) -> Result<Session<'_>, RuntimeError> {
         let mut store = self.new_store()?;
+        store.data_mut().call.stop = stop;
         let instance = GuestCall::new(self, &mut store)
             .run("instantiate", |store| self.pre.instantiate(store).map(Ok))?;
         let mut stats = SessionStats::default();
@@ -551,8 +696,13 @@ impl<'a> GuestCall<'a> {
     ) -> Result<R, RuntimeError> {
         let runtime = &self.plugin.runtime;
         let budget = self.plugin.grant.limits.cpu;
+        let first_slice = self
+            .store
+            .data_mut()
+            .call
+            .start(self.plugin.cpu_ticks(), budget);
         if runtime.0.config.epoch_interruption {
-            self.store.set_epoch_deadline(self.plugin.cpu_ticks());
+            self.store.set_epoch_deadline(first_slice);
         }
         let (start, start_ticks) = (Instant::now(), runtime.ticks());
         let result = f(self.store);
@@ -595,6 +745,20 @@ impl<'a> GuestCall<'a> {
                     limit: self.plugin.grant.limits.table_elements,
                 };
             }
+            None => {}
+        }
+        if let Some(slept) = error.downcast_ref::<SleptPastBound>() {
+            return RuntimeError::SleepLimit {
+                plugin,
+                call,
+                asked: slept.asked,
+                slept: slept.slept,
+                budget,
+            };
+        }
+        match error.downcast_ref::<Stopped>() {
+            Some(Stopped::Cancelled) => return RuntimeError::Cancelled { plugin, call },
+            Some(Stopped::Deadline) => return RuntimeError::StepTimeout { plugin, call },
             None => {}
         }
         // wasmtime reports exhausted hostcall fuel as a plain error message

@@ -35,6 +35,18 @@ pub enum PolicyError {
         expected: Digest,
         actual: Digest,
     },
+    #[error(
+        "plugin `{plugin}`: refused after compiling and `describe()` (nothing cached): it declares itself `{declared}`, which {policy} pins to {expected}, but its bytes have digest {actual}"
+    )]
+    DeclaredNamePinned {
+        plugin: String,
+        declared: String,
+        policy: PathBuf,
+        // as text: five fields of this variant as digests would make every
+        // `Result<_, PolicyError>` larger
+        expected: String,
+        actual: String,
+    },
     #[error("plugin `{plugin}`: {problems}")]
     Columns { plugin: String, problems: String },
 }
@@ -364,6 +376,30 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// A plugin referred to as `plugin` declares itself `declared`: a pin
+    /// on the declared name must hold for these bytes. The declared name
+    /// never selects a grant (that is the referred name's or the digest's
+    /// entry), it can only get bytes refused.
+    pub fn check_declared_name(
+        &self,
+        plugin: &str,
+        declared: &str,
+        digest: &Digest,
+    ) -> Result<(), PolicyError> {
+        match self.by_name.get(declared).and_then(|e| e.digest) {
+            Some(expected) if expected != *digest => Err(PolicyError::DeclaredNamePinned {
+                plugin: plugin.to_string(),
+                declared: crate::guest_text(declared),
+                policy: self.path.clone(),
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What a step may actually touch for given params: declared ∩ granted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EffectiveGrant {
@@ -381,7 +417,13 @@ impl EffectiveGrant {
     /// Intersects the step's declaration (resolved for `params`) with
     /// `grant`. A required column that is declared but not granted is an
     /// error naming it: the step could not run.
-    pub fn new(info: &StepInfo, params: &Params, grant: &Grant) -> Result<Self, PolicyError> {
+    /// `plugin` is the name the plugin was loaded under (errors name it).
+    pub fn new(
+        plugin: &str,
+        info: &StepInfo,
+        params: &Params,
+        grant: &Grant,
+    ) -> Result<Self, PolicyError> {
         let reads = StepInfo::resolve_columns(&info.reads, params);
         let writes = StepInfo::resolve_columns(&info.writes, params);
         let mut problems = Vec::new();
@@ -412,12 +454,12 @@ impl EffectiveGrant {
         }
         if !problems.is_empty() {
             return Err(PolicyError::Columns {
-                plugin: info.name.clone(),
+                plugin: plugin.to_string(),
                 problems: problems.join("; "),
             });
         }
         Ok(EffectiveGrant {
-            plugin: info.name.clone(),
+            plugin: plugin.to_string(),
             reads: effective_reads,
             writes: effective_writes,
             withheld,
