@@ -945,3 +945,294 @@ async fn artifacts_are_found_by_any_unique_prefix() {
         "{e}"
     );
 }
+
+/// The rows and column names of a table file.
+fn table_shape(path: &std::path::Path) -> (usize, Vec<String>) {
+    let reader = sluice_data::TableReader::open(path, 1024).unwrap();
+    let names = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    (reader.map(|b| b.unwrap().num_rows()).sum(), names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_only_csv_gives_empty_tables_that_later_steps_and_outputs_read() {
+    // without rows, `n` has no inferred type for the scaler to read
+    let pipeline = PIPELINE
+        .replace("out/counted.csv", "out/counted.parquet")
+        .replace(
+            "[step.scale]\nplugin = \"standard-scaler\"\ninput = \"messages\"\nparams = { columns = [\"n\"] }\n",
+            "",
+        );
+    assert!(!pipeline.contains("scale"));
+    let project = Project::new(&pipeline);
+    std::fs::write(project.path("messages.csv"), "text,n\n").unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    let clean = summary.steps.iter().find(|s| s.name == "clean").unwrap();
+    let artifact = project.home().join("artifacts").join(format!(
+        "{}.parquet",
+        clean.output.as_ref().unwrap().hex()
+    ));
+    assert_eq!(
+        table_shape(&artifact),
+        (0, vec!["text".into(), "n".into(), "text_clean".into()])
+    );
+    // the step after it read that empty table, and the output has its columns
+    let (rows, columns) = table_shape(&project.path("out/counted.parquet"));
+    assert_eq!(rows, 0);
+    assert!(columns.contains(&"word_count".to_string()), "{columns:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_column_type_is_enforced_at_the_source_naming_file_line_and_column() {
+    let typed = PIPELINE.replace(
+        "path = \"messages.csv\"",
+        "path = \"messages.csv\"\ntypes = { n = \"int64\" }",
+    );
+    let project = Project::new(&typed);
+    // `check` reads only the header with the declared types; the run reads
+    // every cell with them, and the source fails at the first bad one
+    let mut data = String::from(MESSAGES);
+    data.push_str("one more,6\nand another,seven\n");
+    std::fs::write(project.path("messages.csv"), data).unwrap();
+    project.plan().unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    for step in &summary.steps {
+        assert_eq!(step.status, StepStatus::Skipped, "{step:#?}");
+        let error = step.error.clone().unwrap();
+        assert!(
+            error.contains("[source.messages]")
+                && error.contains("messages.csv")
+                && error.contains("line 8")
+                && error.contains("column `n`")
+                && error.contains("'seven'"),
+            "{error}"
+        );
+    }
+
+    // well-typed cells: the run succeeds, steps reading the declared type
+    std::fs::write(project.path("messages.csv"), MESSAGES).unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    let scale = summary.steps.iter().find(|s| s.name == "scale").unwrap();
+    assert_eq!(scale.stats.rows_out, 5);
+}
+
+#[test]
+fn check_reports_every_error_not_only_the_first() {
+    let broken = PIPELINE
+        .replace("plugin = \"word-count\"", "plugin = \"no-such-plugin\"")
+        .replace(
+            "[step.spam]\nplugin = \"spam-detector\"\ninput = \"messages\"",
+            "[step.spam]\nplugin = \"spam-detector\"\ninput = \"messages\"\nparams = { colunm = 1 }",
+        )
+        .replace("params = { columns = [\"n\"] }", "params = { columns = [\"m\"] }");
+    let e = check_error(&broken);
+    assert!(
+        e.contains("[step.count] plugin") && e.contains("no-such-plugin"),
+        "{e}"
+    );
+    assert!(
+        e.contains("[step.spam] params") && e.contains("colunm"),
+        "{e}"
+    );
+    assert!(e.contains("[step.scale]") && e.contains("`m`"), "{e}");
+    assert_eq!(e.lines().count(), 3, "one line per error: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_source_is_streamed_into_bounded_row_groups() {
+    let project = Project::new(PIPELINE);
+    let pipeline = r#"
+[pipeline]
+name = "from-sql"
+policy = "policy.toml"
+chunk_rows = 4096
+[source.rows]
+query = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 70000) SELECT 'message ' || i AS text, i AS n FROM r"
+[step.spam]
+plugin = "spam-detector"
+input = "rows"
+"#;
+    std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    assert_eq!(summary.steps[0].stats.rows_out, 70_000);
+    // every Parquet file the run wrote (source and step) has row groups of
+    // at most 65,536 rows, where parquet's default holds 1,048,576 in memory
+    let mut files = 0;
+    for entry in std::fs::read_dir(project.home().join("artifacts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let file = std::fs::File::open(&path).unwrap();
+            let meta = parquet::file::reader::FileReader::metadata(
+                &parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap(),
+            )
+            .clone();
+            assert_eq!(meta.num_row_groups(), 2, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert_eq!(files, 2);
+}
+
+const OUTSIDE: &str = "text,n\nsecret,1\n";
+
+#[test]
+fn sources_and_outputs_outside_the_project_are_refused() {
+    let outer = tempfile::tempdir().unwrap();
+    let project = Project::new(PIPELINE);
+    std::fs::write(outer.path().join("secret.csv"), OUTSIDE).unwrap();
+    let secret = outer.path().join("secret.csv");
+    let up = pathdiff(&secret, project.dir.path());
+
+    // `..` out of the project
+    let e = check_error_in(&project, &PIPELINE.replace("messages.csv", &up));
+    assert!(
+        e.contains("[source.messages] path")
+            && e.contains("secret.csv")
+            && e.contains("outside")
+            && e.contains("--allow-path"),
+        "{e}"
+    );
+    // an absolute path elsewhere, and an output that leaves the project
+    let e = check_error_in(
+        &project,
+        &PIPELINE
+            .replace(
+                "\"messages.csv\"",
+                &format!("{:?}", secret.display().to_string()),
+            )
+            .replace("out/counted.csv", "../counted.csv"),
+    );
+    assert!(
+        e.contains("[source.messages] path") && e.contains("[output.counted] path"),
+        "{e}"
+    );
+
+    // a symlink inside the project that points out of it
+    std::os::unix::fs::symlink(&secret, project.path("linked.csv")).unwrap();
+    let e = check_error_in(&project, &PIPELINE.replace("messages.csv", "linked.csv"));
+    assert!(e.contains("linked.csv") && e.contains("symlink"), "{e}");
+    std::os::unix::fs::symlink(outer.path(), project.path("elsewhere")).unwrap();
+    let e = check_error_in(
+        &project,
+        &PIPELINE.replace("out/counted.csv", "elsewhere/counted.csv"),
+    );
+    assert!(
+        e.contains("[output.counted] path") && e.contains("symlink"),
+        "{e}"
+    );
+
+    // a directory the policy grants a step, outside the project
+    let policy = POLICY.replace(
+        "write = [\"spam_label\", \"spam_score\", \"spam_rules\"]",
+        &format!(
+            "write = [\"spam_label\", \"spam_score\", \"spam_rules\"]\ndirs = [{{ host = {:?}, guest = \"/d\", mode = \"ro\" }}]",
+            outer.path().display().to_string()
+        ),
+    );
+    std::fs::write(project.path("policy.toml"), policy).unwrap();
+    let e = check_error_in(&project, PIPELINE);
+    assert!(
+        e.contains("[step.spam] policy dirs") && e.contains("is outside"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_paths_may_be_used() {
+    let outer = tempfile::tempdir().unwrap();
+    let project = Project::new(PIPELINE);
+    std::fs::write(outer.path().join("secret.csv"), MESSAGES).unwrap();
+    let up = pathdiff(&outer.path().join("secret.csv"), project.dir.path());
+    let text = PIPELINE.replace("messages.csv", &up).replace(
+        "out/counted.csv",
+        &pathdiff(&outer.path().join("counted.csv"), project.dir.path()),
+    );
+    std::fs::write(project.path("pipeline.toml"), text).unwrap();
+    let options = sluice_pipeline::PlanOptions {
+        allow_paths: vec![outer.path().to_path_buf()],
+    };
+    let pipeline = Pipeline::load(&project.path("pipeline.toml")).unwrap();
+    let plan = sluice_pipeline::plan_with(
+        pipeline,
+        &sluice_tests::runtime(),
+        &project.home(),
+        &options,
+    )
+    .unwrap();
+    let summary = sluice_pipeline::execute(
+        Arc::new(plan),
+        &project.store().await,
+        &project.home(),
+        &RunOptions::default(),
+        Arc::new(Quiet),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    assert!(outer.path().join("counted.csv").exists());
+}
+
+fn check_error_in(project: &Project, pipeline: &str) -> String {
+    std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+    project.plan().expect_err("the check must fail")
+}
+
+/// `path` relative to `base`, through `..` (both absolute).
+fn pathdiff(path: &std::path::Path, base: &std::path::Path) -> String {
+    let depth = base.components().count() - 1;
+    format!(
+        "{}{}",
+        "../".repeat(depth),
+        path.strip_prefix("/").unwrap().display()
+    )
+}
+
+/// The SQL source stream on PostgreSQL (types from the column types, rows
+/// in batches), against a fresh database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_source_is_streamed_from_postgresql() {
+    let admin = std::env::var("SLUICE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    if admin == "off" {
+        return;
+    }
+    let name = format!("sluice_stream_{}", std::process::id());
+    sluice_tests::pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
+    let url = admin
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/{name}"))
+        .unwrap();
+    let result = tokio::spawn(async move {
+        let project = Project::new(PIPELINE);
+        let pipeline = r#"
+[pipeline]
+name = "from-postgres"
+policy = "policy.toml"
+chunk_rows = 4096
+[source.rows]
+query = "SELECT 'message ' || i AS text, i::bigint AS n, (i / 2.0)::float8 AS half FROM generate_series(1, 70000) AS i"
+[step.spam]
+plugin = "spam-detector"
+input = "rows"
+"#;
+        std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+        let store = Store::open(&url).await.unwrap();
+        let summary = project.run_with(&store, RunOptions::default()).await;
+        store.close().await;
+        summary
+    })
+    .await;
+    sluice_tests::pg_exec(&admin, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    let summary = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    assert_eq!(summary.steps[0].stats.rows_out, 70_000);
+}

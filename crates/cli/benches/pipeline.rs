@@ -6,10 +6,14 @@
 //!   floor of process-per-task orchestrators);
 //! - `streaming`: 2,000,000 CSV rows through 3 row-wise plugin steps to
 //!   Parquet: rows/s and peak RSS, vs the same work as a pandas script;
-//! - `cache`: re-running an unchanged 10-step pipeline, end to end.
+//! - `cache`: re-running an unchanged 10-step pipeline, end to end;
+//! - `memory`: wide rows (about 2 KB each) through 3 plugin steps at several
+//!   input sizes (`SLUICE_BENCH_GB`, default `0.5,2`): peak RSS of the
+//!   `sluice run` process alone, which must stay flat as the input grows.
 //!
 //! Run: `cargo bench -p sluice --bench pipeline` (needs python3 with pandas
-//! and pyarrow for the streaming baseline).
+//! and pyarrow for the streaming baseline); one benchmark:
+//! `cargo bench -p sluice --bench pipeline -- memory`.
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -34,6 +38,33 @@ fn measure(command: &mut Command) -> (Duration, u64) {
     // SAFETY: getrusage writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    (elapsed, usage.ru_maxrss as u64 * 1024)
+}
+
+/// Runs a command; returns wall time and the peak RSS of that process alone
+/// (`wait4`, not the maximum over every child so far).
+// the child is reaped by `wait4`, which std's `wait` cannot replace: it
+// alone returns this child's own rusage
+#[allow(clippy::zombie_processes)]
+fn measure_alone(command: &mut Command) -> (Duration, u64) {
+    let started = Instant::now();
+    let child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut status = 0;
+    // SAFETY: wait4 on our own child, writing into the structs we pass; the
+    // `Child` is never waited on again.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    assert_eq!(pid, child.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{command:?} failed: {}",
+        std::io::read_to_string(child.stderr.unwrap()).unwrap_or_default()
+    );
     (elapsed, usage.ru_maxrss as u64 * 1024)
 }
 
@@ -215,6 +246,114 @@ fn streaming(report: &mut String) {
     }
 }
 
+/// Writes a CSV of about `bytes` bytes of wide rows (`id`, a ~1.5 KB
+/// message, a ~0.5 KB note), deterministic (seeded LCG over a vocabulary);
+/// returns the rows written.
+fn write_wide_rows(path: &Path, bytes: u64) -> u64 {
+    const WORDS: &[&str] = &[
+        "hello",
+        "FREE",
+        "win",
+        "cash",
+        "now",
+        "call",
+        "me",
+        "later",
+        "ok",
+        "see",
+        "you",
+        "tomorrow",
+        "prize",
+        "claim",
+        "www.example.com",
+        "@bob",
+        "lol",
+        "thanks",
+        "URGENT",
+        "meeting",
+        "at",
+        "5pm",
+        "love",
+        "the",
+        "a",
+        "sooooo",
+        "good",
+        "ｆｕｌｌｗｉｄｔｈ",
+    ];
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    writeln!(out, "id,text,note").unwrap();
+    let mut state: u64 = 11;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state
+    };
+    let (mut written, mut rows) = (0u64, 0u64);
+    let mut line = String::new();
+    while written < bytes {
+        line.clear();
+        write!(line, "{rows},\"").unwrap();
+        for (column, target) in [(0, 1500), (1, 500)] {
+            if column == 1 {
+                line.push_str("\",\"");
+            }
+            let start = line.len();
+            while line.len() - start < target {
+                line.push_str(WORDS[(next() >> 33) as usize % WORDS.len()]);
+                line.push(' ');
+            }
+        }
+        line.push_str("\"\n");
+        out.write_all(line.as_bytes()).unwrap();
+        written += line.len() as u64;
+        rows += 1;
+    }
+    out.flush().unwrap();
+    rows
+}
+
+fn memory(report: &mut String) {
+    let sizes = std::env::var("SLUICE_BENCH_GB").unwrap_or_else(|_| "0.5,2".into());
+    for gb in sizes.split(',').map(|s| {
+        s.trim()
+            .parse::<f64>()
+            .expect("SLUICE_BENCH_GB: sizes in GB")
+    }) {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let started = Instant::now();
+        let rows = write_wide_rows(&dir.path().join("wide.csv"), (gb * 1e9) as u64);
+        let generated = started.elapsed();
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n[plugin.word-count]\nread = [\"text_clean\"]\nwrite = [\"word_count\"]\n[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("p.toml"),
+            "[pipeline]\nname = \"wide\"\npolicy = \"policy.toml\"\nchunk_rows = 4096\n[source.wide]\npath = \"wide.csv\"\n\
+             [step.clean]\nplugin = \"clean-text\"\ninput = \"wide\"\n\
+             [step.count]\nplugin = \"word-count\"\ninput = \"clean\"\nparams = { column = \"text_clean\" }\n\
+             [step.spam]\nplugin = \"spam-detector\"\ninput = \"count\"\n",
+        )
+        .unwrap();
+        measure_alone(&mut sluice(dir.path(), &["check", "p.toml"]));
+        let (elapsed, rss) =
+            measure_alone(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
+        writeln!(
+            report,
+            "memory: {gb} GB CSV ({rows} rows of ~2 KB; generated in {:.0} s) through 3 plugin steps: {:.1} s, {:.1} MB/s of input, peak RSS of `sluice run` {:.0} MiB",
+            generated.as_secs_f64(),
+            elapsed.as_secs_f64(),
+            gb * 1e3 / elapsed.as_secs_f64(),
+            rss as f64 / 1048576.0
+        )
+        .unwrap();
+        print!("{report}");
+        report.clear();
+    }
+}
+
 fn cache(report: &mut String) {
     let dir = tempfile::tempdir().unwrap();
     write_messages(&dir.path().join("m.csv"), 10_000);
@@ -249,10 +388,11 @@ fn main() {
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut report = String::new();
     type Bench = fn(&mut String);
-    let all: [(&str, Bench); 3] = [
+    let all: [(&str, Bench); 4] = [
         ("orchestration", orchestration),
         ("cache", cache),
         ("streaming", streaming),
+        ("memory", memory),
     ];
     for (name, bench) in all {
         if filter.as_deref().is_none_or(|f| name.contains(f)) {

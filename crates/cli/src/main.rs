@@ -56,9 +56,18 @@ enum Command {
         /// cancel it as crashed.
         #[arg(long, env = "SLUICE_RUN_LEASE", default_value = "30s", value_parser = parse_lease)]
         lease: std::time::Duration,
+        /// A folder, besides the pipeline file's, that its sources, outputs
+        /// and granted dirs may be in (repeatable).
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
     },
-    /// Validate a pipeline without running it.
-    Check { pipeline: PathBuf },
+    /// Validate a pipeline without running it; reports every error found.
+    Check {
+        pipeline: PathBuf,
+        /// As for `run`.
+        #[arg(long = "allow-path", value_name = "DIR")]
+        allow_paths: Vec<PathBuf>,
+    },
     /// Print a pipeline's DAG.
     Graph {
         pipeline: PathBuf,
@@ -232,6 +241,7 @@ fn main() -> ExitCode {
             concurrency,
             verify,
             lease,
+            allow_paths,
         } => pipeline::run(
             &ctx,
             &pipeline,
@@ -241,8 +251,12 @@ fn main() -> ExitCode {
                 verify,
                 lease: Some(lease),
             },
+            allow_paths,
         ),
-        Command::Check { pipeline } => pipeline::check(&ctx, &pipeline),
+        Command::Check {
+            pipeline,
+            allow_paths,
+        } => pipeline::check(&ctx, &pipeline, allow_paths),
         Command::Graph { pipeline, format } => pipeline::graph(&pipeline, format),
         Command::Runs { limit } => runs::runs(&ctx, limit),
         Command::Show { run, logs } => runs::show(&ctx, run, logs),

@@ -1,7 +1,7 @@
 //! `sluice check`, `sluice graph`, `sluice run`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,7 +12,7 @@ use sluice_core::Digest;
 use sluice_core::text;
 use sluice_core::units::format_size;
 use sluice_data::blobs::{ArtifactDir, BlobProblem};
-use sluice_pipeline::{Event, Observer, Pipeline, RunOptions, RunSummary};
+use sluice_pipeline::{Event, Observer, Pipeline, PlanOptions, RunOptions, RunSummary};
 use sluice_runtime::Runtime;
 use sluice_store::{RunStatus, StepStatus};
 
@@ -25,9 +25,24 @@ pub enum GraphFormat {
     Mermaid,
 }
 
-pub fn check(ctx: &Context, file: &Path) -> Result<()> {
+/// Loads and checks `file`; every error found is reported, one per line.
+fn plan(
+    ctx: &Context,
+    runtime: &Runtime,
+    file: &Path,
+    allow_paths: Vec<PathBuf>,
+) -> Result<sluice_pipeline::Plan> {
+    let options = PlanOptions { allow_paths };
+    let plan = sluice_pipeline::plan_with(Pipeline::load(file)?, runtime, &ctx.home, &options);
+    plan.map_err(|errors| match errors.0.len() {
+        1 => anyhow::anyhow!("{errors}"),
+        n => anyhow::anyhow!("{n} errors:\n{errors}"),
+    })
+}
+
+pub fn check(ctx: &Context, file: &Path, allow_paths: Vec<PathBuf>) -> Result<()> {
     let runtime = ctx.runtime()?;
-    let plan = sluice_pipeline::plan(Pipeline::load(file)?, &runtime, &ctx.home)?;
+    let plan = plan(ctx, &runtime, file, allow_paths)?;
     println!(
         "{}: ok — {} steps, policy {}",
         file.display(),
@@ -100,13 +115,14 @@ impl Observer for Bars {
     }
 }
 
-pub fn run(ctx: &Context, file: &Path, options: RunOptions) -> Result<()> {
+pub fn run(
+    ctx: &Context,
+    file: &Path,
+    options: RunOptions,
+    allow_paths: Vec<PathBuf>,
+) -> Result<()> {
     let runtime: Runtime = ctx.runtime()?;
-    let plan = Arc::new(sluice_pipeline::plan(
-        Pipeline::load(file)?,
-        &runtime,
-        &ctx.home,
-    )?);
+    let plan = Arc::new(plan(ctx, &runtime, file, allow_paths)?);
     let tokio = ctx.tokio()?;
     let summary = tokio.block_on(async {
         let store = ctx.store().await?;

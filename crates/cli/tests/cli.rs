@@ -474,3 +474,68 @@ fn gc_and_verify_from_the_command_line() {
         "{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn check_lists_every_error_and_allow_path_lets_a_pipeline_reach_a_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (project, shared) = (root.path().join("project"), root.path().join("shared"));
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("in.csv"), "id,text\n1,HELLO   World\n").unwrap();
+    std::fs::write(
+        project.join("policy.toml"),
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+    )
+    .unwrap();
+    let pipeline = "[pipeline]\nname = \"x\"\npolicy = \"policy.toml\"\n\
+                    [source.s]\npath = \"../shared/in.csv\"\n\
+                    [step.a]\nplugin = \"no-such-plugin\"\ninput = \"s\"\n\
+                    [step.b]\nplugin = \"clean-text\"\ninput = \"s\"\nparams = { colunm = \"text\" }\n\
+                    [output.a]\nstep = \"b\"\npath = \"../shared/out.csv\"\n";
+    let file = project.join("pipeline.toml");
+    std::fs::write(&file, pipeline).unwrap();
+    let file = file.to_str().unwrap();
+
+    let check = sluice(home.path(), &["check", file]);
+    let (_, stderr) = text(&check);
+    assert!(!check.status.success());
+    // the steps reading the refused source are not checked further: one
+    // mistake is reported once
+    for expected in [
+        "2 errors",
+        "[source.s] path",
+        "in.csv is outside",
+        "--allow-path DIR",
+        "[output.a] path",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
+    }
+    let shared_dir = shared.to_str().unwrap();
+    let check = sluice(home.path(), &["check", file, "--allow-path", shared_dir]);
+    let (_, stderr) = text(&check);
+    assert!(!check.status.success());
+    assert!(
+        stderr.contains("2 errors")
+            && stderr.contains("[step.a] plugin")
+            && stderr.contains("[step.b] params")
+            && !stderr.contains("outside"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        file,
+        pipeline
+            .replace("plugin = \"no-such-plugin\"", "plugin = \"clean-text\"")
+            .replace("colunm", "column"),
+    )
+    .unwrap();
+    let run = sluice(home.path(), &["run", file, "--allow-path", shared_dir]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        std::fs::read_to_string(shared.join("out.csv"))
+            .unwrap()
+            .contains("hello world")
+    );
+}

@@ -9,7 +9,10 @@ mod files;
 pub use arrow_chunk::{
     accepts, batch_to_chunk, chunk_column_to_array, data_type, merge_into_batch,
 };
-pub use files::{Format, TableReader, TableWriter};
+pub use files::{
+    Format, ROW_GROUP_MAX_BYTES, ROW_GROUP_MAX_ROWS, TableReader, TableWriter, parquet_properties,
+    parquet_writer,
+};
 
 use std::path::PathBuf;
 

@@ -134,7 +134,9 @@ fn process<D: Driver>(
     driven: &mut Driven,
     session: &mut Session<'_>,
 ) -> Result<Vec<Metric>, D::Error> {
-    for batch in TableReader::open(table, run.chunk_rows)? {
+    // a table without rows still goes through once, as an empty chunk, so
+    // the output is an empty table with the step's columns
+    for batch in TableReader::open(table, run.chunk_rows)?.at_least_one_batch() {
         driver.check(Pass::Process)?;
         let batch = batch?;
         let chunk = batch_to_chunk(&batch, &run.effective.reads)

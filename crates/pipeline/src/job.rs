@@ -2,7 +2,8 @@
 //! model trained or applied, streamed chunk by chunk into a
 //! content-addressed Parquet artifact; transient I/O failures retried.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -203,7 +204,7 @@ impl ArtifactWriter {
         if self.writer.is_none() {
             let spool = self.spool.take().expect("one writer per spool");
             self.writer = Some(
-                parquet::arrow::ArrowWriter::try_new(spool, batch.schema(), None)
+                sluice_data::parquet_writer(spool, batch.schema())
                     .map_err(|e| Failure::Fatal(format!("writing the output: {e}")))?,
             );
         }
@@ -219,11 +220,41 @@ impl ArtifactWriter {
             Some(writer) => writer
                 .into_inner()
                 .map_err(|e| Failure::Transient(format!("writing the output: {e}")))?,
-            // no rows came: an empty file, as for an empty input
-            None => self.spool.take().expect("unused spool"),
+            // every writer is given at least one (possibly empty) batch
+            None => {
+                return Err(Failure::Fatal(
+                    "the step produced no table (not even an empty one)".into(),
+                ));
+            }
         };
         spool.finish("parquet").map_err(transient)
     }
+}
+
+/// A CSV source with declared `types`, read once with them into a Parquet
+/// artifact: a cell that is not its declared type fails the source (file,
+/// line and column) before any step runs, and every step then reads the
+/// declared types, not the ones inferred from the file's first rows.
+pub(crate) fn typed_source(
+    path: &Path,
+    types: &BTreeMap<String, ColumnType>,
+    artifacts: &ArtifactDir,
+    chunk_rows: usize,
+) -> Result<StoredBlob, String> {
+    let message = |failure: Failure| match failure {
+        Failure::Cancelled => "cancelled".to_string(),
+        Failure::Transient(m) | Failure::Fatal(m) => m,
+    };
+    std::fs::create_dir_all(artifacts.root()).map_err(|e| e.to_string())?;
+    let mut writer = ArtifactWriter::new(artifacts);
+    let reader =
+        TableReader::open_with_types(path, chunk_rows, types).map_err(|e| e.to_string())?;
+    for batch in reader.at_least_one_batch() {
+        writer
+            .write(&batch.map_err(|e| e.to_string())?)
+            .map_err(message)?;
+    }
+    writer.finish().map_err(message)
 }
 
 /// Writes `bytes` as a content-addressed artifact with `extension`.
@@ -378,7 +409,7 @@ fn run_predict_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Fail
     let model = native::ModelFile::from_bytes(&bytes).map_err(Failure::Fatal)?;
     let mut writer = ArtifactWriter::new(&job.artifacts);
     let mut rows = 0u64;
-    for batch in TableReader::open(&job.input.path, job.chunk_rows())? {
+    for batch in TableReader::open(&job.input.path, job.chunk_rows())?.at_least_one_batch() {
         job.cancelled()?;
         let batch = batch?;
         writer.write(&native::predict_batch(&model, &batch)?)?;

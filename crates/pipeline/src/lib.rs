@@ -1,7 +1,8 @@
 //! Pipelines: the file format (`spec`), the DAG (`graph`), checking before
 //! running (`plan`, with what each kind of step does in `work`), running
 //! (`run`, one step's work in `job`), the plugin loop both share with
-//! `sluice plugin run` (`drive`), and what a run registers (`models`).
+//! `sluice plugin run` (`drive`), what a run registers (`models`), and
+//! where a pipeline may touch files (`paths`).
 
 pub mod artifacts;
 pub mod drive;
@@ -9,6 +10,7 @@ pub mod graph;
 mod job;
 mod models;
 pub mod native;
+pub mod paths;
 pub mod plan;
 pub mod run;
 pub mod spec;
@@ -17,7 +19,9 @@ pub mod work;
 pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artifacts};
 pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
-pub use plan::{Plan, PlannedStep, StepWork, describe_plan, plan};
+pub use plan::{
+    CheckErrors, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
+};
 pub use run::{
     Event, Observer, Quiet, RegisteredModel, RunError, RunOptions, RunSummary, StepSummary,
     execute, export,

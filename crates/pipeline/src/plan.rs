@@ -3,14 +3,15 @@
 //! declarations with the policy, and propagates column schemas through the
 //! DAG so that a step reading a column nobody produces is reported here.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::graph::Dag;
 use super::native;
+use super::paths::{Access, PathRules};
 use super::spec::{Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec};
 pub use super::work::StepWork;
 use sluice_core::ColumnType;
@@ -126,38 +127,133 @@ fn missing_column_message(column: &str, ty: ColumnType, node: &str, schema: &Sch
     )
 }
 
+/// Everything `sluice check` found wrong, in file order; `Display` gives
+/// one error per line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckErrors(pub Vec<SpecError>);
+
+impl std::fmt::Display for CheckErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CheckErrors {}
+
+impl From<SpecError> for CheckErrors {
+    fn from(error: SpecError) -> Self {
+        CheckErrors(vec![error])
+    }
+}
+
+/// What the user allows a pipeline beyond its own file.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Folders besides the project root that sources, outputs and granted
+    /// dirs may be in (`--allow-path`).
+    pub allow_paths: Vec<PathBuf>,
+}
+
 /// Checks `pipeline` completely, loading (and compiling) its plugins.
-pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, SpecError> {
+pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, CheckErrors> {
+    plan_with(pipeline, runtime, home, &PlanOptions::default())
+}
+
+/// [`plan`] with what the user allows. Reports every error it can find,
+/// not only the first; a step whose input failed is not checked further
+/// (its columns are unknown), so one mistake is reported once.
+pub fn plan_with(
+    mut pipeline: Pipeline,
+    runtime: &Runtime,
+    home: &Path,
+    options: &PlanOptions,
+) -> Result<Plan, CheckErrors> {
+    let project = pipeline
+        .file
+        .parent()
+        .unwrap_or(Path::new(""))
+        .to_path_buf();
+    let rules = PathRules::new(&project, &options.allow_paths)
+        .map_err(|m| SpecError::new(&pipeline.file, "", m))?;
+    let mut errors = Vec::new();
+    let mut failed = HashSet::new();
+    confine_paths(&mut pipeline, &rules, &mut errors, &mut failed);
     let policy = match &pipeline.policy {
-        Some(path) => Policy::load(path)
-            .map_err(|e| SpecError::new(&pipeline.file, "[pipeline] policy", e.to_string()))?,
+        // without its policy no step can be checked
+        _ if failed.contains(POLICY_NODE) => return Err(CheckErrors(errors)),
+        Some(path) => match Policy::load(path) {
+            Ok(policy) => policy,
+            Err(e) => {
+                errors.push(SpecError::new(&pipeline.file, POLICY_NODE, e.to_string()));
+                return Err(CheckErrors(errors));
+            }
+        },
         None => Policy::deny_all(),
     };
-    let dag = Dag::build(&pipeline)?;
+    let dag = Dag::build(&pipeline).map_err(|e| {
+        errors.push(e);
+        CheckErrors(errors.clone())
+    })?;
     let mut planner = Planner {
         pipeline: &pipeline,
         policy: &policy,
         runtime,
         home,
+        rules: &rules,
         schemas: HashMap::new(),
         loaded: HashMap::new(),
         steps: Vec::new(),
     };
     for source in &pipeline.sources {
-        planner.source(source)?;
+        if failed.contains(&source.name) {
+            continue;
+        }
+        if let Err(e) = planner.source(source) {
+            errors.push(e);
+            failed.insert(source.name.clone());
+        }
     }
     let source_schemas = planner.schemas.clone();
     for name in dag.topological_steps() {
         let step = pipeline.step(&name).expect("dag nodes are steps");
-        let planned = match &step.action {
-            StepAction::Plugin(reference) => planner.plugin_step(step, reference)?,
-            StepAction::Train(spec) => planner.train_step(step, spec)?,
-            StepAction::Predict { model } => planner.predict_step(step, model)?,
+        let model = match &step.action {
+            StepAction::Predict { model } => Some(model),
+            _ => None,
         };
-        planner
-            .schemas
-            .insert(planned.name.clone(), planned.schema.clone());
-        planner.steps.push(planned);
+        let upstream_failed = [Some(&step.input), step.fit.as_ref(), model]
+            .into_iter()
+            .flatten()
+            .any(|node| failed.contains(node));
+        if upstream_failed {
+            failed.insert(name);
+            continue;
+        }
+        let planned = match &step.action {
+            StepAction::Plugin(reference) => planner.plugin_step(step, reference),
+            StepAction::Train(spec) => planner.train_step(step, spec),
+            StepAction::Predict { model } => planner.predict_step(step, model),
+        };
+        match planned {
+            Ok(planned) => {
+                planner
+                    .schemas
+                    .insert(planned.name.clone(), planned.schema.clone());
+                planner.steps.push(planned);
+            }
+            Err(e) => {
+                errors.push(e);
+                failed.insert(name);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CheckErrors(errors));
     }
     let steps = planner.steps;
     Ok(Plan {
@@ -169,6 +265,55 @@ pub fn plan(pipeline: Pipeline, runtime: &Runtime, home: &Path) -> Result<Plan, 
     })
 }
 
+/// How the policy file is named in errors and failures (no node is).
+const POLICY_NODE: &str = "[pipeline] policy";
+
+/// Replaces the policy, source and output paths by their confined form, or
+/// records why one is refused (the node then counts as failed).
+fn confine_paths(
+    pipeline: &mut Pipeline,
+    rules: &PathRules,
+    errors: &mut Vec<SpecError>,
+    failed: &mut HashSet<String>,
+) {
+    let file = pipeline.file.clone();
+    let mut confine = |path: &mut PathBuf, access, location: String, node: String| match rules
+        .confine(path, access)
+    {
+        Ok(confined) => *path = confined,
+        Err(message) => {
+            errors.push(SpecError::new(&file, location, message));
+            failed.insert(node);
+        }
+    };
+    if let Some(policy) = &mut pipeline.policy {
+        confine(
+            policy,
+            Access::ReadFile,
+            POLICY_NODE.into(),
+            POLICY_NODE.into(),
+        );
+    }
+    for source in &mut pipeline.sources {
+        if let SourceKind::File(path) = &mut source.kind {
+            confine(
+                path,
+                Access::ReadFile,
+                format!("[source.{}] path", source.name),
+                source.name.clone(),
+            );
+        }
+    }
+    for output in &mut pipeline.outputs {
+        confine(
+            &mut output.path,
+            Access::Write,
+            format!("[output.{}] path", output.name),
+            format!("[output.{}]", output.name),
+        );
+    }
+}
+
 /// Planning state: the schema of every node planned so far, the plugins
 /// loaded (by reference) and the planned steps. One method per source or
 /// step kind.
@@ -177,6 +322,7 @@ struct Planner<'a> {
     policy: &'a Policy,
     runtime: &'a Runtime,
     home: &'a Path,
+    rules: &'a PathRules,
     /// Known schemas by node (query sources are typed at run time: absent).
     schemas: HashMap<String, SchemaRef>,
     loaded: HashMap<String, Arc<Plugin>>,
@@ -293,6 +439,11 @@ impl Planner<'_> {
         }
         for (node, field) in read_from {
             self.check_reads(&format!("{at} {field}"), node, &effective.reads)?;
+        }
+        for dir in &effective.grant.dirs {
+            self.rules
+                .confine(&dir.host, Access::ReadDir)
+                .map_err(|m| self.err(format!("{at} policy dirs"), m))?;
         }
         let schema = match self.schemas.get(&step.input) {
             Some(input) => with_columns(input, &effective.writes),

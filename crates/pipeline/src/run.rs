@@ -348,6 +348,19 @@ impl<'a> Run<'a> {
 
     async fn source_table(&self, source: &Source) -> Result<NodeTable, String> {
         let (digest, path) = match &source.kind {
+            SourceKind::File(path) if !source.types.is_empty() => {
+                let (file, types) = (path.clone(), source.types.clone());
+                let (artifacts, chunk_rows) =
+                    (self.artifacts.clone(), self.plan.pipeline.chunk_rows);
+                let stored = tokio::task::spawn_blocking(move || {
+                    job::typed_source(&file, &types, &artifacts, chunk_rows)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|converted| converted)
+                .map_err(|e| format!("[source.{}] {e}", source.name))?;
+                (stored.digest, self.artifacts.path(&stored.file_name))
+            }
             SourceKind::File(path) => {
                 let digest = Digest::of_file(path)
                     .map_err(|e| format!("[source.{}] {}: {e}", source.name, path.display()))?;
@@ -962,7 +975,7 @@ fn outcome(
 /// Copies a table artifact to a file of any supported format.
 pub fn export(artifact: &Path, out: &Path) -> Result<(), DataError> {
     let mut writer = TableWriter::create(out)?;
-    for batch in TableReader::open(artifact, 8192)? {
+    for batch in TableReader::open(artifact, 8192)?.at_least_one_batch() {
         writer.write(&batch?)?;
     }
     writer.finish()

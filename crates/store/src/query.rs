@@ -1,8 +1,9 @@
 //! SQL sources: a pipeline may read `query = "SELECT ..."` from the store's
 //! own database. Rows become Arrow batches written to a Parquet file.
 //! Supported column types: integers, floats, text, booleans (cast anything
-//! else in SQL). The result is fetched at once: keep queries to tables that
-//! fit in memory, or page them in SQL.
+//! else in SQL). Rows are streamed a batch at a time, never fetched whole;
+//! each column's type is fixed by the first batch (a later value of another
+//! type is an error naming the column and row: cast it in SQL).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
+use futures_util::TryStreamExt as _;
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
 use super::error::OpError;
@@ -144,95 +146,173 @@ fn build_array(ty: &DataType, values: &[&Value]) -> ArrayRef {
     }
 }
 
+/// Rows arriving from the database, written to Parquet a batch at a time:
+/// column types are fixed from the first batch, so memory holds one batch,
+/// whatever the size of the result.
+struct QuerySink {
+    file: Option<std::fs::File>,
+    batch_rows: usize,
+    names: Vec<String>,
+    pending: Vec<Vec<Value>>,
+    /// Rows written before the pending ones (for error messages).
+    written: usize,
+    schema: Option<Arc<Schema>>,
+    writer: Option<parquet::arrow::ArrowWriter<std::fs::File>>,
+}
+
+impl QuerySink {
+    fn push(
+        &mut self,
+        names: impl FnOnce() -> Vec<String>,
+        row: Vec<Value>,
+    ) -> Result<(), OpError> {
+        if self.pending.is_empty() && self.written == 0 {
+            self.names = names();
+        }
+        self.pending.push(row);
+        if self.pending.len() >= self.batch_rows {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), OpError> {
+        let rows = std::mem::take(&mut self.pending);
+        if self.schema.is_none() {
+            let types = (0..self.names.len())
+                .map(|i| column_type(&self.names[i], rows.iter().map(|r| r[i].clone())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let schema = Arc::new(Schema::new(
+                self.names
+                    .iter()
+                    .zip(types)
+                    .map(|(n, t)| Field::new(n, t, true))
+                    .collect::<Vec<_>>(),
+            ));
+            let file = self.file.take().expect("one writer per sink");
+            self.writer = Some(
+                sluice_data::parquet_writer(file, schema.clone())
+                    .map_err(|e| OpError::Invalid(e.to_string()))?,
+            );
+            self.schema = Some(schema);
+        }
+        let schema = self.schema.clone().expect("set above");
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.names.len());
+        for (i, field) in schema.fields().iter().enumerate() {
+            for (at, row) in rows.iter().enumerate() {
+                if !fits(field.data_type(), &row[i]) {
+                    return Err(OpError::Invalid(format!(
+                        "column `{}`: row {} holds {:?}, but the first {} rows made the column {}; cast it in SQL",
+                        field.name(),
+                        self.written + at + 1,
+                        row[i],
+                        self.batch_rows,
+                        field.data_type()
+                    )));
+                }
+            }
+            arrays.push(build_array(
+                field.data_type(),
+                &rows.iter().map(|r| &r[i]).collect::<Vec<_>>(),
+            ));
+        }
+        let batch =
+            RecordBatch::try_new(schema, arrays).map_err(|e| OpError::Invalid(e.to_string()))?;
+        self.writer
+            .as_mut()
+            .expect("created above")
+            .write(&batch)
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        self.written += rows.len();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), OpError> {
+        if !self.pending.is_empty() || self.schema.is_none() {
+            self.flush()?;
+        }
+        self.writer
+            .take()
+            .expect("flushed above")
+            .close()
+            .map_err(|e| OpError::Invalid(e.to_string()))?;
+        Ok(())
+    }
+}
+
+fn column_names<C: Column>(columns: &[C]) -> Vec<String> {
+    columns.iter().map(|c| c.name().to_string()).collect()
+}
+
+/// Whether `value` can be stored in a column of type `ty` without loss.
+fn fits(ty: &DataType, value: &Value) -> bool {
+    matches!(
+        (ty, value),
+        (_, Value::Null)
+            | (DataType::Int64, Value::Int(_))
+            | (DataType::Float64, Value::Float(_) | Value::Int(_))
+            | (DataType::Boolean, Value::Bool(_))
+            | (DataType::Utf8, Value::Text(_))
+    )
+}
+
 impl Store {
-    /// Runs `sql` and writes the rows to a Parquet file in `dir` (batches of
-    /// `batch_rows`); returns the file's path.
+    /// Runs `sql` and streams the rows to a Parquet file in `dir`, in
+    /// batches of `batch_rows` (memory holds one batch); returns the
+    /// file's path. Column types come from the first batch.
     pub async fn query_to_parquet(
         &self,
         sql: &str,
         dir: &Path,
         batch_rows: usize,
     ) -> Result<PathBuf, StoreError> {
-        let (names, rows) = self
-            .op("query", async {
-                let sql = sqlx::AssertSqlSafe(sql.to_owned());
-                Ok(match &self.backend {
-                    Backend::Sqlite(pool) => {
-                        let rows = sqlx::query(sql).fetch_all(pool).await?;
-                        let names: Vec<String> = rows
-                            .first()
-                            .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-                            .unwrap_or_default();
-                        let values = rows
-                            .iter()
-                            .map(|r| {
-                                (0..names.len())
-                                    .map(|i| sqlite_value(r, i))
-                                    .collect::<Result<Vec<_>, _>>()
-                            })
-                            .collect::<Result<Vec<_>, _>>()?;
-                        (names, values)
-                    }
-                    Backend::Postgres(pool) => {
-                        let rows = sqlx::query(sql).fetch_all(pool).await?;
-                        let names: Vec<String> = rows
-                            .first()
-                            .map(|r| r.columns().iter().map(|c| c.name().to_string()).collect())
-                            .unwrap_or_default();
-                        let values = rows
-                            .iter()
-                            .map(|r| {
-                                (0..names.len())
-                                    .map(|i| pg_value(r, i))
-                                    .collect::<Result<Vec<_>, _>>()
-                            })
-                            .collect::<Result<Vec<_>, _>>()?;
-                        (names, values)
-                    }
-                })
-            })
-            .await?;
-        let types = self
-            .op("query", async {
-                names
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| column_type(n, rows.iter().map(|r| r[i].clone())))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?;
-        let schema = Arc::new(Schema::new(
-            names
-                .iter()
-                .zip(&types)
-                .map(|(n, t)| Field::new(n, t.clone(), true))
-                .collect::<Vec<_>>(),
-        ));
         let io_error = |e: String| StoreError::Invalid {
             op: "query",
             url: self.url_for_display(),
             reason: e,
         };
         std::fs::create_dir_all(dir).map_err(|e| io_error(e.to_string()))?;
-        let path = dir.join(format!(
-            ".query-{}-{}.parquet",
-            std::process::id(),
-            rows.len()
-        ));
-        let file = std::fs::File::create(&path).map_err(|e| io_error(e.to_string()))?;
-        let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None)
-            .map_err(|e| io_error(e.to_string()))?;
-        for batch_rows in rows.chunks(batch_rows.max(1)) {
-            let arrays: Vec<ArrayRef> = types
-                .iter()
-                .enumerate()
-                .map(|(i, t)| build_array(t, &batch_rows.iter().map(|r| &r[i]).collect::<Vec<_>>()))
-                .collect();
-            let batch = RecordBatch::try_new(schema.clone(), arrays)
-                .map_err(|e| io_error(e.to_string()))?;
-            writer.write(&batch).map_err(|e| io_error(e.to_string()))?;
-        }
-        writer.close().map_err(|e| io_error(e.to_string()))?;
-        Ok(path)
+        let (file, path) = tempfile::Builder::new()
+            .prefix(".query-")
+            .suffix(".parquet")
+            .tempfile_in(dir)
+            .map_err(|e| io_error(e.to_string()))?
+            .into_parts();
+        // removed if the query fails; kept (and adopted by the caller) if not
+        let mut sink = QuerySink {
+            file: Some(file),
+            batch_rows: batch_rows.max(1),
+            names: Vec::new(),
+            pending: Vec::new(),
+            written: 0,
+            schema: None,
+            writer: None,
+        };
+        self.op("query", async {
+            let sql = sqlx::AssertSqlSafe(sql.to_owned());
+            match &self.backend {
+                Backend::Sqlite(pool) => {
+                    let mut rows = sqlx::query(sql).fetch(pool);
+                    while let Some(row) = rows.try_next().await? {
+                        let values = (0..row.len())
+                            .map(|i| sqlite_value(&row, i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        sink.push(|| column_names(row.columns()), values)?;
+                    }
+                }
+                Backend::Postgres(pool) => {
+                    let mut rows = sqlx::query(sql).fetch(pool);
+                    while let Some(row) = rows.try_next().await? {
+                        let values = (0..row.len())
+                            .map(|i| pg_value(&row, i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        sink.push(|| column_names(row.columns()), values)?;
+                    }
+                }
+            }
+            sink.finish()
+        })
+        .await?;
+        path.keep().map_err(|e| io_error(e.to_string()))
     }
 }
