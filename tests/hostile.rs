@@ -1105,11 +1105,9 @@ async fn escape_injection_in_a_pipeline_is_stored_bounded_and_escaped() {
     let policy = format!("[plugin.escape-injection]\npath = \"{ESCAPE_INJECTION}\"\n{TEXT_POLICY}");
     std::fs::write(path("policy.toml"), policy).unwrap();
     std::fs::write(path("messages.csv"), "text\nhello\nworld\n").unwrap();
-    let pipeline = format!(
-        "[pipeline]\nname = \"hostile\"\npolicy = \"policy.toml\"\n\
-         [source.messages]\npath = \"messages.csv\"\n\
-         [step.inject]\nplugin = \"escape-injection\"\ninput = \"messages\"\n"
-    );
+    let pipeline = "[pipeline]\nname = \"hostile\"\npolicy = \"policy.toml\"\n\
+                    [source.messages]\npath = \"messages.csv\"\n\
+                    [step.inject]\nplugin = \"escape-injection\"\ninput = \"messages\"\n";
     std::fs::write(path("pipeline.toml"), pipeline).unwrap();
     let home = path(".sluice");
     let runtime = runtime();

@@ -973,10 +973,10 @@ async fn a_header_only_csv_gives_empty_tables_that_later_steps_and_outputs_read(
     let summary = project.run(RunOptions::default()).await;
     assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
     let clean = summary.steps.iter().find(|s| s.name == "clean").unwrap();
-    let artifact = project.home().join("artifacts").join(format!(
-        "{}.parquet",
-        clean.output.as_ref().unwrap().hex()
-    ));
+    let artifact = project
+        .home()
+        .join("artifacts")
+        .join(format!("{}.parquet", clean.output.as_ref().unwrap().hex()));
     assert_eq!(
         table_shape(&artifact),
         (0, vec!["text".into(), "n".into(), "text_clean".into()])

@@ -576,21 +576,13 @@ impl Store {
             .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|cause| StoreError::Database {
-                op: "open",
-                url: display.clone(),
-                cause,
-            })?;
         // sqlx takes no lock around SQLite migrations: two processes opening
         // a new (or just upgraded) file at once would both apply them and
-        // one would fail (`table runs already exists`). A lock file next to
-        // the database serialises them; the database file itself must not
-        // be used, as closing any handle on it drops SQLite's own locks.
+        // one would fail (`table runs already exists`), and switching a new
+        // file to WAL while another connection does can fail with `database
+        // is locked`. A lock file next to the database serialises the whole
+        // open; the database file itself must not be used, as closing any
+        // handle on it drops SQLite's own locks.
         let lock_path = PathBuf::from(format!("{}-migrate.lock", path.display()));
         let io_error = |message: String| StoreError::Io {
             op: "open",
@@ -611,6 +603,16 @@ impl Store {
         .await
         .map_err(|e| io_error(format!("locking for migrations: {e}")))?
         .map_err(|e| io_error(format!("locking for migrations: {e}")))?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|cause| StoreError::Database {
+                op: "open",
+                url: display.clone(),
+                cause,
+            })?;
         let opened = Self::finish_open(Backend::Sqlite(pool), display).await;
         drop(lock); // closing the file releases the lock
         opened
