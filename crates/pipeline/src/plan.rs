@@ -98,7 +98,7 @@ pub fn resolve_plugin(
             .replace('_', "-");
         return Ok((read(&path, &name)?, name));
     }
-    if reference.starts_with("sha256:") {
+    if reference.starts_with(sluice_core::DIGEST_PREFIX) {
         let digest: Digest = reference.parse().map_err(|e: DigestError| e.to_string())?;
         return sluice_stdlib::plugin_by_digest(&digest, home);
     }

@@ -280,7 +280,7 @@ impl Policy {
                 limits,
             };
             let key_digest = key
-                .starts_with("sha256:")
+                .starts_with(sluice_core::DIGEST_PREFIX)
                 .then(|| key.parse::<Digest>())
                 .transpose()
                 .map_err(|e| field_error("name", e.to_string()))?;
