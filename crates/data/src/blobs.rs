@@ -260,8 +260,9 @@ fn read_dir_if_exists(dir: &Path) -> std::io::Result<Vec<std::io::Result<std::fs
 }
 
 /// Whether `name` is a temporary file, and if so the id of the process
-/// that writes it when the name says (`.tmp-<pid>-…`, and the SQL source's
-/// `.query-<pid>-…`). `Some(None)`: a temporary of unknown writer (`.tmp…`).
+/// that writes it when the name says (`.tmp-<pid>-…`; `.query-…` is what
+/// SQL sources of earlier versions left). `Some(None)`: a temporary of
+/// unknown writer (`.tmp…`).
 fn temp_writer(name: &str) -> Option<Option<u32>> {
     let with_pid = name
         .strip_prefix(TEMP_PREFIX)

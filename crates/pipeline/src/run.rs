@@ -370,7 +370,7 @@ impl<'a> Run<'a> {
                 let chunk_rows = self.plan.pipeline.chunk_rows;
                 let temp = self
                     .store
-                    .query_to_parquet(sql, self.artifacts.root(), chunk_rows)
+                    .query_to_parquet(sql, &self.artifacts, chunk_rows)
                     .await
                     .map_err(|e| format!("[source.{}] query: {e}", source.name))?;
                 let stored = self

@@ -5,7 +5,7 @@
 //! each column's type is fixed by the first batch (a later value of another
 //! type is an error naming the column and row: cast it in SQL).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -257,13 +257,15 @@ fn fits(ty: &DataType, value: &Value) -> bool {
 }
 
 impl Store {
-    /// Runs `sql` and streams the rows to a Parquet file in `dir`, in
-    /// batches of `batch_rows` (memory holds one batch); returns the
-    /// file's path. Column types come from the first batch.
+    /// Runs `sql` and streams the rows to a temporary Parquet file in
+    /// `artifacts` (named as every artifact temporary, so a sweep can tell
+    /// a live writer's), in batches of `batch_rows` (memory holds one
+    /// batch); returns the file's path. Column types come from the first
+    /// batch.
     pub async fn query_to_parquet(
         &self,
         sql: &str,
-        dir: &Path,
+        artifacts: &sluice_data::blobs::ArtifactDir,
         batch_rows: usize,
     ) -> Result<PathBuf, StoreError> {
         let io_error = |e: String| StoreError::Invalid {
@@ -271,11 +273,8 @@ impl Store {
             url: self.url_for_display(),
             reason: e,
         };
-        std::fs::create_dir_all(dir).map_err(|e| io_error(e.to_string()))?;
-        let (file, path) = tempfile::Builder::new()
-            .prefix(".query-")
-            .suffix(".parquet")
-            .tempfile_in(dir)
+        let (file, path) = artifacts
+            .temp_file()
             .map_err(|e| io_error(e.to_string()))?
             .into_parts();
         // removed if the query fails; kept (and adopted by the caller) if not
