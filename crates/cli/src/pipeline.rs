@@ -49,7 +49,8 @@ pub fn check(ctx: &Context, file: &Path, allow_paths: Vec<PathBuf>) -> Result<()
         plan.steps.len(),
         plan.policy.path().display()
     );
-    print!("{}", sluice_pipeline::describe_plan(&plan));
+    // the plan shows what plugins say of themselves (`describe()`)
+    print!("{}", text::escaped(&sluice_pipeline::describe_plan(&plan)));
     Ok(())
 }
 
@@ -204,7 +205,11 @@ pub fn print_summary(summary: &RunSummary) {
             .filter(|m| m.labels.is_empty())
             .collect();
         for metric in &headline {
-            println!("    {} = {:.6}", metric.name, metric.value);
+            println!(
+                "    {} = {:.6}",
+                text::clean_line(&metric.name, text::MESSAGE_LIMIT),
+                metric.value
+            );
         }
         if step.metrics.len() > headline.len() {
             println!(
