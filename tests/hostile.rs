@@ -1194,3 +1194,54 @@ fn a_compile_that_outlives_its_bound_keeps_the_only_compile_slot() {
         "{err}"
     );
 }
+
+#[test]
+fn describe_injection() {
+    let runtime = runtime();
+    // free text (summary, docs) may hold anything: it is kept within the
+    // bound and escaped wherever it is shown
+    let dir = one_step_project(
+        DESCRIBE_INJECTION,
+        &format!("[plugin.describe-injection]\n{TEXT_POLICY}"),
+        "",
+    );
+    let checked = sluice_pipeline::describe_plan(&plan(&runtime, dir.path()).unwrap());
+    assert_no_raw_controls("sluice check", &checked);
+    let summary = run_pipeline(dir.path());
+    assert_eq!(
+        summary.status,
+        sluice_store::RunStatus::Succeeded,
+        "{:?}",
+        summary.error
+    );
+    // names and version reach the store and every listing: plain text or
+    // refused at load, naming the plugin and the field
+    for (attack, field) in [("name", "name"), ("version", "version")] {
+        let err = expect_err(load(
+            &runtime,
+            DESCRIBE_INJECTION,
+            "describe-injection",
+            &format!("env = {{ ATTACK = \"{attack}\" }}\n"),
+        ));
+        assert!(matches!(err, RuntimeError::BadDescription { .. }), "{err}");
+        let message = err.to_string();
+        assert_no_raw_controls("the load error", &message);
+        assert!(
+            message.contains("`describe-injection`") && message.contains(&format!("{field} `")),
+            "{message}"
+        );
+    }
+    // a description the host would keep must fit its bound
+    let err = expect_err(load(
+        &runtime,
+        DESCRIBE_INJECTION,
+        "describe-injection",
+        "env = { ATTACK = \"flood\" }\n",
+    ));
+    assert!(
+        matches!(err, RuntimeError::BadDescription { .. })
+            && err.to_string().contains("over the 64.0 KiB"),
+        "{err}"
+    );
+    assert_host_still_works(&runtime);
+}

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use sluice_core::text;
-use sluice_runtime::{Runtime, RuntimeConfig};
+use sluice_runtime::{Compiler, Runtime, RuntimeConfig};
 use sluice_store::Store;
 
 #[derive(Parser)]
@@ -127,6 +127,14 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Internal: compile one plugin for a parent `sluice` process, which
+    /// kills it at the compile time bound (component on stdin, compiled
+    /// artifact on stdout).
+    #[command(hide = true)]
+    CompilePlugin {
+        #[arg(allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,12 +188,26 @@ pub struct Context {
     pub db: Option<String>,
 }
 
+/// The sandbox as every command sets it up: compiled plugins cached under
+/// `home`, compiles in a child process (this binary's `compile-plugin`)
+/// that is killed when it outlives its bound.
+pub fn runtime_config(home: &Path) -> anyhow::Result<RuntimeConfig> {
+    let program = std::env::current_exe().map_err(|e| {
+        anyhow::anyhow!("cannot find the sluice binary to compile plugins with: {e}")
+    })?;
+    Ok(RuntimeConfig {
+        cache_dir: Some(home.join("cache")),
+        compiler: Compiler::ChildProcess {
+            program,
+            args: vec!["compile-plugin".into()],
+        },
+        ..RuntimeConfig::default()
+    })
+}
+
 impl Context {
     pub fn runtime(&self) -> anyhow::Result<Runtime> {
-        Ok(Runtime::new(RuntimeConfig {
-            cache_dir: Some(self.home.join("cache")),
-            ..RuntimeConfig::default()
-        })?)
+        Ok(Runtime::new(runtime_config(&self.home)?)?)
     }
 
     pub fn tokio(&self) -> anyhow::Result<tokio::runtime::Runtime> {
@@ -283,6 +305,9 @@ fn main() -> ExitCode {
         } => models::promote(&ctx, &name, version, &alias),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
         Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),
+        Command::CompilePlugin { args } => {
+            return ExitCode::from(sluice_runtime::compile_child_main(&args) as u8);
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

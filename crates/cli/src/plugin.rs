@@ -14,7 +14,7 @@ use sluice_core::units::format_size;
 use sluice_data::{DataError, TableWriter};
 use sluice_pipeline::{Driven, Driver, Pass, PluginRun, drive_plugin};
 use sluice_runtime::policy::Policy;
-use sluice_runtime::{Plugin, Runtime, RuntimeConfig, SessionStats};
+use sluice_runtime::{Plugin, Runtime, SessionStats};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
@@ -62,10 +62,7 @@ pub enum PluginCommand {
 }
 
 pub fn run(command: PluginCommand, home: &Path) -> Result<()> {
-    let runtime = Runtime::new(RuntimeConfig {
-        cache_dir: Some(home.join("cache")),
-        ..RuntimeConfig::default()
-    })?;
+    let runtime = Runtime::new(crate::runtime_config(home)?)?;
     match command {
         PluginCommand::Inspect {
             plugin,

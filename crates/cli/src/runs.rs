@@ -18,6 +18,21 @@ fn duration(start: i64, end: Option<i64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// A running run whose owner stopped renewing its lease: its process is
+/// most likely gone, and the next `sluice run` on this store cancels it.
+fn lease_note(run: &sluice_store::RunRecord) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    match run.lease_expires_at {
+        Some(expired) if run.status == RunStatus::Running && expired < now => format!(
+            "lease expired {} UTC: its process stopped; the next `sluice run` cancels it",
+            when(expired)
+        ),
+        _ => String::new(),
+    }
+}
+
 pub fn runs(ctx: &Context, limit: i64) -> Result<()> {
     let tokio = ctx.tokio()?;
     let store = tokio.block_on(ctx.store())?;
@@ -28,12 +43,13 @@ pub fn runs(ctx: &Context, limit: i64) -> Result<()> {
     );
     for run in runs {
         println!(
-            "{:>5}  {:<20} {:<10} {:<20} {:>9}",
+            "{:>5}  {:<20} {:<10} {:<20} {:>9}  {}",
             run.id,
             run.pipeline,
             run.status.to_string(),
             when(run.started_at),
-            duration(run.started_at, run.finished_at)
+            duration(run.started_at, run.finished_at),
+            lease_note(&run)
         );
     }
     Ok(())
@@ -63,6 +79,10 @@ pub fn show(ctx: &Context, id: i64, logs: bool) -> Result<()> {
             run.owner.as_deref().unwrap_or("-"),
             run.lease_expires_at.map(when).unwrap_or_else(|| "-".into())
         );
+        let note = lease_note(&run);
+        if !note.is_empty() {
+            println!("{note}");
+        }
     }
     println!(
         "\n{:<16} {:<10} {:>6} {:>9} {:>10} {:>10} {:>10} {:>8}  plugin",

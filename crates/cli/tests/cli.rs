@@ -539,3 +539,102 @@ fn check_lists_every_error_and_allow_path_lets_a_pipeline_reach_a_folder() {
             .contains("hello world")
     );
 }
+
+/// A runtime that compiles in `sluice compile-plugin` children, as the
+/// binary's commands do.
+fn child_compiling_runtime(
+    compile_timeout: std::time::Duration,
+    max_table_elements: u32,
+) -> sluice_runtime::Runtime {
+    sluice_runtime::Runtime::new(sluice_runtime::RuntimeConfig {
+        compile_timeout,
+        max_table_elements,
+        compiler: sluice_runtime::Compiler::ChildProcess {
+            program: env!("CARGO_BIN_EXE_sluice").into(),
+            args: vec!["compile-plugin".into()],
+        },
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+/// Live `compile-plugin` children of this test process.
+fn compile_children() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …: the command name may hold spaces
+        let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let ppid = after_comm.split_whitespace().nth(1).unwrap_or("");
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if ppid == me && String::from_utf8_lossy(&cmdline).contains("compile-plugin") {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_compile_over_its_bound_is_killed_and_the_next_compile_starts_at_once() {
+    use sluice_runtime::RuntimeError;
+    let deny = sluice_runtime::policy::Policy::deny_all();
+    let clean_text = sluice_stdlib::get("clean-text").unwrap().bytes;
+    let hurried = child_compiling_runtime(std::time::Duration::from_millis(1), 100_000);
+    let err = hurried
+        .load(clean_text, Some("clean-text"), &deny)
+        .expect_err("a 1 ms compile bound is exceeded");
+    assert!(matches!(err, RuntimeError::CompileTimeout { .. }), "{err}");
+    assert!(err.to_string().contains("clean-text"), "{err}");
+    // the compile was killed and reaped, not left running: nothing holds
+    // the machine, and nothing holds a compile slot either
+    assert_eq!(compile_children(), Vec::<u32>::new());
+    let runtime = child_compiling_runtime(std::time::Duration::from_secs(60), 100_000);
+    let plugin = runtime
+        .load(clean_text, Some("clean-text"), &deny)
+        .expect("compiled in a child and loaded by the host's engine");
+    assert_eq!(plugin.info().name, "clean-text");
+    let err = hurried
+        .load(
+            sluice_stdlib::get("word-count").unwrap().bytes,
+            Some("word-count"),
+            &deny,
+        )
+        .expect_err("still bounded");
+    assert!(matches!(err, RuntimeError::CompileTimeout { .. }), "{err}");
+    a_child_compile_keeps_the_error_classes_of_an_in_process_one();
+}
+
+/// Part of the test above (one test, so that no other test's compile
+/// children are alive while it counts them).
+fn a_child_compile_keeps_the_error_classes_of_an_in_process_one() {
+    use sluice_runtime::RuntimeError;
+    let deny = sluice_runtime::policy::Policy::deny_all();
+    let runtime = child_compiling_runtime(std::time::Duration::from_secs(60), 1);
+    // over the instance pool's table bound: a host limit, named as such
+    let small_tables = sluice_runtime::policy::Policy::parse(
+        "[plugin.clean-text]\ntable_elements = 1\n",
+        Path::new("policy.toml"),
+        Path::new("."),
+    )
+    .unwrap();
+    let err = runtime
+        .load(
+            sluice_stdlib::get("clean-text").unwrap().bytes,
+            Some("clean-text"),
+            &small_tables,
+        )
+        .expect_err("a one-element table bound is exceeded");
+    assert!(matches!(err, RuntimeError::HostLimit { .. }), "{err}");
+    assert!(err.to_string().contains("max_table_elements"), "{err}");
+    // bytes wasmtime refuses: invalid, with wasmtime's reason
+    let runtime = child_compiling_runtime(std::time::Duration::from_secs(60), 100_000);
+    let err = runtime
+        .load(b"\0asm\x0d\0\x01\0garbage", Some("garbage"), &deny)
+        .expect_err("garbage is refused");
+    assert!(matches!(err, RuntimeError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("garbage"), "{err}");
+}

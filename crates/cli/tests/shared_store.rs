@@ -263,8 +263,20 @@ fn a_killed_run_is_recovered_only_after_its_lease_expired() {
     );
     assert_eq!(project.status_of(run), "running", "{stderr}");
 
-    // after it: the next run recovers it
+    let listed = project.ok(&["runs"]);
+    assert!(!listed.contains("lease expired"), "{listed}");
+    // after it: `sluice runs` says the process is gone, and the next run
+    // recovers it
     std::thread::sleep((LEASE + Duration::from_secs(1)).saturating_sub(killed_at.elapsed()));
+    let listed = project.ok(&["runs"]);
+    let line = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{run} ")))
+        .unwrap_or_else(|| panic!("run {run} not listed:\n{listed}"));
+    assert!(
+        line.contains("running") && line.contains("lease expired"),
+        "{line}"
+    );
     let late = project.command(&["run", &fast], None).output().unwrap();
     let (_, stderr) = text(&late);
     assert!(late.status.success(), "{stderr}");

@@ -7,7 +7,7 @@ use super::job::NodeTable;
 use super::plan::{Plan, PlannedStep};
 use super::run::{RegisteredModel, RunError, StepSummary};
 use sluice_registry::{Lineage, LineageStep, ModelMetric, Registration};
-use sluice_store::Store;
+use sluice_store::{RunLease, Store};
 
 /// Registers the model of every train step that left one; a new version
 /// becomes the `candidate`.
@@ -16,8 +16,9 @@ pub(crate) async fn register_models(
     plan: &Plan,
     tables: &HashMap<String, NodeTable>,
     summaries: &BTreeMap<String, StepSummary>,
-    run_id: i64,
+    lease: &RunLease,
 ) -> Result<Vec<RegisteredModel>, RunError> {
+    let run_id = lease.run();
     let mut registered = Vec::new();
     for step in &plan.steps {
         let Some(spec) = step.work.train_spec() else {
@@ -36,6 +37,7 @@ pub(crate) async fn register_models(
             metrics: model_metrics(plan, summaries, &step.name),
             lineage: lineage(plan, tables, step),
             gate: spec.gate.clone(),
+            lease: Some(lease.clone()),
         };
         let (version, created) = sluice_registry::register_model(store, &registration).await?;
         registered.push(RegisteredModel {

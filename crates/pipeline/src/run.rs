@@ -846,7 +846,7 @@ impl<'a> Run<'a> {
         let models = match succeeded && !cancelled {
             true => {
                 let plan = &self.plan;
-                register_models(self.store, plan, &self.tables, &self.summaries, self.run_id)
+                register_models(self.store, plan, &self.tables, &self.summaries, &self.lease)
                     .await?
             }
             false => Vec::new(),
@@ -858,13 +858,8 @@ impl<'a> Run<'a> {
         } else {
             RunStatus::Failed
         };
-        let pipeline = &self.plan.pipeline;
         self.store
             .finish_run(&self.lease, status, error.as_deref())
-            .await?;
-        let detail = serde_json::json!({"run": self.run_id, "status": status.to_string()});
-        self.store
-            .audit("sluice", "run.finish", &pipeline.name, &detail)
             .await?;
         let mut steps = Vec::new();
         for name in self.plan.dag.topological_steps() {

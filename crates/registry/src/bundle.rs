@@ -306,17 +306,20 @@ pub async fn import(
         store.put_artifact(file).await?;
     }
     let (version, created) = store
-        .register_model(&NewModelVersion {
-            name: manifest.name.clone(),
-            model_digest: manifest.model_digest,
-            run_id: run,
-            step: "bundle-import".into(),
-            algorithm: manifest.algorithm.clone(),
-            params: manifest.params.clone(),
-            metrics: to_json(&manifest.name, "metrics", &manifest.metrics)?,
-            lineage: to_json(&manifest.name, "lineage", &manifest.lineage)?,
-            gate: manifest.gate.clone(),
-        })
+        .register_model(
+            &NewModelVersion {
+                name: manifest.name.clone(),
+                model_digest: manifest.model_digest,
+                run_id: run,
+                step: "bundle-import".into(),
+                algorithm: manifest.algorithm.clone(),
+                params: manifest.params.clone(),
+                metrics: to_json(&manifest.name, "metrics", &manifest.metrics)?,
+                lineage: to_json(&manifest.name, "lineage", &manifest.lineage)?,
+                gate: manifest.gate.clone(),
+            },
+            Some(&lease),
+        )
         .await?;
     store.finish_run(&lease, RunStatus::Succeeded, None).await?;
     store

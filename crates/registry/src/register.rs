@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use sluice_core::Digest;
-use sluice_store::{NewModelVersion, Store};
+use sluice_store::{NewModelVersion, RunLease, Store};
 
 use crate::{CANDIDATE, Lineage, ModelMetric, RegistryError};
 
@@ -26,6 +26,9 @@ pub struct Registration {
     pub lineage: Lineage,
     /// The promotion gate the pipeline declared.
     pub gate: Option<String>,
+    /// The lease of the run registering it (none for an import): checked
+    /// in the registering transaction.
+    pub lease: Option<RunLease>,
 }
 
 /// Registers `model`; a new version becomes the `candidate`. Returns the
@@ -36,17 +39,20 @@ pub async fn register_model(
     model: &Registration,
 ) -> Result<(i64, bool), RegistryError> {
     let (version, created) = store
-        .register_model(&NewModelVersion {
-            name: model.name.clone(),
-            model_digest: model.model_digest,
-            run_id: model.run_id,
-            step: model.step.clone(),
-            algorithm: model.algorithm.clone(),
-            params: model.params.clone(),
-            metrics: to_json(&model.name, "metrics", &model.metrics)?,
-            lineage: to_json(&model.name, "lineage", &model.lineage)?,
-            gate: model.gate.clone(),
-        })
+        .register_model(
+            &NewModelVersion {
+                name: model.name.clone(),
+                model_digest: model.model_digest,
+                run_id: model.run_id,
+                step: model.step.clone(),
+                algorithm: model.algorithm.clone(),
+                params: model.params.clone(),
+                metrics: to_json(&model.name, "metrics", &model.metrics)?,
+                lineage: to_json(&model.name, "lineage", &model.lineage)?,
+                gate: model.gate.clone(),
+            },
+            model.lease.as_ref(),
+        )
         .await?;
     if created {
         store

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
+pub use cache::{Compiler, compile_child_main};
 pub use capture::{Dropped, GuestOutput};
 pub use contract::SUPPORTED_CONTRACTS;
 use contract::{ContractPre, ContractSession, ContractVersion, GuestResult};
@@ -58,6 +59,8 @@ pub enum RuntimeError {
         granted: String,
         limit: String,
     },
+    #[error("plugin `{plugin}`: refused at load: its describe() {message}")]
+    BadDescription { plugin: String, message: String },
     #[error("plugin `{plugin}`: compiling took longer than {limit:?}; refused")]
     CompileTimeout { plugin: String, limit: Duration },
     #[error(
@@ -162,6 +165,9 @@ pub struct RuntimeConfig {
     pub max_plugin_bytes: usize,
     /// Compiling one plugin may take at most this long.
     pub compile_timeout: Duration,
+    /// Where compiles run: a thread of this process, or a child process
+    /// that is killed at `compile_timeout` (what the `sluice` binary uses).
+    pub compiler: Compiler,
     /// Epoch tick: the granularity of CPU budgets.
     pub epoch_tick: Duration,
     /// Live sessions (instances) at once.
@@ -182,6 +188,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_plugin_bytes: 32 << 20,
             compile_timeout: Duration::from_secs(60),
+            compiler: Compiler::Thread,
             epoch_tick: Duration::from_millis(5),
             max_instances: 64,
             max_memory: 4 << 30,
@@ -263,6 +270,81 @@ fn host_error(plugin: &str, e: impl std::fmt::Display) -> RuntimeError {
     }
 }
 
+/// The most text a plugin's `describe()` may hold: the host keeps it for
+/// as long as the plugin is loaded and shows it to people.
+pub const DESCRIPTION_LIMIT: usize = 64 << 10;
+/// The longest declared name, version, column or param name.
+const NAME_LIMIT: usize = 128;
+
+/// Refuses a description the host would have to keep or show unsafely:
+/// names and version are short plain text (they reach the store and every
+/// listing), and all of it together is bounded. Free text (summary, docs)
+/// may hold anything; it is escaped wherever it is shown.
+fn check_description(info: &StepInfo) -> Result<(), String> {
+    let plain = |what: &str, text: &str, allowed: fn(char) -> bool| {
+        if text.is_empty() || text.len() > NAME_LIMIT || !text.chars().all(allowed) {
+            Err(format!(
+                "{what} `{}` must be 1 to {NAME_LIMIT} bytes of letters, digits and `-_.`{}",
+                guest_text(text),
+                if what == "version" { "+" } else { "" }
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let identifier = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    plain("name", &info.name, identifier)?;
+    plain("version", &info.version, |c| {
+        c.is_ascii_alphanumeric() || "-_.+".contains(c)
+    })?;
+    let mut total = info.name.len() + info.version.len() + info.summary.len();
+    for param in &info.params {
+        if param.name.is_empty()
+            || param.name.len() > NAME_LIMIT
+            || param.name.contains(char::is_control)
+        {
+            return Err(format!(
+                "param name `{}` is empty, too long or holds control characters",
+                guest_text(&param.name)
+            ));
+        }
+        total += param.name.len() + param.doc.len();
+        total += param.default.as_ref().map_or(0, |d| d.to_string().len());
+    }
+    for column in info.reads.iter().chain(&info.writes) {
+        if column.name.len() > NAME_LIMIT || column.name.contains(char::is_control) {
+            return Err(format!(
+                "column name `{}` is too long or holds control characters",
+                guest_text(&column.name)
+            ));
+        }
+        total += column.name.len() + column.doc.len();
+        total += column.name_param.as_ref().map_or(0, String::len);
+    }
+    if total > DESCRIPTION_LIMIT {
+        return Err(format!(
+            "holds {} of text, over the {} the host keeps",
+            format_size(total as u64),
+            format_size(DESCRIPTION_LIMIT as u64)
+        ));
+    }
+    Ok(())
+}
+
+/// The engine's settings that decide the compiled code. A compile child
+/// uses exactly these (without the instance pool, which does not change
+/// the code), so its artifacts load in the host's engine.
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(config.epoch_interruption)
+        .cranelift_nan_canonicalization(true)
+        .relaxed_simd_deterministic(true)
+        .concurrency_support(false)
+        .parallel_compilation(true);
+    wasm
+}
+
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let mut pool = PoolingAllocationConfig::default();
@@ -275,14 +357,8 @@ impl Runtime {
             // keep a warm page set per slot: fewer page faults per session
             .linear_memory_keep_resident(256 << 10)
             .table_keep_resident(64 << 10);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(config.epoch_interruption)
-            .cranelift_nan_canonicalization(true)
-            .relaxed_simd_deterministic(true)
-            .concurrency_support(false)
-            .parallel_compilation(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let mut wasm = engine_config(&config);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| host_error("<engine>", e))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -430,6 +506,13 @@ impl Runtime {
             cache_hit: compiled.cache_hit,
         };
         let info = plugin.describe()?;
+        if let Err(message) = check_description(&info) {
+            compiled.discard();
+            return Err(RuntimeError::BadDescription {
+                plugin: plugin.label,
+                message,
+            });
+        }
         // The declared name may only narrow: a pin on it still refuses other
         // bytes (renaming a file does not dodge it), but its grant is never
         // given. It is only known after compiling and `describe()`, so a

@@ -755,8 +755,10 @@ impl Store {
         Heartbeat { task }
     }
 
-    /// Ends the run `lease` owns. Finishing a run that is over or no longer
-    /// this lease's, or finishing with `running`, is an error.
+    /// Ends the run `lease` owns and appends its `run.finish` audit entry in
+    /// the same transaction (a crash between the two cannot leave a finished
+    /// run unaudited). Finishing a run that is over or no longer this
+    /// lease's, or finishing with `running`, is an error.
     pub async fn finish_run(
         &self,
         lease: &RunLease,
@@ -771,15 +773,19 @@ impl Store {
                 )));
             }
             let now = now_ms();
-            with_write_tx!(&self.backend, tx => {
+            let detail = canonical_json(&serde_json::json!({"run": run, "status": status.as_str()}));
+            with_write_tx!(&self.backend, tx, lock = Some(PG_AUDIT_LOCK) => {
                 hold_lease!(tx, &self.backend, lease);
-                sqlx::query("UPDATE runs SET status = $1, finished_at = $2, error = $3 WHERE id = $4")
-                    .bind(status.as_str())
-                    .bind(now)
-                    .bind(error.map(bounded_message))
-                    .bind(run)
-                    .execute(&mut *tx)
-                    .await?;
+                let pipeline: String = sqlx::query_scalar(
+                    "UPDATE runs SET status = $1, finished_at = $2, error = $3 WHERE id = $4 RETURNING pipeline",
+                )
+                .bind(status.as_str())
+                .bind(now)
+                .bind(error.map(bounded_message))
+                .bind(run)
+                .fetch_one(&mut *tx)
+                .await?;
+                append_audit!(tx, now, "sluice", "run.finish", &pipeline, &detail);
             });
             tracing::debug!(run, %status, "run finished");
             Ok(())

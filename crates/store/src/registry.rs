@@ -61,12 +61,21 @@ impl Store {
 
     /// Registers a model version under `model.name`, numbered one past the
     /// latest. A model digest already registered under that name returns
-    /// its existing version. Returns `(version, newly created)`.
-    pub async fn register_model(&self, model: &NewModelVersion) -> Result<(i64, bool), StoreError> {
+    /// its existing version. Returns `(version, newly created)`. A run
+    /// registers under its `lease`: a run another process took over (its
+    /// lease expired) registers nothing.
+    pub async fn register_model(
+        &self,
+        model: &NewModelVersion,
+        lease: Option<&RunLease>,
+    ) -> Result<(i64, bool), StoreError> {
         self.op("register_model", async {
             check_model_name("model name", &model.name)?;
             let now = now_ms();
             let out = with_write_tx!(&self.backend, tx, lock = Some(PG_REGISTRY_LOCK) => {
+                if let Some(lease) = lease {
+                    hold_lease!(tx, &self.backend, lease);
+                }
                 let existing: Option<i64> = sqlx::query_scalar(
                     "SELECT version FROM model_versions WHERE name = $1 AND model_digest = $2",
                 )

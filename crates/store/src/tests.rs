@@ -135,6 +135,24 @@ async fn run_lifecycle(store: &Store) {
     assert_eq!(run.status, RunStatus::Failed);
     assert_eq!(run.error.as_deref(), Some("step `x` trapped"));
     assert!(run.finished_at.unwrap() >= run.started_at);
+    // the finish and its audit entry are one write: the entry is there
+    let audit = store.audit_log(10).await.unwrap();
+    let finish = audit
+        .iter()
+        .find(|e| e.action == "run.finish" && e.detail.contains(&format!("\"run\":{}", a.run())))
+        .expect("the run.finish audit entry");
+    assert_eq!(finish.subject, "train");
+    assert!(
+        finish.detail.contains("\"status\":\"failed\""),
+        "{}",
+        finish.detail
+    );
+    // a run that no longer holds its lease registers no model
+    let lost = store
+        .register_model(&new_model(a.run(), "after-the-end"), Some(&a))
+        .await;
+    assert!(matches!(&lost, Err(e) if e.is_lease_lost()), "{lost:?}");
+    assert!(store.model_versions(Some("spam")).await.unwrap().is_empty());
 
     let again = store.finish_run(&a, RunStatus::Succeeded, None).await;
     assert!(matches!(&again, Err(e) if e.is_lease_lost()), "{again:?}");
@@ -529,16 +547,25 @@ async fn registry_versions_aliases_and_history(store: &Store) {
     assert!(store.step_metrics("eval-key").await.unwrap().is_empty());
 
     assert_eq!(
-        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        store
+            .register_model(&new_model(run, "m1"), None)
+            .await
+            .unwrap(),
         (1, true)
     );
     // the same model again is the same version
     assert_eq!(
-        store.register_model(&new_model(run, "m1")).await.unwrap(),
+        store
+            .register_model(&new_model(run, "m1"), None)
+            .await
+            .unwrap(),
         (1, false)
     );
     assert_eq!(
-        store.register_model(&new_model(run, "m2")).await.unwrap(),
+        store
+            .register_model(&new_model(run, "m2"), None)
+            .await
+            .unwrap(),
         (2, true)
     );
     let versions = store.model_versions(Some("spam")).await.unwrap();
@@ -605,7 +632,9 @@ async fn registry_versions_aliases_and_history(store: &Store) {
         &["alias `bad alias`"],
     );
     assert_err_contains(
-        store.register_model(&new_model(run, "never-stored")).await,
+        store
+            .register_model(&new_model(run, "never-stored"), None)
+            .await,
         &["register_model"],
     );
 }
@@ -1081,6 +1110,12 @@ async fn recover_cancels_only_runs_whose_lease_expired(store: &Store) {
         .unwrap()
         .into_iter()
         .filter(|a| a.action == "run.finish")
+        .collect();
+    // two runs finished by their owners, two recovered
+    assert_eq!(finishes.len(), 4, "{finishes:#?}");
+    let finishes: Vec<AuditRecord> = finishes
+        .into_iter()
+        .filter(|a| a.detail.contains("\"recovered\":true"))
         .collect();
     assert_eq!(finishes.len(), 2, "{finishes:#?}");
     let entry = finishes.iter().find(|a| a.subject == "p").unwrap();
