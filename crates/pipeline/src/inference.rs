@@ -27,7 +27,7 @@ use sluice_core::contract::{ParamValue, Params};
 use sluice_core::{ColumnType, Digest, DigestWriter};
 use sluice_data::blobs::ArtifactDir;
 use sluice_data::{accepts, batch_to_chunk, data_type, merge_into_batch};
-use sluice_registry::bundle::{BlobKind, CheckedBundle};
+use sluice_registry::bundle::CheckedBundle;
 use sluice_registry::{Lineage, LineageStep, RegistryError, version_lineage};
 use sluice_runtime::policy::{ColumnSet, EffectiveGrant, Grant, Limits, Policy};
 use sluice_runtime::{Plugin, Runtime, RuntimeError, SessionStats, Stop};
@@ -70,7 +70,9 @@ impl FromStr for ModelRef {
             .split_once('@')
             .ok_or_else(|| bad("names no version or alias"))?;
         if name.is_empty() || version.is_empty() {
-            return Err(bad("the model name and the version or alias must not be empty"));
+            return Err(bad(
+                "the model name and the version or alias must not be empty",
+            ));
         }
         let version = match version.parse::<i64>() {
             Ok(n) if n >= 1 => VersionRef::Number(n),
@@ -110,7 +112,9 @@ pub enum InferenceError {
     /// differs from training, a recorded step cannot be replayed.
     #[error("{model}: {message}")]
     Graph { model: String, message: String },
-    #[error("{model}: {input} has no column `{column}`, which {reader} reads (it has: {available})")]
+    #[error(
+        "{model}: {input} has no column `{column}`, which {reader} reads (it has: {available})"
+    )]
     MissingColumn {
         model: String,
         input: String,
@@ -118,7 +122,9 @@ pub enum InferenceError {
         reader: String,
         available: String,
     },
-    #[error("{model}: column `{column}` of {input} is {found}, but {reader} reads it as {expected}")]
+    #[error(
+        "{model}: column `{column}` of {input} is {found}, but {reader} reads it as {expected}"
+    )]
     WrongType {
         model: String,
         input: String,
@@ -241,16 +247,13 @@ impl ModelSource {
         let mut files = BTreeMap::new();
         let states = (lineage.steps.iter()).filter_map(|s| s.state_digest.map(|d| (d, &s.name)));
         for (digest, what) in std::iter::once((record.model_digest, &record.step)).chain(states) {
-            let artifact =
-                store
-                    .artifact(&digest)
-                    .await?
-                    .ok_or_else(|| InferenceError::Graph {
-                        model: model.clone(),
-                        message: format!(
-                            "artifact {digest} (of step `{what}`) is not in the store"
-                        ),
-                    })?;
+            let artifact = store
+                .artifact(&digest)
+                .await?
+                .ok_or_else(|| InferenceError::Graph {
+                    model: model.clone(),
+                    message: format!("artifact {digest} (of step `{what}`) is not in the store"),
+                })?;
             files.insert(digest, artifacts.path(&artifact.path));
         }
         Ok(ModelSource {
@@ -325,17 +328,21 @@ impl ModelSource {
     /// A plugin's exact bytes, checked against its digest.
     fn plugin_bytes(&self, digest: &Digest, step: &str) -> Result<Vec<u8>, InferenceError> {
         let bytes = match &self.blobs {
-            Blobs::Store { home, .. } => sluice_stdlib::plugin_by_digest(digest, home)
-                .map_err(|e| self.graph_error(format!("step `{step}`: {e}")))?
-                .0,
-            Blobs::Bundle(blobs) => blobs
-                .get(digest)
-                .map(|b| b.as_ref().clone())
-                .ok_or_else(|| {
-                    self.graph_error(format!(
-                        "step `{step}`: plugin {digest} is not in the bundle"
-                    ))
-                })?,
+            Blobs::Store { home, .. } => {
+                sluice_stdlib::plugin_by_digest(digest, home)
+                    .map_err(|e| self.graph_error(format!("step `{step}`: {e}")))?
+                    .0
+            }
+            Blobs::Bundle(blobs) => {
+                blobs
+                    .get(digest)
+                    .map(|b| b.as_ref().clone())
+                    .ok_or_else(|| {
+                        self.graph_error(format!(
+                            "step `{step}`: plugin {digest} is not in the bundle"
+                        ))
+                    })?
+            }
         };
         check_digest(&bytes, digest).map_err(|actual| {
             self.graph_error(format!(
@@ -423,7 +430,10 @@ impl std::fmt::Debug for InferenceGraph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InferenceGraph")
             .field("model", &self.label)
-            .field("steps", &self.steps.iter().map(|s| &s.name).collect::<Vec<_>>())
+            .field(
+                "steps",
+                &self.steps.iter().map(|s| &s.name).collect::<Vec<_>>(),
+            )
             .field("identity", &self.identity)
             .finish()
     }
@@ -531,15 +541,16 @@ impl InferenceGraph {
             .map_err(|m| source.graph_error(format!("the model: {m}")))?;
         let mut inputs: Vec<RequiredColumn> = Vec::new();
         let mut produced: HashSet<&str> = HashSet::new();
-        let mut need = |name: &str, ty: ColumnType, reader: &dyn Fn() -> String, produced: &HashSet<&str>| {
-            if !produced.contains(name) && !inputs.iter().any(|c| c.name == name) {
-                inputs.push(RequiredColumn {
-                    name: name.to_string(),
-                    ty,
-                    reader: reader(),
-                });
-            }
-        };
+        let mut need =
+            |name: &str, ty: ColumnType, reader: &dyn Fn() -> String, produced: &HashSet<&str>| {
+                if !produced.contains(name) && !inputs.iter().any(|c| c.name == name) {
+                    inputs.push(RequiredColumn {
+                        name: name.to_string(),
+                        ty,
+                        reader: reader(),
+                    });
+                }
+            };
         for step in &steps {
             let reader = || format!("step `{}` ({})", step.name, step.plugin.name());
             for (column, ty) in &step.effective.reads {
@@ -548,7 +559,12 @@ impl InferenceGraph {
             produced.extend(step.effective.writes.iter().map(|(n, _)| n.as_str()));
         }
         for feature in &model.features {
-            need(&feature.name, feature.ty, &|| "the model".to_string(), &produced);
+            need(
+                &feature.name,
+                feature.ty,
+                &|| "the model".to_string(),
+                &produced,
+            );
         }
         Ok(InferenceGraph {
             name: source.name.clone(),
@@ -714,14 +730,14 @@ fn load_step(
 ) -> Result<InferenceStep, InferenceError> {
     let step = &recorded.name;
     let fail = |message: String| source.graph_error(format!("step `{step}`: {message}"));
-    let digest = recorded
-        .plugin_digest
-        .ok_or_else(|| fail("a native step; an inference graph replays plugin steps only".into()))?;
+    let digest = recorded.plugin_digest.ok_or_else(|| {
+        fail("a native step; an inference graph replays plugin steps only".into())
+    })?;
     let bytes = source.plugin_bytes(&digest, step)?;
     // the name it was granted by at training, never what it declares
     let name = (recorded.plugin_name.clone()).unwrap_or_else(|| digest.to_string());
     let loaded = match grants {
-        Grants::Policy(policy) => runtime.load(&bytes, Some(&name), policy),
+        Grants::Policy(policy) => runtime.load(&bytes, Some(name.as_str()), policy),
         Grants::Recorded => {
             let grant = recorded_grant(recorded).map_err(fail)?;
             runtime.load_with_grant(&bytes, &name, grant)
@@ -745,7 +761,10 @@ fn load_step(
             recorded.params
         )));
     }
-    let (reads, writes) = (column_names(&effective.reads), column_names(&effective.writes));
+    let (reads, writes) = (
+        column_names(&effective.reads),
+        column_names(&effective.writes),
+    );
     if reads != recorded.reads || writes != recorded.writes {
         return Err(fail(format!(
             "the grant gives it columns read {reads:?} / write {writes:?}, at training it had read {:?} / write {:?}: the model would see other features; refused (grant it the training columns)",
@@ -764,7 +783,9 @@ fn load_step(
     let state = match recorded.state_digest {
         Some(state) => Some(source.blob(&state, &format!("the fitted state of step `{step}`"))?),
         None if plugin.info().fits => {
-            return Err(fail("a fitted plugin, but the lineage recorded no state".into()));
+            return Err(fail(
+                "a fitted plugin, but the lineage recorded no state".into(),
+            ));
         }
         None => None,
     };
@@ -779,9 +800,10 @@ fn load_step(
 
 /// The grant a plugin ran with at training, from its lineage.
 fn recorded_grant(recorded: &LineageStep) -> Result<Grant, String> {
-    let kept = recorded.grant.as_ref().ok_or(
-        "its lineage predates recorded grants: name a policy that grants it (`--policy`)",
-    )?;
+    let kept = recorded
+        .grant
+        .as_ref()
+        .ok_or("its lineage predates recorded grants: name a policy that grants it (`--policy`)")?;
     if kept.dirs.is_some() {
         return Err(
             "it was granted directories at training, which are never granted from a record: name a policy that grants them (`--policy`)"

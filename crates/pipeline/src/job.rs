@@ -435,7 +435,9 @@ fn run_predict_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Fail
 impl From<InferenceError> for Failure {
     fn from(e: InferenceError) -> Self {
         match e {
-            InferenceError::Plugin { error, .. } if matches!(*error, RuntimeError::Cancelled { .. }) => {
+            InferenceError::Plugin { error, .. }
+                if matches!(*error, RuntimeError::Cancelled { .. }) =>
+            {
                 Failure::Cancelled
             }
             e => Failure::Fatal(e.to_string()),

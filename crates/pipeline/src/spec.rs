@@ -551,7 +551,10 @@ impl FileContext<'_> {
             }
             (None, Some(toml::Value::Integer(n))) if *n >= 1 => VersionRef::Number(*n),
             (None, Some(_)) => {
-                return Err(self.err(field("version"), "must be a version number (1 or more)".into()));
+                return Err(self.err(
+                    field("version"),
+                    "must be a version number (1 or more)".into(),
+                ));
             }
             _ => {
                 return Err(self.err(
