@@ -814,6 +814,66 @@ path = "out/clean.parquet"
     }
 
     #[test]
+    fn predict_names_a_train_step_or_a_registered_model() {
+        let step = |predict: &str| {
+            parse(&format!(
+                "[pipeline]\nname = \"x\"\n[source.s]\npath = \"a.csv\"\n[step.p]\npredict = {predict}\ninput = \"s\"\n"
+            ))
+        };
+        let p = step(r#"{ model = "chat-moderation", alias = "production" }"#).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            StepAction::PredictRegistered(ModelRef {
+                name: "chat-moderation".into(),
+                version: VersionRef::Alias("production".into()),
+            })
+        );
+        assert_eq!(p.registered_models().len(), 1);
+        let p = step(r#"{ model = "m", version = 3 }"#).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            StepAction::PredictRegistered(ModelRef {
+                name: "m".into(),
+                version: VersionRef::Number(3),
+            })
+        );
+        for (predict, expected) in [
+            (
+                r#"{ model = "m" }"#,
+                "[step.p] predict: give exactly one of `alias` or `version`",
+            ),
+            (
+                r#"{ model = "m", alias = "a", version = 1 }"#,
+                "exactly one of",
+            ),
+            (
+                r#"{ model = "m", version = 0 }"#,
+                "[step.p] predict.version: must be a version number",
+            ),
+            (
+                r#"{ model = "m", alias = 2 }"#,
+                "[step.p] predict.alias: must be an alias name",
+            ),
+            (r#"{ alias = "a" }"#, "[step.p] predict: names no `model`"),
+            (
+                r#"{ model = "m", alias = "a", colour = 1 }"#,
+                "[step.p] predict.colour: unknown field",
+            ),
+            ("3", "[step.p] predict: is a integer"),
+        ] {
+            let e = step(predict).unwrap_err().to_string();
+            assert!(e.contains(expected), "{predict}: {e}");
+        }
+        let e = parse("[pipeline]\nname = \"x\"\n[step.p]\npredict = { model = \"m\", version = 1 }\ninput = \"s\"\nparams = { a = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[step.p] params: a predict step takes no params"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn errors_name_file_step_and_field() {
         let e = parse(
             "[pipeline]\nname = \"x\"\n[step.a]\nplugin = \"p\"\ninput = \"s\"\ncolour = 1\n",
