@@ -170,7 +170,10 @@ async fn lifecycle(project: &Project, store: &Store) {
     let source = sluice_pipeline::ModelSource::fetch(store, &project.home(), &reference)
         .await
         .unwrap();
-    assert_eq!((source.version, source.model_digest), (1, version.model_digest));
+    assert_eq!(
+        (source.version, source.model_digest),
+        (1, version.model_digest)
+    );
     let graph = sluice_pipeline::InferenceGraph::build(
         &source,
         &sluice_tests::runtime(),
@@ -179,9 +182,13 @@ async fn lifecycle(project: &Project, store: &Store) {
     .unwrap();
     let scored_digest = scored.output.unwrap();
     let scored_file = store.artifact(&scored_digest).await.unwrap().unwrap().path;
-    let by_step = read_table(&sluice_data::blobs::ArtifactDir::new(&project.home()).path(&scored_file));
+    let by_step =
+        read_table(&sluice_data::blobs::ArtifactDir::new(&project.home()).path(&scored_file));
     let by_graph = graph
-        .predict(&read_table(&project.path("cancer.csv")), &Default::default())
+        .predict(
+            &read_table(&project.path("cancer.csv")),
+            &Default::default(),
+        )
         .unwrap()
         .batch;
     for column in ["prediction", "score"] {
@@ -191,7 +198,10 @@ async fn lifecycle(project: &Project, store: &Store) {
             "{column}"
         );
     }
-    assert!(by_graph.column_by_name("mean radius").is_none(), "features are dropped");
+    assert!(
+        by_graph.column_by_name("mean radius").is_none(),
+        "features are dropped"
+    );
 
     // a new split gives a new model; its gate demands the impossible
     std::fs::write(
