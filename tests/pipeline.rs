@@ -1158,6 +1158,7 @@ async fn allowed_paths_may_be_used() {
     std::fs::write(project.path("pipeline.toml"), text).unwrap();
     let options = sluice_pipeline::PlanOptions {
         allow_paths: vec![outer.path().to_path_buf()],
+        ..Default::default()
     };
     let pipeline = Pipeline::load(&project.path("pipeline.toml")).unwrap();
     let plan = sluice_pipeline::plan_with(

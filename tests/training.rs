@@ -93,6 +93,13 @@ impl Project {
     }
 }
 
+fn read_table(path: &std::path::Path) -> arrow::array::RecordBatch {
+    let reader = sluice_data::TableReader::open(path, 1 << 20).unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
 fn metric(summary: &RunSummary, step: &str, name: &str) -> f64 {
     summary
         .steps
@@ -155,6 +162,45 @@ async fn lifecycle(project: &Project, store: &Store) {
     assert_eq!(
         store.alias_version("cancer", "production").await.unwrap(),
         Some(1)
+    );
+
+    // the registered model, fetched from this store, scores the table as
+    // the pipeline's own predict step did, bit for bit
+    let reference: sluice_pipeline::ModelRef = "cancer@production".parse().unwrap();
+    let source = sluice_pipeline::ModelSource::fetch(store, &project.home(), &reference)
+        .await
+        .unwrap();
+    assert_eq!(
+        (source.version, source.model_digest),
+        (1, version.model_digest)
+    );
+    let graph = sluice_pipeline::InferenceGraph::build(
+        &source,
+        &sluice_tests::runtime(),
+        sluice_pipeline::Grants::Recorded,
+    )
+    .unwrap();
+    let scored_digest = scored.output.unwrap();
+    let scored_file = store.artifact(&scored_digest).await.unwrap().unwrap().path;
+    let by_step =
+        read_table(&sluice_data::blobs::ArtifactDir::new(&project.home()).path(&scored_file));
+    let by_graph = graph
+        .predict(
+            &read_table(&project.path("cancer.csv")),
+            &Default::default(),
+        )
+        .unwrap()
+        .batch;
+    for column in ["prediction", "score"] {
+        assert!(
+            by_step.column_by_name(column).unwrap().as_ref()
+                == by_graph.column_by_name(column).unwrap().as_ref(),
+            "{column}"
+        );
+    }
+    assert!(
+        by_graph.column_by_name("mean radius").is_none(),
+        "features are dropped"
     );
 
     // a new split gives a new model; its gate demands the impossible

@@ -5,6 +5,7 @@
 mod models;
 mod pipeline;
 mod plugin;
+mod predict;
 mod runs;
 
 use std::io::IsTerminal as _;
@@ -116,6 +117,25 @@ enum Command {
         version: i64,
         #[arg(long)]
         alias: String,
+    },
+    /// Score a table with a registered model: the exact plugins, params and
+    /// fitted states that fed it at training, then the model; nothing is refitted.
+    Predict {
+        /// NAME@ALIAS or NAME@VERSION, e.g. chat-moderation@production or chat-moderation@3.
+        model: String,
+        /// Input table (.csv, .parquet, .jsonl) with the columns the model's first steps read.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output table (.parquet, .csv, .jsonl, by extension).
+        #[arg(long)]
+        out: PathBuf,
+        /// Grant the plugins by this policy instead of the grants recorded at
+        /// training (needed when they were granted directories).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Rows per batch through the graph.
+        #[arg(long, default_value_t = 4096)]
+        chunk_rows: usize,
     },
     /// Export or import a model with the exact plugins and states feeding it.
     #[command(subcommand)]
@@ -303,6 +323,22 @@ fn main() -> ExitCode {
             version,
             alias,
         } => models::promote(&ctx, &name, version, &alias),
+        Command::Predict {
+            model,
+            input,
+            out,
+            policy,
+            chunk_rows,
+        } => predict::predict(
+            &ctx,
+            predict::PredictArgs {
+                model: &model,
+                input: &input,
+                out: &out,
+                policy: policy.as_deref(),
+                chunk_rows,
+            },
+        ),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
         Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),
         Command::CompilePlugin { args } => {

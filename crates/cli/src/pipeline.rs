@@ -32,8 +32,21 @@ fn plan(
     file: &Path,
     allow_paths: Vec<PathBuf>,
 ) -> Result<sluice_pipeline::Plan> {
-    let options = PlanOptions { allow_paths };
-    let plan = sluice_pipeline::plan_with(Pipeline::load(file)?, runtime, &ctx.home, &options);
+    let pipeline = Pipeline::load(file)?;
+    // predict steps naming registered models need the registry: only
+    // then is the store opened
+    let models = match pipeline.registered_models().is_empty() {
+        true => Default::default(),
+        false => ctx.tokio()?.block_on(async {
+            let store = ctx.store().await?;
+            anyhow::Ok(sluice_pipeline::fetch_models(&pipeline, &store, &ctx.home).await)
+        })?,
+    };
+    let options = PlanOptions {
+        allow_paths,
+        models,
+    };
+    let plan = sluice_pipeline::plan_with(pipeline, runtime, &ctx.home, &options);
     plan.map_err(|errors| match errors.0.len() {
         1 => anyhow::anyhow!("{errors}"),
         n => anyhow::anyhow!("{n} errors:\n{errors}"),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::drive::{Driver, Pass, PluginRun, drive_plugin};
+use super::inference::{InferenceError, InferenceGraph};
 use super::native;
 use super::plan::{Plan, PlannedStep, StepWork};
 use super::run::{Event, Observer};
@@ -183,6 +184,7 @@ fn run_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Failure> {
         } => run_plugin_job(job, plugin, params, effective, record),
         StepWork::Train { spec, features } => run_train_job(job, spec, features, record),
         StepWork::Predict { .. } => run_predict_job(job, record),
+        StepWork::PredictRegistered { graph } => run_registered_predict_job(job, graph, record),
     }
 }
 
@@ -421,6 +423,52 @@ fn run_predict_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Fail
         rows_out: rows,
         ..Default::default()
     };
+    Ok(JobOutput {
+        table: writer.finish()?,
+        rows,
+        state: None,
+        state_kind: ArtifactKind::State,
+        metrics: Vec::new(),
+    })
+}
+
+impl From<InferenceError> for Failure {
+    fn from(e: InferenceError) -> Self {
+        match e {
+            InferenceError::Plugin { error, .. }
+                if matches!(*error, RuntimeError::Cancelled { .. }) =>
+            {
+                Failure::Cancelled
+            }
+            e => Failure::Fatal(e.to_string()),
+        }
+    }
+}
+
+/// A registered model's inference graph over the input, chunk by chunk:
+/// fresh plugin sessions per chunk, nothing fitted.
+fn run_registered_predict_job(
+    job: &Job,
+    graph: &InferenceGraph,
+    record: &mut StepRecord,
+) -> Result<JobOutput, Failure> {
+    let stop = Stop {
+        deadline: None,
+        cancel: Some(job.cancel.clone()),
+    };
+    let mut writer = ArtifactWriter::new(&job.artifacts);
+    let mut rows = 0u64;
+    for batch in TableReader::open(&job.input.path, job.chunk_rows())?.at_least_one_batch() {
+        job.cancelled()?;
+        let batch = batch?;
+        let scored = graph.predict(&batch, &stop);
+        if let Ok(scored) = &scored {
+            record.stats.add(&scored.stats);
+        }
+        writer.write(&scored?.batch)?;
+        rows += batch.num_rows() as u64;
+        job.rows_done(batch.num_rows() as u64);
+    }
     Ok(JobOutput {
         table: writer.finish()?,
         rows,

@@ -1,12 +1,14 @@
 //! Pipelines: the file format (`spec`), the DAG (`graph`), checking before
 //! running (`plan`, with what each kind of step does in `work`), running
 //! (`run`, one step's work in `job`), the plugin loop both share with
-//! `sluice plugin run` (`drive`), what a run registers (`models`), and
-//! where a pipeline may touch files (`paths`).
+//! `sluice plugin run` (`drive`), what a run registers (`models`), a
+//! registered model's inference graph (`inference`), and where a pipeline
+//! may touch files (`paths`).
 
 pub mod artifacts;
 pub mod drive;
 pub mod graph;
+pub mod inference;
 mod job;
 mod models;
 pub mod native;
@@ -19,6 +21,10 @@ pub mod work;
 pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artifacts};
 pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
+pub use inference::{
+    Grants, InferenceError, InferenceGraph, ModelRef, ModelSource, RegisteredModels, Scored,
+    fetch_models,
+};
 pub use plan::{
     CheckErrors, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
 };

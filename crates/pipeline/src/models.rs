@@ -85,6 +85,7 @@ fn lineage(plan: &Plan, tables: &HashMap<String, NodeTable>, train_step: &Planne
             .filter(|s| ancestors.contains(s.name.as_str()))
             .map(|s| lineage_step(s, &tables[&s.name]))
             .collect(),
+        training_input: Some(train_step.input.clone()),
     }
 }
 
@@ -99,5 +100,7 @@ fn lineage_step(step: &PlannedStep, table: &NodeTable) -> LineageStep {
         writes,
         output_digest: table.digest,
         state_digest: table.state.as_ref().map(|s| s.0),
+        plugin_name: step.plugin().map(|p| p.name().to_string()),
+        grant: step.work.recorded_grant(),
     }
 }

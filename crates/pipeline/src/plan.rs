@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use super::graph::Dag;
+use super::inference::{Grants, InferenceGraph, ModelRef, RegisteredModels};
 use super::native;
 use super::paths::{Access, PathRules};
 use super::spec::{Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec};
@@ -158,6 +159,9 @@ pub struct PlanOptions {
     /// Folders besides the project root that sources, outputs and granted
     /// dirs may be in (`--allow-path`).
     pub allow_paths: Vec<PathBuf>,
+    /// The registered models its `predict = { model = ... }` steps name,
+    /// looked up beforehand ([`crate::inference::fetch_models`]).
+    pub models: RegisteredModels,
 }
 
 /// Checks `pipeline` completely, loading (and compiling) its plugins.
@@ -206,6 +210,7 @@ pub fn plan_with(
         runtime,
         home,
         rules: &rules,
+        models: &options.models,
         schemas: HashMap::new(),
         loaded: HashMap::new(),
         steps: Vec::new(),
@@ -238,6 +243,7 @@ pub fn plan_with(
             StepAction::Plugin(reference) => planner.plugin_step(step, reference),
             StepAction::Train(spec) => planner.train_step(step, spec),
             StepAction::Predict { model } => planner.predict_step(step, model),
+            StepAction::PredictRegistered(model) => planner.registered_predict_step(step, model),
         };
         match planned {
             Ok(planned) => {
@@ -323,6 +329,7 @@ struct Planner<'a> {
     runtime: &'a Runtime,
     home: &'a Path,
     rules: &'a PathRules,
+    models: &'a RegisteredModels,
     /// Known schemas by node (query sources are typed at run time: absent).
     schemas: HashMap<String, SchemaRef>,
     loaded: HashMap<String, Arc<Plugin>>,
@@ -411,6 +418,55 @@ impl Planner<'_> {
             name: step.name.clone(),
             work: StepWork::Predict {
                 model: model.to_string(),
+            },
+            input: step.input.clone(),
+            fit: None,
+            schema,
+        })
+    }
+
+    /// A registered model's inference graph, built under this pipeline's
+    /// policy: its plugins must be granted the columns they had at training.
+    fn registered_predict_step(
+        &self,
+        step: &Step,
+        model: &ModelRef,
+    ) -> Result<PlannedStep, SpecError> {
+        let at = format!("[step.{}]", step.name);
+        let source = match self.models.get(model) {
+            Some(Ok(source)) => source,
+            Some(Err(message)) => return Err(self.err(format!("{at} predict"), message.clone())),
+            None => {
+                return Err(self.err(
+                    format!("{at} predict"),
+                    format!("model `{model}` was not looked up in the registry before planning"),
+                ));
+            }
+        };
+        let graph = InferenceGraph::build(source, self.runtime, Grants::Policy(self.policy))
+            .map_err(|e| self.err(format!("{at} predict"), e.to_string()))?;
+        for (_, plugin) in graph.steps() {
+            for dir in &plugin.grant().dirs {
+                self.rules
+                    .confine(&dir.host, Access::ReadDir)
+                    .map_err(|m| self.err(format!("{at} policy dirs"), m))?;
+            }
+        }
+        let Some(input) = self.schemas.get(&step.input) else {
+            return Err(self.err(
+                format!("{at} input"),
+                "a predict step cannot read a SQL query source directly; put a step in between"
+                    .into(),
+            ));
+        };
+        let schema = graph
+            .check_input(input, &format!("`{}`", step.input))
+            .and_then(|()| graph.output_schema(input))
+            .map_err(|e| self.err(format!("{at} input"), e.to_string()))?;
+        Ok(PlannedStep {
+            name: step.name.clone(),
+            work: StepWork::PredictRegistered {
+                graph: Arc::new(graph),
             },
             input: step.input.clone(),
             fit: None,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::inference::{ModelRef, VersionRef};
 use sluice_core::contract::ParamValue;
 use sluice_core::{ColumnType, Digest};
 
@@ -69,7 +70,9 @@ struct SourceFile {
 struct StepFile {
     plugin: Option<String>,
     train: Option<String>,
-    predict: Option<String>,
+    /// a train step's name, or `{ model = "NAME", alias = "..." }` /
+    /// `{ model = "NAME", version = N }` for a registered model
+    predict: Option<toml::Value>,
     input: String,
     fit: Option<String>,
     #[serde(default)]
@@ -144,6 +147,9 @@ pub enum StepAction {
         /// The train step's name.
         model: String,
     },
+    /// A registered model's inference graph (its plugins, states and
+    /// model; see [`crate::inference`]).
+    PredictRegistered(ModelRef),
 }
 
 /// A `train` step, as written in the pipeline file. Serialised into the
@@ -332,6 +338,16 @@ impl Pipeline {
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
+
+    /// The registered models the pipeline's predict steps name.
+    pub fn registered_models(&self) -> Vec<&ModelRef> {
+        (self.steps.iter())
+            .filter_map(|s| match &s.action {
+                StepAction::PredictRegistered(model) => Some(model),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// The file being parsed: where its errors point and what its relative
@@ -433,7 +449,9 @@ impl FileContext<'_> {
         let params = match action {
             // a train step's params are its hyperparameters, in its spec
             StepAction::Train(_) => Vec::new(),
-            StepAction::Predict { .. } if !step.params.is_empty() => {
+            StepAction::Predict { .. } | StepAction::PredictRegistered(_)
+                if !step.params.is_empty() =>
+            {
                 return Err(self.err(
                     format!("{at} params"),
                     "a predict step takes no params (its model was fitted with them)".into(),
@@ -467,21 +485,85 @@ impl FileContext<'_> {
                 let spec = self.train_spec(at, algorithm.clone(), step, pipeline_name)?;
                 Ok(StepAction::Train(Box::new(spec)))
             }
-            (None, None, Some(model)) => {
+            (None, None, Some(predict)) => {
                 self.refuse_train_fields(
                     at,
                     step,
                     "only `train` steps take this field (a predict step uses its model's)",
                 )?;
-                Ok(StepAction::Predict {
-                    model: model.clone(),
-                })
+                match predict {
+                    toml::Value::String(model) => Ok(StepAction::Predict {
+                        model: model.clone(),
+                    }),
+                    toml::Value::Table(table) => Ok(StepAction::PredictRegistered(
+                        self.registered_model(at, table)?,
+                    )),
+                    other => Err(self.err(
+                        format!("{at} predict"),
+                        format!(
+                            "is a {}: name a train step of this pipeline (`predict = \"model\"`) or a registered model (`predict = {{ model = \"NAME\", alias = \"production\" }}` or `version = N`)",
+                            other.type_str()
+                        ),
+                    )),
+                }
             }
             _ => Err(self.err(
                 at.to_string(),
                 "needs exactly one of `plugin`, `train` or `predict`".into(),
             )),
         }
+    }
+
+    /// `predict = { model = "NAME", alias = "ALIAS" }` or `version = N`.
+    fn registered_model(
+        &self,
+        at: &str,
+        table: &toml::map::Map<String, toml::Value>,
+    ) -> Result<ModelRef, SpecError> {
+        let field = |key: &str| format!("{at} predict.{key}");
+        if let Some(key) = table
+            .keys()
+            .find(|k| !["model", "alias", "version"].contains(&k.as_str()))
+        {
+            return Err(self.err(
+                field(key),
+                "unknown field (a registered model is `model` with `alias` or `version`)".into(),
+            ));
+        }
+        let name = match table.get("model") {
+            Some(toml::Value::String(name)) => name.clone(),
+            Some(_) => return Err(self.err(field("model"), "must be a model name".into())),
+            None => {
+                return Err(self.err(
+                    format!("{at} predict"),
+                    "names no `model` (`predict = { model = \"NAME\", alias = \"production\" }`)"
+                        .into(),
+                ));
+            }
+        };
+        self.check_name("model", &name)?;
+        let version = match (table.get("alias"), table.get("version")) {
+            (Some(toml::Value::String(alias)), None) if !alias.is_empty() => {
+                VersionRef::Alias(alias.clone())
+            }
+            (Some(_), None) => {
+                return Err(self.err(field("alias"), "must be an alias name".into()));
+            }
+            (None, Some(toml::Value::Integer(n))) if *n >= 1 => VersionRef::Number(*n),
+            (None, Some(_)) => {
+                return Err(self.err(
+                    field("version"),
+                    "must be a version number (1 or more)".into(),
+                ));
+            }
+            _ => {
+                return Err(self.err(
+                    format!("{at} predict"),
+                    "give exactly one of `alias` or `version`".into(),
+                ));
+            }
+        };
+        Ok(ModelRef { name, version })
     }
 
     /// Fields only a train step takes are refused, naming the first given.
@@ -729,6 +811,66 @@ path = "out/clean.parquet"
             ParamValue::TextList(vec!["a".into(), "b".into()])
         )));
         assert_eq!(p.outputs[0].path, PathBuf::from("dir/out/clean.parquet"));
+    }
+
+    #[test]
+    fn predict_names_a_train_step_or_a_registered_model() {
+        let step = |predict: &str| {
+            parse(&format!(
+                "[pipeline]\nname = \"x\"\n[source.s]\npath = \"a.csv\"\n[step.p]\npredict = {predict}\ninput = \"s\"\n"
+            ))
+        };
+        let p = step(r#"{ model = "chat-moderation", alias = "production" }"#).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            StepAction::PredictRegistered(ModelRef {
+                name: "chat-moderation".into(),
+                version: VersionRef::Alias("production".into()),
+            })
+        );
+        assert_eq!(p.registered_models().len(), 1);
+        let p = step(r#"{ model = "m", version = 3 }"#).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            StepAction::PredictRegistered(ModelRef {
+                name: "m".into(),
+                version: VersionRef::Number(3),
+            })
+        );
+        for (predict, expected) in [
+            (
+                r#"{ model = "m" }"#,
+                "[step.p] predict: give exactly one of `alias` or `version`",
+            ),
+            (
+                r#"{ model = "m", alias = "a", version = 1 }"#,
+                "exactly one of",
+            ),
+            (
+                r#"{ model = "m", version = 0 }"#,
+                "[step.p] predict.version: must be a version number",
+            ),
+            (
+                r#"{ model = "m", alias = 2 }"#,
+                "[step.p] predict.alias: must be an alias name",
+            ),
+            (r#"{ alias = "a" }"#, "[step.p] predict: names no `model`"),
+            (
+                r#"{ model = "m", alias = "a", colour = 1 }"#,
+                "[step.p] predict.colour: unknown field",
+            ),
+            ("3", "[step.p] predict: is a integer"),
+        ] {
+            let e = step(predict).unwrap_err().to_string();
+            assert!(e.contains(expected), "{predict}: {e}");
+        }
+        let e = parse("[pipeline]\nname = \"x\"\n[step.p]\npredict = { model = \"m\", version = 1 }\ninput = \"s\"\nparams = { a = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[step.p] params: a predict step takes no params"),
+            "{e}"
+        );
     }
 
     #[test]

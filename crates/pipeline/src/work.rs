@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::inference::InferenceGraph;
 use super::spec::TrainSpec;
 use sluice_core::contract::{Params, StepKind};
 use sluice_core::{ColumnType, DigestWriter};
@@ -28,6 +29,9 @@ pub enum StepWork {
     },
     /// Native prediction with the model of train step `model`.
     Predict { model: String },
+    /// A registered model's inference graph: its plugins with their
+    /// recorded states, then the model.
+    PredictRegistered { graph: Arc<InferenceGraph> },
 }
 
 /// A step's params as its artifacts and lineage record them: the plugin's
@@ -38,6 +42,7 @@ pub enum StepParams<'a> {
     Plugin(&'a Params),
     Train(&'a TrainSpec),
     Predict { model: &'a str },
+    Registered { model: &'a str, version: i64 },
 }
 
 impl StepParams<'_> {
@@ -77,6 +82,10 @@ impl StepWork {
             StepWork::Plugin { params, .. } => StepParams::Plugin(params),
             StepWork::Train { spec, .. } => StepParams::Train(spec),
             StepWork::Predict { model } => StepParams::Predict { model },
+            StepWork::PredictRegistered { graph } => StepParams::Registered {
+                model: graph.name(),
+                version: graph.version(),
+            },
         }
     }
 
@@ -116,7 +125,24 @@ impl StepWork {
                 "features": features,
             }),
             StepWork::Predict { .. } => serde_json::json!({ "predict": true }),
+            StepWork::PredictRegistered { graph } => {
+                serde_json::json!({ "inference": graph.identity().to_string() })
+            }
         }
+    }
+
+    /// What a model's lineage keeps of a plugin step's grant besides its
+    /// columns (`None` for native steps).
+    pub fn recorded_grant(&self) -> Option<sluice_registry::RecordedGrant> {
+        let StepWork::Plugin { effective, .. } = self else {
+            return None;
+        };
+        let grant = &effective.grant;
+        Some(sluice_registry::RecordedGrant {
+            limits: serde_json::to_value(&grant.limits).expect("limits are plain values"),
+            env: grant.env.clone(),
+            dirs: (!grant.dirs.is_empty()).then(|| dirs_digest(effective)),
+        })
     }
 
     /// Whether the step reports metrics (so a cache hit fetches them).
@@ -124,7 +150,7 @@ impl StepWork {
         match self {
             StepWork::Plugin { plugin, .. } => plugin.info().kind == StepKind::Evaluator,
             StepWork::Train { .. } => true,
-            StepWork::Predict { .. } => false,
+            StepWork::Predict { .. } | StepWork::PredictRegistered { .. } => false,
         }
     }
 
@@ -139,6 +165,12 @@ impl StepWork {
             ),
             StepWork::Train { spec, .. } => format!("train {} (native)", spec.algorithm),
             StepWork::Predict { model } => format!("predict with `{model}` (native)"),
+            StepWork::PredictRegistered { graph } => format!(
+                "predict with model `{}` version {} ({} plugin steps, then the model)",
+                graph.name(),
+                graph.version(),
+                graph.steps().count()
+            ),
         }
     }
 
@@ -167,6 +199,13 @@ impl StepWork {
                 spec.model_name
             ),
             StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
+            StepWork::PredictRegistered { graph } => format!(
+                "reads [{}]  writes [prediction, score]",
+                (graph.inputs().iter())
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -220,7 +259,7 @@ impl StepRecord {
 
 /// Hash of every file under the granted directories (their content can
 /// change a step's output, their host paths cannot).
-fn dirs_digest(grant: &EffectiveGrant) -> String {
+pub(crate) fn dirs_digest(grant: &EffectiveGrant) -> String {
     let mut hasher = DigestWriter::new();
     for dir in &grant.grant.dirs {
         hasher.update(dir.guest.as_bytes());

@@ -275,7 +275,9 @@ pub async fn import(
                 let target = home
                     .join("plugins")
                     .join(format!("{}.wasm", blob.digest.hex()));
-                if !target.exists() {
+                // a damaged file already under this digest is replaced
+                let intact = std::fs::read(&target).is_ok_and(|b| Digest::of(&b) == blob.digest);
+                if !intact {
                     let dir = target.parent().expect("under home");
                     std::fs::create_dir_all(dir).map_err(io)?;
                     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;

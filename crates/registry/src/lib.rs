@@ -102,6 +102,30 @@ pub struct LineageStep {
     pub output_digest: Digest,
     /// The fitted state the step ran with, if it fits.
     pub state_digest: Option<Digest>,
+    /// The name the pipeline referred to the plugin by: the policy entry
+    /// its grant came from (absent for native steps and in lineage
+    /// recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+    /// The rest of the grant the plugin ran with (absent as above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<RecordedGrant>,
+}
+
+/// What a plugin was granted at training besides its columns: enough to
+/// grant it the same again when a registered model predicts without a
+/// policy file (see docs/SECURITY.md, Predicting with a registered model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedGrant {
+    /// The runtime's limits (`cpu`, `memory`, ...) as JSON.
+    pub limits: serde_json::Value,
+    /// Granted environment variables.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Digest of the content of the granted directories; `None` without
+    /// directories. Directories are never granted from a record: a model
+    /// whose plugins read them predicts only under a policy granting the
+    /// same content.
+    pub dirs: Option<String>,
 }
 
 /// Where a model came from: its training table, the sources, and every
@@ -113,6 +137,10 @@ pub struct Lineage {
     /// Sources upstream of the model: name and content digest.
     pub sources: Vec<(String, Digest)>,
     pub steps: Vec<LineageStep>,
+    /// The node the train step read (a step among `steps` or a source);
+    /// absent in lineage recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_input: Option<String>,
 }
 
 /// Parses a gate as a train step declares it, against the aliases gates know.

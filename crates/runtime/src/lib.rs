@@ -458,6 +458,40 @@ impl Runtime {
         // unnamed bytes are known by their digest, never by what they declare
         let label = name.map_or_else(|| digest.to_string(), str::to_string);
         let grant = policy.grant_for(name, &digest)?;
+        self.load_granted(bytes, digest, label, grant, policy)
+    }
+
+    /// Loads a plugin under an explicit `grant` instead of a policy entry:
+    /// the grant a registered model's plugin ran with at training, as its
+    /// lineage recorded it (`sluice predict` without `--policy`). `name` is
+    /// the name it was granted by then.
+    pub fn load_with_grant(
+        &self,
+        bytes: &[u8],
+        name: &str,
+        grant: Grant,
+    ) -> Result<Plugin, RuntimeError> {
+        if bytes.len() > self.0.config.max_plugin_bytes {
+            return Err(RuntimeError::TooLarge {
+                plugin: name.to_string(),
+                size: bytes.len(),
+                limit: self.0.config.max_plugin_bytes,
+            });
+        }
+        let digest = Digest::of(bytes);
+        self.load_granted(bytes, digest, name.to_string(), grant, &Policy::deny_all())
+    }
+
+    /// Compiles, checks and describes `bytes` under `grant`; `policy` only
+    /// supplies pins on the name the plugin declares.
+    fn load_granted(
+        &self,
+        bytes: &[u8],
+        digest: Digest,
+        label: String,
+        grant: Grant,
+        policy: &Policy,
+    ) -> Result<Plugin, RuntimeError> {
         self.check_grant_fits(&label, &grant)?;
         let started = Instant::now();
         let compiled = cache::compile(
@@ -517,7 +551,7 @@ impl Runtime {
         // bytes (renaming a file does not dodge it), but its grant is never
         // given. It is only known after compiling and `describe()`, so a
         // refusal also drops the compiled artifact from the cache.
-        if name != Some(info.name.as_str())
+        if plugin.label != info.name
             && let Err(e) = policy.check_declared_name(&plugin.label, &info.name, &digest)
         {
             compiled.discard();

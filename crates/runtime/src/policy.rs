@@ -52,7 +52,7 @@ pub enum PolicyError {
 }
 
 /// Resource bounds for one plugin.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     /// Guest execution time per call (one chunk), enforced by epoch interruption.
     pub cpu: Duration,

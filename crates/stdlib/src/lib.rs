@@ -33,6 +33,14 @@ pub fn plugin_by_digest(digest: &Digest, home: &Path) -> Result<(Vec<u8>, String
     if saved.exists() {
         let bytes =
             std::fs::read(&saved).map_err(|e| format!("cannot read {}: {e}", saved.display()))?;
+        // a file named by a digest is only that plugin if it hashes to it
+        let actual = Digest::of(&bytes);
+        if actual != *digest {
+            return Err(format!(
+                "{} does not match its digest (its content hashes to {actual}): the file was altered or damaged; refused",
+                saved.display()
+            ));
+        }
         return Ok((bytes, digest.to_string()));
     }
     Err(format!(
