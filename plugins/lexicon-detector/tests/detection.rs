@@ -138,102 +138,102 @@ const INNOCENT_ES: &[&str] = &[
 /// (text, rule that must fire)
 const OBFUSCATED: &[(&str, &str)] = &[
     // separators
-    ("f.u.c.k", "lexicon.en.fuck"),
-    ("f u c k you", "lexicon.en.fuck"),
-    ("f-u-c-k", "lexicon.en.fuck"),
-    ("f_u_c_k", "lexicon.en.fuck"),
-    ("fu.ck", "lexicon.en.fuck"),
-    ("f u c k i n g", "lexicon.en.fucking"),
-    ("hand-job", "lexicon.en.handjob"),
-    ("ass-hole", "lexicon.en.asshole"),
+    ("f.u.c.k", "lexicon.profanity.en.fuck"),
+    ("f u c k you", "lexicon.profanity.en.fuck"),
+    ("f-u-c-k", "lexicon.profanity.en.fuck"),
+    ("f_u_c_k", "lexicon.profanity.en.fuck"),
+    ("fu.ck", "lexicon.profanity.en.fuck"),
+    ("f u c k i n g", "lexicon.profanity.en.fucking"),
+    ("hand-job", "lexicon.sexual.en.handjob"),
+    ("ass-hole", "lexicon.insult.en.asshole"),
     // one `*` or `#` per hidden letter
-    ("f*ck", "lexicon.en.fuck"),
-    ("f**k", "lexicon.en.fuck"),
-    ("f#ck", "lexicon.en.fuck"),
-    ("f**king", "lexicon.en.fucking"),
-    ("f**ked", "lexicon.en.fuck"),
-    ("sh**", "lexicon.en.shit"),
-    ("s**t", "lexicon.en.shit"),
-    ("p*ssy", "lexicon.en.pussy"),
-    ("c*nt", "lexicon.en.cunt"),
-    ("sl*t", "lexicon.en.slut"),
-    ("b***h", "lexicon.en.bitch"),
-    ("n****r", "lexicon.en.nigger"),
-    ("motherf*cker", "lexicon.en.motherfucker"),
-    ("a**hole", "lexicon.en.asshole"),
+    ("f*ck", "lexicon.profanity.en.fuck"),
+    ("f**k", "lexicon.profanity.en.fuck"),
+    ("f#ck", "lexicon.profanity.en.fuck"),
+    ("f**king", "lexicon.profanity.en.fucking"),
+    ("f**ked", "lexicon.profanity.en.fuck"),
+    ("sh**", "lexicon.profanity.en.shit"),
+    ("s**t", "lexicon.profanity.en.shit"),
+    ("p*ssy", "lexicon.sexual.en.pussy"),
+    ("c*nt", "lexicon.insult.en.cunt"),
+    ("sl*t", "lexicon.insult.en.slut"),
+    ("b***h", "lexicon.insult.en.bitch"),
+    ("n****r", "lexicon.hate_speech.en.nigger"),
+    ("motherf*cker", "lexicon.insult.en.motherfucker"),
+    ("a**hole", "lexicon.insult.en.asshole"),
     // repeated letters, case, width, accents, invisible characters
-    ("fuuuuuck", "lexicon.en.fuck"),
-    ("FUCK", "lexicon.en.fuck"),
-    ("ＦＵＣＫ", "lexicon.en.fuck"),
-    ("𝐟𝐮𝐜𝐤", "lexicon.en.fuck"),
-    ("fück", "lexicon.en.fuck"),
-    ("fu\u{200B}ck", "lexicon.en.fuck"),
-    ("fu\u{00AD}ck", "lexicon.en.fuck"),
-    ("biiiitch", "lexicon.en.bitch"),
-    ("sluuuuut", "lexicon.en.slut"),
-    ("asssss", "lexicon.en.ass"),
+    ("fuuuuuck", "lexicon.profanity.en.fuck"),
+    ("FUCK", "lexicon.profanity.en.fuck"),
+    ("ＦＵＣＫ", "lexicon.profanity.en.fuck"),
+    ("𝐟𝐮𝐜𝐤", "lexicon.profanity.en.fuck"),
+    ("fück", "lexicon.profanity.en.fuck"),
+    ("fu\u{200B}ck", "lexicon.profanity.en.fuck"),
+    ("fu\u{00AD}ck", "lexicon.profanity.en.fuck"),
+    ("biiiitch", "lexicon.insult.en.bitch"),
+    ("sluuuuut", "lexicon.insult.en.slut"),
+    ("asssss", "lexicon.profanity.en.ass"),
     // Cyrillic look-alike inside a Latin word
-    ("fu\u{0441}k", "lexicon.en.fuck"),
+    ("fu\u{0441}k", "lexicon.profanity.en.fuck"),
     // leetspeak
-    ("sh1t", "lexicon.en.shit"),
-    ("$h!t", "lexicon.en.shit"),
-    ("5h1t", "lexicon.en.shit"),
-    ("b1tch", "lexicon.en.bitch"),
-    ("b!tch", "lexicon.en.bitch"),
-    ("@sshole", "lexicon.en.asshole"),
-    ("a$$hole", "lexicon.en.asshole"),
-    ("a55hole", "lexicon.en.asshole"),
-    ("c0ck", "lexicon.en.cock"),
-    ("d!ck", "lexicon.en.dick"),
-    ("d1ck", "lexicon.en.dick"),
-    ("pu$$y", "lexicon.en.pussy"),
-    ("wh0re", "lexicon.en.whore"),
-    ("n1gg3r", "lexicon.en.nigger"),
-    ("f4gg0t", "lexicon.en.faggot"),
-    ("m0therfucker", "lexicon.en.motherfucker"),
-    ("fuck1ng", "lexicon.en.fucking"),
+    ("sh1t", "lexicon.profanity.en.shit"),
+    ("$h!t", "lexicon.profanity.en.shit"),
+    ("5h1t", "lexicon.profanity.en.shit"),
+    ("b1tch", "lexicon.insult.en.bitch"),
+    ("b!tch", "lexicon.insult.en.bitch"),
+    ("@sshole", "lexicon.insult.en.asshole"),
+    ("a$$hole", "lexicon.insult.en.asshole"),
+    ("a55hole", "lexicon.insult.en.asshole"),
+    ("c0ck", "lexicon.sexual.en.cock"),
+    ("d!ck", "lexicon.insult.en.dick"),
+    ("d1ck", "lexicon.insult.en.dick"),
+    ("pu$$y", "lexicon.sexual.en.pussy"),
+    ("wh0re", "lexicon.insult.en.whore"),
+    ("n1gg3r", "lexicon.hate_speech.en.nigger"),
+    ("f4gg0t", "lexicon.hate_speech.en.faggot"),
+    ("m0therfucker", "lexicon.insult.en.motherfucker"),
+    ("fuck1ng", "lexicon.profanity.en.fucking"),
     // edges: mentions, hashtags, emphasis, trailing punctuation
-    ("@fuckface", "lexicon.en.fuck"),
-    ("#fuck", "lexicon.en.fuck"),
-    ("*fuck*", "lexicon.en.fuck"),
-    ("*smacks your ass*", "lexicon.en.ass"),
-    ("fuck!!!", "lexicon.en.fuck"),
-    ("fuckin'", "lexicon.en.fuckin"),
+    ("@fuckface", "lexicon.profanity.en.fuck"),
+    ("#fuck", "lexicon.profanity.en.fuck"),
+    ("*fuck*", "lexicon.profanity.en.fuck"),
+    ("*smacks your ass*", "lexicon.profanity.en.ass"),
+    ("fuck!!!", "lexicon.profanity.en.fuck"),
+    ("fuckin'", "lexicon.profanity.en.fuckin"),
     // inflections and compounds
-    ("dickhead", "lexicon.en.dick"),
-    ("bitches", "lexicon.en.bitch"),
-    ("slutty", "lexicon.en.slut"),
-    ("pussies", "lexicon.en.pussy"),
-    ("shitin", "lexicon.en.shit"),
+    ("dickhead", "lexicon.insult.en.dickhead"),
+    ("bitches", "lexicon.insult.en.bitch"),
+    ("slutty", "lexicon.insult.en.slut"),
+    ("pussies", "lexicon.sexual.en.pussy"),
+    ("shitin", "lexicon.profanity.en.shit"),
     // Spanish
-    ("pútâ", "lexicon.es.puta"),
-    ("p.u.t.a", "lexicon.es.puta"),
-    ("p u t a", "lexicon.es.puta"),
-    ("PUTAAAA", "lexicon.es.puta"),
-    ("putos", "lexicon.es.puta"),
-    ("putita", "lexicon.es.puta"),
-    ("h1j0puta", "lexicon.es.hijoputa"),
-    ("p3nd3j0", "lexicon.es.pendejo"),
-    ("pendejos", "lexicon.es.pendejo"),
-    ("pendeja", "lexicon.es.pendejo"),
-    ("cabrones", "lexicon.es.cabron"),
-    ("c4br0n", "lexicon.es.cabron"),
-    ("CABRÓN", "lexicon.es.cabron"),
-    ("c0ñ0", "lexicon.es.coño"),
-    ("mi3rd4", "lexicon.es.mierda"),
-    ("m!erda", "lexicon.es.mierda"),
-    ("g1l1p0ll4s", "lexicon.es.gilipollas"),
-    ("m4r1c0n", "lexicon.es.maricon"),
-    ("maricones", "lexicon.es.maricon"),
-    ("follando", "lexicon.es.follar"),
-    ("culito", "lexicon.es.culo"),
-    ("vergas", "lexicon.es.verga"),
+    ("pútâ", "lexicon.insult.es.puta"),
+    ("p.u.t.a", "lexicon.insult.es.puta"),
+    ("p u t a", "lexicon.insult.es.puta"),
+    ("PUTAAAA", "lexicon.insult.es.puta"),
+    ("putos", "lexicon.insult.es.puta"),
+    ("putita", "lexicon.insult.es.puta"),
+    ("h1j0puta", "lexicon.insult.es.hijoputa"),
+    ("p3nd3j0", "lexicon.insult.es.pendejo"),
+    ("pendejos", "lexicon.insult.es.pendejo"),
+    ("pendeja", "lexicon.insult.es.pendejo"),
+    ("cabrones", "lexicon.insult.es.cabron"),
+    ("c4br0n", "lexicon.insult.es.cabron"),
+    ("CABRÓN", "lexicon.insult.es.cabron"),
+    ("c0ñ0", "lexicon.profanity.es.coño"),
+    ("mi3rd4", "lexicon.profanity.es.mierda"),
+    ("m!erda", "lexicon.profanity.es.mierda"),
+    ("g1l1p0ll4s", "lexicon.insult.es.gilipollas"),
+    ("m4r1c0n", "lexicon.hate_speech.es.maricon"),
+    ("maricones", "lexicon.hate_speech.es.maricon"),
+    ("follando", "lexicon.sexual.es.follar"),
+    ("culito", "lexicon.sexual.es.culo"),
+    ("vergas", "lexicon.sexual.es.verga"),
     // multi-word terms and symbols
-    ("blow jobs", "lexicon.en.blow-job"),
-    ("jerking off", "lexicon.en.jerk-off"),
-    ("concha de tu madre", "lexicon.es.concha-de-tu-madre"),
-    ("🖕", "lexicon.en.middle-finger-emoji"),
-    ("🖕🏽", "lexicon.en.middle-finger-emoji"),
+    ("blow jobs", "lexicon.sexual.en.blow-job"),
+    ("jerking off", "lexicon.sexual.en.jerk-off"),
+    ("concha de tu madre", "lexicon.profanity.es.concha-de-tu-madre"),
+    ("🖕", "lexicon.profanity.en.middle-finger-emoji"),
+    ("🖕🏽", "lexicon.profanity.en.middle-finger-emoji"),
 ];
 
 fn rules(text: &str, langs: Langs) -> Vec<String> {
@@ -284,16 +284,16 @@ fn obfuscated_terms_fire() {
 #[test]
 fn languages_select_lists() {
     assert_eq!(rules("puta", Langs::EN), Vec::<String>::new());
-    assert_eq!(rules("puta", Langs::ES), vec!["lexicon.es.puta"]);
+    assert_eq!(rules("puta", Langs::ES), vec!["lexicon.insult.es.puta"]);
     assert_eq!(rules("fuck", Langs::ES), Vec::<String>::new());
     assert_eq!(
         rules("fuck y puta", Langs::BOTH),
-        vec!["lexicon.en.fuck", "lexicon.es.puta"]
+        vec!["lexicon.insult.es.puta", "lexicon.profanity.en.fuck"]
     );
     // innocent words are scoped to the list that declares them: `pinches`
     // is an English verb, but the plural of Spanish `pinche`
     assert_eq!(rules("he pinches", Langs::BOTH), Vec::<String>::new());
-    assert_eq!(rules("pinches", Langs::ES), vec!["lexicon.es.pinche"]);
+    assert_eq!(rules("pinches", Langs::ES), vec!["lexicon.profanity.es.pinche"]);
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn score_combines_distinct_rules() {
     assert!((slur.score - 0.95).abs() < 1e-9);
     assert_eq!(lexicon.detect("hello there", Langs::BOTH).score, 0.0);
     let rules: Vec<&str> = two.rule_ids(&lexicon).collect();
-    assert_eq!(rules, vec!["lexicon.en.fuck", "lexicon.en.shit"], "sorted");
+    assert_eq!(rules, vec!["lexicon.profanity.en.fuck", "lexicon.profanity.en.shit"], "sorted");
 }
 
 #[test]
@@ -352,13 +352,13 @@ fn extra_lists_extend_re_rate_and_disable() {
     };
     assert_eq!(
         rules("fr4kkk off", Langs::ES),
-        vec!["lexicon.any.frak"],
+        vec!["lexicon.profanity.any.frak"],
         "any-language terms apply to every language"
     );
-    assert_eq!(rules("frakking", Langs::EN), vec!["lexicon.any.frak"]);
+    assert_eq!(rules("frakking", Langs::EN), vec!["lexicon.profanity.any.frak"]);
     assert_eq!(
         rules("grundle", Langs::BOTH),
-        vec!["lexicon.any.grundle-word"]
+        vec!["lexicon.profanity.any.grundle-word"]
     );
     assert_eq!(
         rules("Moby Dick", Langs::BOTH),
@@ -368,7 +368,7 @@ fn extra_lists_extend_re_rate_and_disable() {
     let horny = lexicon
         .terms()
         .iter()
-        .find(|t| t.rule_id == "lexicon.en.horny")
+        .find(|t| t.rule_id == "lexicon.sexual.en.horny")
         .unwrap();
     assert_eq!(
         horny.severity,
