@@ -12,7 +12,9 @@ use lexicon_detector::{Langs, Lexicon};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = args.first().expect("usage: dict_check WORDLIST [auto|en|es]");
+    let path = args
+        .first()
+        .expect("usage: dict_check WORDLIST [auto|en|es]");
     let langs = Langs::from_param(args.get(1).map_or("auto", String::as_str))
         .expect("lang is auto, en or es");
     let words = std::fs::read_to_string(path).expect("a readable word list");

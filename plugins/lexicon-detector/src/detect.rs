@@ -290,7 +290,10 @@ impl Lexicon {
     ) -> bool {
         hits.iter().any(|hit| {
             let category = self.terms[hit.term as usize].category;
-            if !matches!(category, Category::Insult | Category::HateSpeech | Category::Profanity) {
+            if !matches!(
+                category,
+                Category::Insult | Category::HateSpeech | Category::Profanity
+            ) {
                 return false;
             }
             let inside = |t: &Token| {
@@ -303,16 +306,14 @@ impl Lexicon {
             let last = first + tokens[first..].iter().take_while(|t| inside(t)).count();
             let from = first.saturating_sub(TARGET_WINDOW);
             let to = (last + TARGET_WINDOW).min(tokens.len());
-            (from..to)
-                .filter(|&k| k < first || k >= last)
-                .any(|k| {
-                    read(syms, &[(tokens[k].a, tokens[k].b)], &[], 0, aux);
-                    SECOND_PERSON.iter().any(|&(lang, word)| {
-                        langs.has(lang)
-                            && aux.letters.len() == word.chars().count()
-                            && aux.letters.iter().copied().eq(word.chars())
-                    })
+            (from..to).filter(|&k| k < first || k >= last).any(|k| {
+                read(syms, &[(tokens[k].a, tokens[k].b)], &[], 0, aux);
+                SECOND_PERSON.iter().any(|&(lang, word)| {
+                    langs.has(lang)
+                        && aux.letters.len() == word.chars().count()
+                        && aux.letters.iter().copied().eq(word.chars())
                 })
+            })
         })
     }
 
@@ -634,9 +635,9 @@ impl Lexicon {
             Severity::Slur => 2,
         };
         let from = self
-            .wild_forms
+            .wild_forms()
             .partition_point(|f| f.letters.len() < letters.len());
-        self.wild_forms[from..]
+        self.wild_forms()[from..]
             .iter()
             .take_while(|f| f.letters.len() == letters.len())
             .filter(|form| {

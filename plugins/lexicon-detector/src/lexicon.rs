@@ -461,7 +461,9 @@ pub struct Lexicon {
     pub(crate) innocent_words: FnvMap<Box<str>, u8>,
     /// Phrases whose words never fire together (`cum laude`), collapsed.
     pub(crate) innocent_phrases: Vec<Vec<Box<str>>>,
-    pub(crate) wild_forms: Vec<WildForm>,
+    /// Word forms for wildcard matching, built on the first word with a
+    /// `*` (rare), so that `open` does not pay for them.
+    pub(crate) wild_forms: OnceLock<Vec<WildForm>>,
     /// First three letters of every collapsed first word (two for
     /// two-letter words) as a bit table: a filter before any hash lookup.
     pub(crate) prefixes: PrefixTable,
@@ -672,44 +674,6 @@ impl Lexicon {
                 )
             });
         }
-        let mut wild_forms = Vec::new();
-        for (id, term) in terms.iter().enumerate() {
-            if term.words.len() != 1 || !term.words[0].letters.iter().all(|c| c.is_alphabetic()) {
-                continue;
-            }
-            let letters = &term.words[0].letters;
-            wild_forms.push(WildForm {
-                letters: letters.clone(),
-                term: id as u32,
-                inflected: false,
-            });
-            for lang in [Lang::En, Lang::Es] {
-                if term.lang != lang && term.lang != Lang::Any {
-                    continue;
-                }
-                for (token_tail, term_tail) in rules(lang) {
-                    let tail: Vec<char> = term_tail.chars().collect();
-                    if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
-                        continue;
-                    }
-                    let mut form: Vec<char> = letters[..letters.len() - tail.len()].to_vec();
-                    form.extend(token_tail.chars());
-                    wild_forms.push(WildForm {
-                        letters: form.into(),
-                        term: id as u32,
-                        inflected: true,
-                    });
-                }
-            }
-        }
-        wild_forms.sort_by(|a, b| {
-            a.letters
-                .len()
-                .cmp(&b.letters.len())
-                .then(a.inflected.cmp(&b.inflected))
-                .then(a.term.cmp(&b.term))
-        });
-        wild_forms.dedup_by(|a, b| a.letters == b.letters && a.term == b.term);
         let mut prefixes = PrefixTable::default();
         for key in first.keys() {
             prefixes.insert(key);
@@ -733,7 +697,7 @@ impl Lexicon {
             first,
             innocent_words,
             innocent_phrases,
-            wild_forms,
+            wild_forms: OnceLock::new(),
             prefixes,
             compound_prefixes,
             rules_by_last,
@@ -741,6 +705,53 @@ impl Lexicon {
             rule_severity,
             targeted_rule,
         }
+    }
+
+    /// Every single-word term's letters and their inflected forms, sorted
+    /// by length, for [`Lexicon::match_wild`](crate::Lexicon).
+    pub(crate) fn wild_forms(&self) -> &[WildForm] {
+        self.wild_forms.get_or_init(|| {
+            let mut wild_forms = Vec::new();
+            for (id, term) in self.terms.iter().enumerate() {
+                if term.words.len() != 1 || !term.words[0].letters.iter().all(|c| c.is_alphabetic())
+                {
+                    continue;
+                }
+                let letters = &term.words[0].letters;
+                wild_forms.push(WildForm {
+                    letters: letters.clone(),
+                    term: id as u32,
+                    inflected: false,
+                });
+                for lang in [Lang::En, Lang::Es] {
+                    if term.lang != lang && term.lang != Lang::Any {
+                        continue;
+                    }
+                    for (token_tail, term_tail) in rules(lang) {
+                        let tail: Vec<char> = term_tail.chars().collect();
+                        if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
+                            continue;
+                        }
+                        let mut form: Vec<char> = letters[..letters.len() - tail.len()].to_vec();
+                        form.extend(token_tail.chars());
+                        wild_forms.push(WildForm {
+                            letters: form.into(),
+                            term: id as u32,
+                            inflected: true,
+                        });
+                    }
+                }
+            }
+            wild_forms.sort_by(|a, b| {
+                a.letters
+                    .len()
+                    .cmp(&b.letters.len())
+                    .then(a.inflected.cmp(&b.inflected))
+                    .then(a.term.cmp(&b.term))
+            });
+            wild_forms.dedup_by(|a, b| a.letters == b.letters && a.term == b.term);
+            wild_forms
+        })
     }
 
     /// All terms.

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use sluice_sdk::*;
 
 pub use detect::{Detection, Hit, Scratch};
-pub use lexicon::{BUILTIN_EN, BUILTIN_ES, Category, Lang, Langs, Lexicon, Severity, Source, Term};
+pub use lexicon::{
+    BUILTIN_EN, BUILTIN_ES, Category, Lang, Langs, Lexicon, Severity, Source, TARGETED_RULE, Term,
+};
 
 /// Reads the extra term lists in `dir`: every `*.txt` file, language from
 /// the file name (`en.txt`, `es.txt`, `any.txt`, or `en-…`/`es_…` prefixed

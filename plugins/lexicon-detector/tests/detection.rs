@@ -97,6 +97,78 @@ const INNOCENT_EN: &[&str] = &[
     "G o o d n i g h t",
     // a Cyrillic word is not read as Latin
     "сука",
+    // words that end in a term: compounds must not catch them
+    "physiotherapist",
+    "psychotherapist",
+    "scrape",
+    "skyscrapers",
+    "drape",
+    "serape",
+    "terrapin",
+    "Hitchcock",
+    "woodcock",
+    "weathercock",
+    "stopcock",
+    "poppycock",
+    "cocoon",
+    "cocooning",
+    "tycoon",
+    "Laocoon",
+    "gobbledygook",
+    "sauerkraut",
+    "saltwater",
+    "auspices",
+    "hospices",
+    "pinprick",
+    "Chappaquiddick",
+    // words that contain a short term (compounds need four letters)
+    "grass",
+    "embarrass",
+    "massage",
+    "bassist",
+    "chassis",
+    "passion",
+    "brassiere",
+    "constitution",
+    "petite",
+    "hotcake",
+    "documentary",
+    "spectacular",
+    "analog",
+    "canal",
+    "banal",
+    // inflections and look-alikes of the new insults
+    "Twitter",
+    "twittering",
+    "shilling",
+    "jerky",
+    "jerkin",
+    "simpering",
+    "prating",
+    "creeper",
+    "trolly",
+    "perverting the course of justice",
+    "a chink of light",
+    "Homo sapiens",
+    "Squaw Valley",
+    "spic and span",
+    // ordinary words near the new lists
+    "dumbbell",
+    "stupor",
+    "idiom",
+    "moronga",
+    "loose",
+    "jerusalem",
+    "killjoy",
+    "you killed it",
+    "kill the lights",
+    "the skill you have",
+    "die hard",
+    "dieting",
+    // markup and code: `<` and `()` only read as letters inside words
+    "<b>bold</b> text",
+    "call main() now",
+    "a <3 for you",
 ];
 
 const INNOCENT_ES: &[&str] = &[
@@ -133,6 +205,25 @@ const INNOCENT_ES: &[&str] = &[
     "pollo",
     "paja",
     "marisco",
+    // words that end in a Spanish term: no compounds in Spanish
+    "disputa",
+    "cómputo",
+    "esputo",
+    "ampolla",
+    "repollo",
+    "muérdago",
+    "órdago",
+    // everyday words next to the new insults
+    "perro",
+    "zorro",
+    "pollo",
+    "pollito",
+    "caco",
+    "tontería",
+    "payasada",
+    "hostal",
+    "matemáticas",
+    "te mando un mensaje",
 ];
 
 /// (text, rule that must fire)
@@ -231,9 +322,56 @@ const OBFUSCATED: &[(&str, &str)] = &[
     // multi-word terms and symbols
     ("blow jobs", "lexicon.sexual.en.blow-job"),
     ("jerking off", "lexicon.sexual.en.jerk-off"),
-    ("concha de tu madre", "lexicon.profanity.es.concha-de-tu-madre"),
+    (
+        "concha de tu madre",
+        "lexicon.profanity.es.concha-de-tu-madre",
+    ),
     ("🖕", "lexicon.profanity.en.middle-finger-emoji"),
     ("🖕🏽", "lexicon.profanity.en.middle-finger-emoji"),
+];
+
+/// (text, rule that must fire): compounds, new substitutions, phonetic
+/// spellings and the categories.
+const CATEGORISED: &[(&str, &str)] = &[
+    // compounds: a head glued to a term of four letters or more
+    ("bigdick", "lexicon.insult.en.dick"),
+    ("motherfuckers", "lexicon.insult.en.motherfucker"),
+    ("mothafuckas", "lexicon.profanity.en.mothafucka"),
+    ("dumbbitch", "lexicon.insult.en.bitch"),
+    ("uglyfaggots", "lexicon.hate_speech.en.faggot"),
+    ("cocksuckers", "lexicon.insult.en.cocksucker"),
+    ("dicksucker", "lexicon.insult.en.dick"),
+    ("fuckboy", "lexicon.profanity.en.fuck"),
+    ("shitshow", "lexicon.profanity.en.shit"),
+    ("bitchass", "lexicon.insult.en.bitch"),
+    ("dumbass", "lexicon.insult.en.dumbass"),
+    ("stupidest", "lexicon.insult.en.stupid"),
+    // digit and symbol substitutions
+    ("wh()re", "lexicon.insult.en.whore"),
+    ("m()r()n", "lexicon.insult.en.moron"),
+    ("c()<k", "lexicon.sexual.en.cock"),
+    ("di<khead", "lexicon.insult.en.dickhead"),
+    ("id10t", "lexicon.insult.en.idiot"),
+    ("m0r0n", "lexicon.insult.en.moron"),
+    ("$tup1d", "lexicon.insult.en.stupid"),
+    // phonetic spellings
+    ("phuck", "lexicon.profanity.en.phuck"),
+    ("fuk off", "lexicon.profanity.en.fuk"),
+    ("biatch", "lexicon.profanity.en.biatch"),
+    // categories
+    ("you are a weirdo", "lexicon.insult.en.weirdo"),
+    ("douchebag", "lexicon.insult.en.douchebag"),
+    (
+        "go back to your country",
+        "lexicon.hate_speech.en.go-back-to-your-country",
+    ),
+    ("I will kill you", "lexicon.threat.en.kill-you"),
+    ("just kill yourself", "lexicon.self_harm.en.kill-yourself"),
+    ("kys", "lexicon.self_harm.en.kys"),
+    ("eres un estúpido", "lexicon.insult.es.estupido"),
+    ("te voy a matar", "lexicon.threat.es.te-voy-a-matar"),
+    ("mátate", "lexicon.self_harm.es.matate"),
+    ("sudaca", "lexicon.hate_speech.es.sudaca"),
 ];
 
 fn rules(text: &str, langs: Langs) -> Vec<String> {
@@ -282,6 +420,46 @@ fn obfuscated_terms_fire() {
 }
 
 #[test]
+fn compounds_substitutions_and_categories_fire() {
+    let missed: Vec<String> = CATEGORISED
+        .iter()
+        .filter_map(|&(text, rule)| {
+            let got = rules(text, Langs::BOTH);
+            (!got.iter().any(|r| r == rule)).then(|| format!("{text:?} -> {got:?}, wanted {rule}"))
+        })
+        .collect();
+    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+}
+
+#[test]
+fn insults_aimed_at_the_reader_weigh_more() {
+    let lexicon = Lexicon::builtin();
+    let alone = lexicon.detect("that was a stupid idea", Langs::BOTH);
+    assert!(alone.score < 0.5, "a mild insult alone: {}", alone.score);
+    let aimed = lexicon.detect("you are so stupid", Langs::BOTH);
+    assert!(
+        (aimed.score - (1.0 - 0.65 * 0.65)).abs() < 1e-9,
+        "{}",
+        aimed.score
+    );
+    assert!(
+        aimed
+            .rule_ids(&lexicon)
+            .any(|r| r == lexicon_detector::TARGETED_RULE)
+    );
+    let spanish = lexicon.detect("eres un idiota", Langs::ES);
+    assert!(spanish.score >= 0.5, "{}", spanish.score);
+    // the second-person word must be near: four words either side
+    let far = lexicon.detect(
+        "you know what, that whole plan was just stupid",
+        Langs::BOTH,
+    );
+    assert!(far.score < 0.5, "{}", far.score);
+    // profanity not aimed at anyone, and a slur, keep their own weights
+    assert_eq!(lexicon.detect("shit", Langs::BOTH).score, 0.75);
+}
+
+#[test]
 fn languages_select_lists() {
     assert_eq!(rules("puta", Langs::EN), Vec::<String>::new());
     assert_eq!(rules("puta", Langs::ES), vec!["lexicon.insult.es.puta"]);
@@ -293,7 +471,10 @@ fn languages_select_lists() {
     // innocent words are scoped to the list that declares them: `pinches`
     // is an English verb, but the plural of Spanish `pinche`
     assert_eq!(rules("he pinches", Langs::BOTH), Vec::<String>::new());
-    assert_eq!(rules("pinches", Langs::ES), vec!["lexicon.profanity.es.pinche"]);
+    assert_eq!(
+        rules("pinches", Langs::ES),
+        vec!["lexicon.profanity.es.pinche"]
+    );
 }
 
 #[test]
@@ -313,7 +494,11 @@ fn score_combines_distinct_rules() {
     assert!((slur.score - 0.95).abs() < 1e-9);
     assert_eq!(lexicon.detect("hello there", Langs::BOTH).score, 0.0);
     let rules: Vec<&str> = two.rule_ids(&lexicon).collect();
-    assert_eq!(rules, vec!["lexicon.profanity.en.fuck", "lexicon.profanity.en.shit"], "sorted");
+    assert_eq!(
+        rules,
+        vec!["lexicon.profanity.en.fuck", "lexicon.profanity.en.shit"],
+        "sorted"
+    );
 }
 
 #[test]
@@ -355,7 +540,10 @@ fn extra_lists_extend_re_rate_and_disable() {
         vec!["lexicon.profanity.any.frak"],
         "any-language terms apply to every language"
     );
-    assert_eq!(rules("frakking", Langs::EN), vec!["lexicon.profanity.any.frak"]);
+    assert_eq!(
+        rules("frakking", Langs::EN),
+        vec!["lexicon.profanity.any.frak"]
+    );
     assert_eq!(
         rules("grundle", Langs::BOTH),
         vec!["lexicon.profanity.any.grundle-word"]
