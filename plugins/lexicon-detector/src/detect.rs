@@ -278,8 +278,9 @@ impl Lexicon {
         };
     }
 
-    /// Whether an insult or slur is aimed at the reader: a second-person
-    /// word ([`SECOND_PERSON`]) within [`TARGET_WINDOW`] words of it.
+    /// Whether an insult, a slur or strong profanity is aimed at the
+    /// reader: a second-person word ([`SECOND_PERSON`]) within
+    /// [`TARGET_WINDOW`] words of it.
     fn targeted(
         &self,
         syms: &[Sym],
@@ -289,11 +290,16 @@ impl Lexicon {
         aux: &mut Canon,
     ) -> bool {
         hits.iter().any(|hit| {
-            let category = self.terms[hit.term as usize].category;
-            if !matches!(
-                category,
-                Category::Insult | Category::HateSpeech | Category::Profanity
-            ) {
+            // mild profanity aimed at someone is still banter (`wtf are
+            // you doing`, `damn you're fast`); strong profanity aimed at
+            // someone (`fuck you`) ranks above the same word alone
+            let term = &self.terms[hit.term as usize];
+            let aims = match term.category {
+                Category::Insult | Category::HateSpeech => true,
+                Category::Profanity => term.severity >= Severity::Strong,
+                _ => false,
+            };
+            if !aims {
                 return false;
             }
             let inside = |t: &Token| {
