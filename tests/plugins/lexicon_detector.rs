@@ -204,7 +204,7 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("en.txt"),
-        "# house rules\nfrak\tstrong\n!dick\n",
+        "# house rules\nfrak\tstrong\n!dick\n[insult]\nnumpty\tstrong\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("any.txt"), "grundle\tslur\n").unwrap();
@@ -225,7 +225,10 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
         ParamValue::Text("/lexicons".into()),
     )];
     let (params, effective) = plugin.effective_grant(&given).unwrap();
-    let input = text_chunk("text", &["fr4k off", "Moby Dick", "grundle", "fuck"]);
+    let input = text_chunk(
+        "text",
+        &["fr4k off", "Moby Dick", "grundle", "fuck", "what a numpty"],
+    );
     let out = plugin
         .session(&params, &effective, None)
         .unwrap()
@@ -238,11 +241,13 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
             vec![],
             vec!["lexicon.profanity.any.grundle".to_string()],
             vec!["lexicon.profanity.en.fuck".to_string()],
+            // an extra list's `[category]` line names the category
+            vec!["lexicon.insult.en.numpty".to_string()],
         ]
     );
     assert_eq!(
         labels(&out, "offensive_label"),
-        vec![Some(true), Some(false), Some(true), Some(true)]
+        vec![Some(true), Some(false), Some(true), Some(true), Some(true)]
     );
 
     // a bad line is reported with the file and line
