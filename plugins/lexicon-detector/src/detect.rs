@@ -604,6 +604,10 @@ impl Lexicon {
         mut accept: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
         let collapsed = word.collapsed.as_str();
+        // a head of two letters and a term of three collapsed ones at least
+        if collapsed.len() < 5 {
+            return None;
+        }
         for (run, (at, _)) in collapsed.char_indices().enumerate().skip(2) {
             let tail = &collapsed[at..];
             if tail.len() < 3 {
