@@ -123,6 +123,9 @@ fn report(detector: &str, scores: &[f64], labels: Option<&[bool]>) {
     }
 }
 
+/// A named set of rows: texts and, when labelled, 1 = offensive.
+type RowSet = (&'static str, Vec<String>, Option<Vec<bool>>);
+
 /// The Python baselines' venv (crates/cli/benches/offensive_venv.sh).
 fn baseline_python() -> Option<PathBuf> {
     let python = std::env::var_os("SLUICE_OFFENSIVE_PYTHON")
@@ -134,7 +137,7 @@ fn baseline_python() -> Option<PathBuf> {
 }
 
 /// Writes `set,text,label` rows for offensive_baseline.py.
-fn baseline_rows(sets: &[(&str, Vec<String>, Option<Vec<bool>>)]) -> PathBuf {
+fn baseline_rows(sets: &[RowSet]) -> PathBuf {
     let path = std::env::temp_dir().join(format!("sluice-offensive-{}.csv", std::process::id()));
     let mut csv = String::from("set,text,label\n");
     for (name, texts, labels) in sets {
@@ -157,7 +160,7 @@ fn baseline_rows(sets: &[(&str, Vec<String>, Option<Vec<bool>>)]) -> PathBuf {
 fn offensive(insults: Option<&Path>) {
     let lexicon = lexicon_detector::Lexicon::builtin();
     let langs = lexicon_detector::Langs::BOTH;
-    let mut sets: Vec<(&str, Vec<String>, Option<Vec<bool>>)> = Vec::new();
+    let mut sets: Vec<RowSet> = Vec::new();
     match insults {
         Some(path) => {
             let (texts, labels) = load_path(path);
