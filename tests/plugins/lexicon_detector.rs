@@ -126,8 +126,8 @@ fn lexicon_detector() {
     );
     let score = scores(&out, "offensive_score");
     assert!(
-        (score[0].unwrap() - 0.9375).abs() < 1e-9,
-        "two strong rules: 1 - 0.25²: {score:?}"
+        (score[0].unwrap() - (1.0 - 0.25 * 0.25 * 0.65)).abs() < 1e-9,
+        "two strong rules aimed at the reader: 1 - 0.25² · 0.65: {score:?}"
     );
     assert_eq!(score[1], Some(0.0));
     assert_eq!(score[2], None, "missing text: missing score");
@@ -141,13 +141,14 @@ fn lexicon_detector() {
         tags(&out, "offensive_rules"),
         vec![
             vec![
-                "lexicon.en.bitch".to_string(),
-                "lexicon.en.fucking".to_string()
+                "lexicon.insult.en.bitch".to_string(),
+                "lexicon.insult.targeted".to_string(),
+                "lexicon.profanity.en.fucking".to_string()
             ],
             vec![],
             vec![],
-            vec!["lexicon.es.puta".to_string()],
-            vec!["lexicon.en.ass".to_string()],
+            vec!["lexicon.insult.es.puta".to_string()],
+            vec!["lexicon.profanity.en.ass".to_string()],
         ]
     );
     assert_eq!(run(), out, "same input, same output");
@@ -194,7 +195,7 @@ fn lexicon_detector_uses_the_granted_lang_column_and_renamed_outputs() {
     );
     assert_eq!(
         tags(&out, "bad_rules"),
-        vec![vec!["lexicon.es.puta".to_string()], vec![], vec![]]
+        vec![vec!["lexicon.insult.es.puta".to_string()], vec![], vec![]]
     );
 }
 
@@ -203,7 +204,7 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("en.txt"),
-        "# house rules\nfrak\tstrong\n!dick\n",
+        "# house rules\nfrak\tstrong\n!dick\n[insult]\nnumpty\tstrong\n",
     )
     .unwrap();
     std::fs::write(dir.path().join("any.txt"), "grundle\tslur\n").unwrap();
@@ -224,7 +225,10 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
         ParamValue::Text("/lexicons".into()),
     )];
     let (params, effective) = plugin.effective_grant(&given).unwrap();
-    let input = text_chunk("text", &["fr4k off", "Moby Dick", "grundle", "fuck"]);
+    let input = text_chunk(
+        "text",
+        &["fr4k off", "Moby Dick", "grundle", "fuck", "what a numpty"],
+    );
     let out = plugin
         .session(&params, &effective, None)
         .unwrap()
@@ -233,15 +237,17 @@ fn lexicon_detector_reads_extra_lists_from_a_directory_granted_read_only() {
     assert_eq!(
         tags(&out, "offensive_rules"),
         vec![
-            vec!["lexicon.en.frak".to_string()],
+            vec!["lexicon.profanity.en.frak".to_string()],
             vec![],
-            vec!["lexicon.any.grundle".to_string()],
-            vec!["lexicon.en.fuck".to_string()],
+            vec!["lexicon.profanity.any.grundle".to_string()],
+            vec!["lexicon.profanity.en.fuck".to_string()],
+            // an extra list's `[category]` line names the category
+            vec!["lexicon.insult.en.numpty".to_string()],
         ]
     );
     assert_eq!(
         labels(&out, "offensive_label"),
-        vec![Some(true), Some(false), Some(true), Some(true)]
+        vec![Some(true), Some(false), Some(true), Some(true), Some(true)]
     );
 
     // a bad line is reported with the file and line

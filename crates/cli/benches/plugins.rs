@@ -1,16 +1,22 @@
 //! Standard-library plugin benchmarks (issue: the standard plugin library),
 //! each next to its baseline in the same run:
-//! - `lexicon-detector` on the two labelled sets of examples/chat-moderation
-//!   (SMS, SpamAssassin): precision / recall / F1 of "fires" against the
-//!   labels, for the plugin and for the `rustrict` crate (`is_inappropriate`),
-//!   plus their agreement; the labels are spam / not spam, so these are proxy
-//!   figures (see docs/BENCHMARKS.md); throughput through the host vs native;
+//! - `lexicon-detector` on offensive-language rows: the human-labelled
+//!   insults set (path given with `--insults PATH`, not part of the
+//!   repository; see docs/BENCHMARKS.md) and the SMS ham of
+//!   examples/chat-moderation (flag rate on ordinary messages), next to
+//!   `rustrict` (`is_inappropriate`) and, when their venv exists
+//!   (crates/cli/benches/offensive_venv.sh), alt-profanity-check 1.9.1 and
+//!   better-profanity 0.7.0 on the same rows (offensive_baseline.py): rows
+//!   flagged, precision / recall / F1 of the flag and ROC-AUC of the score;
+//!   then throughput through the host vs native vs the baselines, and the
+//!   cost of opening a session;
+//! - the same detectors on the spam-labelled sets (a proxy only);
 //! - `hash-features`: rows/s in Wasm through the host vs the same code native.
 //!
-//! Run: `cargo bench -p sluice --bench plugins`
+//! Run: `cargo bench -p sluice --bench plugins -- --insults ../shared/data/insults_dev.csv`
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustrict::CensorStr;
 use sluice_core::contract::ParamValue;
@@ -20,11 +26,17 @@ use sluice_runtime::policy::Policy;
 use sluice_runtime::{Runtime, RuntimeConfig};
 
 fn load(path: &str) -> (Vec<String>, Vec<bool>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../examples/chat-moderation/data")
-        .join(path);
+    load_path(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/chat-moderation/data")
+            .join(path),
+    )
+}
+
+/// `text` and `label` (1 = positive) of a CSV file.
+fn load_path(path: &Path) -> (Vec<String>, Vec<bool>) {
     let (mut texts, mut labels) = (Vec::new(), Vec::new());
-    for batch in TableReader::open(&path, 8192).unwrap() {
+    for batch in TableReader::open(path, 8192).unwrap() {
         let chunk = batch_to_chunk(
             &batch.unwrap(),
             &[
@@ -94,6 +106,189 @@ fn chunks(texts: &[&str], rows: usize) -> Vec<Chunk> {
         .collect()
 }
 
+/// One detector's figures on one set of rows.
+fn report(detector: &str, scores: &[f64], labels: Option<&[bool]>) {
+    let flags: Vec<bool> = scores.iter().map(|&s| s >= 0.5).collect();
+    let flagged = flags.iter().filter(|f| **f).count();
+    let rate = 100.0 * flagged as f64 / flags.len().max(1) as f64;
+    match labels {
+        Some(labels) => {
+            let (p, r, f) = prf(&flags, labels);
+            let auc = sluice_metrics::roc_auc(labels, scores).unwrap_or(f64::NAN);
+            println!(
+                "  {detector:<20} flags {flagged:>5} ({rate:>5.2} %)  P {p:.3}  R {r:.3}  F1 {f:.3}  ROC-AUC {auc:.3}"
+            );
+        }
+        None => println!("  {detector:<20} flags {flagged:>5} ({rate:>5.2} %)"),
+    }
+}
+
+/// A named set of rows: texts and, when labelled, 1 = offensive.
+type RowSet = (&'static str, Vec<String>, Option<Vec<bool>>);
+
+/// The Python baselines' venv (crates/cli/benches/offensive_venv.sh).
+fn baseline_python() -> Option<PathBuf> {
+    let python = std::env::var_os("SLUICE_OFFENSIVE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/offensive-venv/bin/python")
+        });
+    python.exists().then_some(python)
+}
+
+/// Writes `set,text,label` rows for offensive_baseline.py.
+fn baseline_rows(sets: &[RowSet]) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("sluice-offensive-{}.csv", std::process::id()));
+    let mut csv = String::from("set,text,label\n");
+    for (name, texts, labels) in sets {
+        for (row, text) in texts.iter().enumerate() {
+            let label = labels
+                .as_ref()
+                .map_or(String::new(), |l| u8::from(l[row]).to_string());
+            csv.push_str(&format!(
+                "{name},\"{}\",{label}\n",
+                text.replace('"', "\"\"")
+            ));
+        }
+    }
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+/// Offensive-language quality on the insults set and SMS ham, every
+/// detector on the same rows, then throughput.
+fn offensive(insults: Option<&Path>) {
+    let lexicon = lexicon_detector::Lexicon::builtin();
+    let langs = lexicon_detector::Langs::BOTH;
+    let mut sets: Vec<RowSet> = Vec::new();
+    match insults {
+        Some(path) => {
+            let (texts, labels) = load_path(path);
+            sets.push(("insults", texts, Some(labels)));
+        }
+        None => println!(
+            "offensive: no `--insults PATH` given: the insults set is skipped (see docs/BENCHMARKS.md)"
+        ),
+    }
+    let (texts, labels) = load("messages.csv");
+    let ham: Vec<String> = texts
+        .into_iter()
+        .zip(labels)
+        .filter(|(_, spam)| !spam)
+        .map(|(text, _)| text)
+        .collect();
+    sets.push(("sms_ham", ham, None));
+    let python = baseline_python().map(|python| {
+        let rows = baseline_rows(&sets);
+        let output = std::process::Command::new(&python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/offensive_baseline.py"))
+            .arg(&rows)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&rows);
+        assert!(
+            output.status.success(),
+            "offensive_baseline.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    });
+    if python.is_none() {
+        println!(
+            "offensive: Python baselines skipped (run crates/cli/benches/offensive_venv.sh first)"
+        );
+    }
+    let mut all_rows = 0;
+    let (mut ours_time, mut rustrict_time) = (Duration::ZERO, Duration::ZERO);
+    for (name, texts, labels) in &sets {
+        all_rows += texts.len();
+        println!(
+            "offensive/{name}: {} rows{}",
+            texts.len(),
+            labels.as_ref().map_or(String::new(), |l| format!(
+                ", {} labelled offensive",
+                l.iter().filter(|x| **x).count()
+            ))
+        );
+        let started = Instant::now();
+        let ours: Vec<f64> = texts
+            .iter()
+            .map(|t| lexicon.detect(t, langs).score)
+            .collect();
+        ours_time += started.elapsed();
+        let started = Instant::now();
+        let theirs: Vec<f64> = texts
+            .iter()
+            .map(|t| f64::from(u8::from(t.as_str().is_inappropriate())))
+            .collect();
+        rustrict_time += started.elapsed();
+        report("lexicon-detector", &ours, labels.as_deref());
+        report("rustrict", &theirs, labels.as_deref());
+        for baseline in ["alt-profanity-check", "better-profanity"] {
+            let Some(set) = python.as_ref().map(|p| &p[baseline]["sets"][name]) else {
+                continue;
+            };
+            let get = |key: &str| set[key].as_f64().unwrap_or(f64::NAN);
+            let flagged = get("flagged");
+            let rate = 100.0 * flagged / get("rows");
+            if labels.is_some() {
+                println!(
+                    "  {baseline:<20} flags {flagged:>5} ({rate:>5.2} %)  P {:.3}  R {:.3}  F1 {:.3}  ROC-AUC {:.3}",
+                    get("precision"),
+                    get("recall"),
+                    get("f1"),
+                    get("roc_auc")
+                );
+            } else {
+                println!("  {baseline:<20} flags {flagged:>5} ({rate:>5.2} %)");
+            }
+        }
+    }
+    // throughput: the two native detectors interleaved, 5 rounds each over
+    // every row above (the first round is the quality pass)
+    let all: Vec<&str> = sets
+        .iter()
+        .flat_map(|(_, texts, _)| texts.iter().map(String::as_str))
+        .collect();
+    let (mut ours_rates, mut rustrict_rates) = (vec![], vec![]);
+    let rate = |d: Duration| all_rows as f64 / d.as_secs_f64();
+    ours_rates.push(rate(ours_time));
+    rustrict_rates.push(rate(rustrict_time));
+    for _ in 1..5 {
+        let started = Instant::now();
+        for text in &all {
+            std::hint::black_box(lexicon.detect(text, langs).score);
+        }
+        ours_rates.push(rate(started.elapsed()));
+        let started = Instant::now();
+        for text in &all {
+            std::hint::black_box(text.is_inappropriate());
+        }
+        rustrict_rates.push(rate(started.elapsed()));
+    }
+    let spread = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        format!(
+            "{:.0} rows/s (median of 5; {:.0}–{:.0})",
+            rates[2], rates[0], rates[4]
+        )
+    };
+    let mut line = format!(
+        "offensive throughput over those {all_rows} rows: lexicon-detector native {}, rustrict native {}",
+        spread(&mut ours_rates),
+        spread(&mut rustrict_rates)
+    );
+    for baseline in ["alt-profanity-check", "better-profanity"] {
+        if let Some(python) = &python {
+            line.push_str(&format!(
+                ", {baseline} (Python, one pass) {:.0} rows/s",
+                python[baseline]["rows_per_s"].as_f64().unwrap_or(f64::NAN)
+            ));
+        }
+    }
+    println!("{line}");
+}
+
 fn lexicon(runtime: &Runtime) {
     let lexicon = lexicon_detector::Lexicon::builtin();
     let langs = lexicon_detector::Langs::from_param("auto").unwrap();
@@ -159,6 +354,21 @@ fn lexicon(runtime: &Runtime) {
         .unwrap();
     let (params, effective) = plugin.effective_grant(&[]).unwrap();
     let input = chunks(&all, 4096);
+    // what a session start pays: instantiate, `open` (builds the index)
+    let mut opens: Vec<Duration> = (0..31)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(plugin.session(&params, &effective, None).unwrap());
+            started.elapsed()
+        })
+        .collect();
+    opens.sort();
+    println!(
+        "lexicon-detector session open (instantiate + open), 31 opens: median {:.3} ms, min {:.3} ms, max {:.3} ms",
+        opens[15].as_secs_f64() * 1e3,
+        opens[0].as_secs_f64() * 1e3,
+        opens[30].as_secs_f64() * 1e3
+    );
     let started = Instant::now();
     let mut session = plugin.session(&params, &effective, None).unwrap();
     for chunk in &input {
@@ -239,7 +449,14 @@ fn hash_features(runtime: &Runtime) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; the only option of ours is `--insults PATH`
+    let args: Vec<String> = std::env::args().collect();
+    let insults = args
+        .iter()
+        .position(|a| a == "--insults")
+        .map(|at| PathBuf::from(args.get(at + 1).expect("--insults needs a path")));
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    offensive(insults.as_deref());
     lexicon(&runtime);
     hash_features(&runtime);
 }

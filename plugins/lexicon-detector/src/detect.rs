@@ -19,7 +19,7 @@
 //! 7. Hits inside an innocent phrase (`cum laude`, `tit for tat`) are
 //!    dropped.
 
-use crate::lexicon::{Lang, Langs, Lexicon, MAX_WORD, Severity, Word, rules};
+use crate::lexicon::{Category, Lang, Langs, Lexicon, MAX_WORD, Severity, Word, rules};
 use crate::normalize::{Class, Sym, WILD, symbols};
 
 /// One matched term.
@@ -104,6 +104,33 @@ impl Canon {
         crate::lexicon::collapse(&self.letters, &mut self.collapsed, &mut self.runs);
     }
 }
+
+/// How many words either side of an insult a second-person word may be
+/// (`you are such a total idiot`).
+const TARGET_WINDOW: usize = 4;
+
+/// Words that address the reader, as normalised letters.
+const SECOND_PERSON: &[(Lang, &str)] = &[
+    (Lang::En, "you"),
+    (Lang::En, "u"),
+    (Lang::En, "ya"),
+    (Lang::En, "your"),
+    (Lang::En, "ur"),
+    (Lang::En, "youre"),
+    (Lang::En, "yourself"),
+    (Lang::En, "urself"),
+    (Lang::En, "yourselves"),
+    (Lang::En, "thou"),
+    (Lang::En, "thee"),
+    (Lang::Es, "tu"),
+    (Lang::Es, "te"),
+    (Lang::Es, "ti"),
+    (Lang::Es, "eres"),
+    (Lang::Es, "sos"),
+    (Lang::Es, "vos"),
+    (Lang::Es, "usted"),
+    (Lang::Es, "ustedes"),
+];
 
 /// Longest word (in symbols) worth reading; longer ones are URLs or noise.
 const MAX_SYMS: u32 = 256;
@@ -234,6 +261,9 @@ impl Lexicon {
         pending.sort_by_key(|(hit, _)| (hit.start, hit.end));
         out.hits.extend(pending.iter().map(|(hit, _)| *hit));
         out.rules.extend(out.hits.iter().map(|h| h.rule));
+        if self.targeted(syms, tokens, &out.hits, langs, aux) {
+            out.rules.push(self.targeted_rule);
+        }
         out.rules.sort_unstable();
         out.rules.dedup();
         let clean: f64 = out
@@ -246,6 +276,51 @@ impl Lexicon {
         } else {
             1.0 - clean
         };
+    }
+
+    /// Whether an insult, a slur or strong profanity is aimed at the
+    /// reader: a second-person word ([`SECOND_PERSON`]) within
+    /// [`TARGET_WINDOW`] words of it.
+    fn targeted(
+        &self,
+        syms: &[Sym],
+        tokens: &[Token],
+        hits: &[Hit],
+        langs: Langs,
+        aux: &mut Canon,
+    ) -> bool {
+        hits.iter().any(|hit| {
+            // mild profanity aimed at someone is still banter (`wtf are
+            // you doing`, `damn you're fast`); strong profanity aimed at
+            // someone (`fuck you`) ranks above the same word alone
+            let term = &self.terms[hit.term as usize];
+            let aims = match term.category {
+                Category::Insult | Category::HateSpeech => true,
+                Category::Profanity => term.severity >= Severity::Strong,
+                _ => false,
+            };
+            if !aims {
+                return false;
+            }
+            let inside = |t: &Token| {
+                let at = syms[t.a as usize].start as usize;
+                at >= hit.start && at < hit.end
+            };
+            let Some(first) = tokens.iter().position(inside) else {
+                return false;
+            };
+            let last = first + tokens[first..].iter().take_while(|t| inside(t)).count();
+            let from = first.saturating_sub(TARGET_WINDOW);
+            let to = (last + TARGET_WINDOW).min(tokens.len());
+            (from..to).filter(|&k| k < first || k >= last).any(|k| {
+                read(syms, &[(tokens[k].a, tokens[k].b)], &[], 0, aux);
+                SECOND_PERSON.iter().any(|&(lang, word)| {
+                    langs.has(lang)
+                        && aux.letters.len() == word.chars().count()
+                        && aux.letters.iter().copied().eq(word.chars())
+                })
+            })
+        })
     }
 
     fn hit(&self, term: u32, start: u32, end: u32) -> Hit {
@@ -408,10 +483,16 @@ impl Lexicon {
                 continue;
             }
             current.finish();
-            if current.runs.len() > MAX_WORD || !self.may_match(&current.collapsed) {
+            if current.runs.len() > MAX_WORD {
                 continue;
             }
-            let found = self.find(current, langs, key, |term| accept(term, current));
+            let mut found = None;
+            if self.may_match(&current.collapsed) {
+                found = self.find(current, langs, key, |term| accept(term, current));
+            }
+            if found.is_none() {
+                found = self.find_compound(current, langs, key, |term| accept(term, current));
+            }
             if found.is_some() {
                 // checked last: innocent words are rare, hits rarer still
                 current.exact.clear();
@@ -431,27 +512,56 @@ impl Lexicon {
         word: &Canon,
         langs: Langs,
         key: &mut String,
+        accept: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        self.find_in(&word.collapsed, &word.runs, false, langs, key, accept)
+    }
+
+    /// [`Lexicon::find`] on a collapsed form and its runs. With
+    /// `shared_first`, the first run may be longer than the term's: it is
+    /// the end of a compound's head too (`dumbbitch`).
+    fn find_in(
+        &self,
+        collapsed: &str,
+        runs: &[u8],
+        shared_first: bool,
+        langs: Langs,
+        key: &mut String,
         mut accept: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        if let Some(ids) = self.first.get(word.collapsed.as_str()) {
+        let fits = |word: &[u8], term: &[u8], adds_only: bool| {
+            if shared_first && !word.is_empty() && !term.is_empty() && word[0] >= term[0] {
+                // compare the rest as usual; the first run is shared
+                word.len() == term.len()
+                    && (word.len() == 1 || dominates_stem(&word[1..], &term[1..], adds_only))
+            } else {
+                dominates_stem(word, term, adds_only)
+            }
+        };
+        if let Some(ids) = self.first.get(collapsed) {
             for &id in ids {
                 let term = &self.terms[id as usize];
-                if langs.has(term.lang) && dominates(&word.runs, &term.words[0].runs) && accept(id)
-                {
+                let term_runs = &term.words[0].runs;
+                let direct = if shared_first {
+                    fits(runs, term_runs, false)
+                } else {
+                    dominates(runs, term_runs)
+                };
+                if langs.has(term.lang) && direct && accept(id) {
                     return Some(id);
                 }
             }
         }
-        let last = *word.collapsed.as_bytes().last()?;
+        let last = *collapsed.as_bytes().last()?;
         let candidates = self.rules_by_last.get(last as usize)?;
         for &(lang, token_tail, term_tail) in candidates {
             if !langs.has(lang) {
                 continue;
             }
-            let Some(stem) = word.collapsed.strip_suffix(token_tail) else {
+            let Some(stem) = collapsed.strip_suffix(token_tail) else {
                 continue;
             };
-            let stem_runs = word.runs.len() - token_tail.len();
+            let stem_runs = runs.len() - token_tail.len();
             // a stem glued to a tail that starts with its last letter
             // would not be a collapsed form
             if stem_runs < 2
@@ -468,8 +578,8 @@ impl Lexicon {
             for &id in ids {
                 let term = &self.terms[id as usize];
                 if (term.lang == lang || term.lang == Lang::Any)
-                    && dominates_stem(
-                        &word.runs[..stem_runs],
+                    && fits(
+                        &runs[..stem_runs],
                         &term.words[0].runs[..stem_runs],
                         term_tail.is_empty(),
                     )
@@ -477,6 +587,40 @@ impl Lexicon {
                 {
                     return Some(id);
                 }
+            }
+        }
+        None
+    }
+
+    /// Compounds ending in a term (`bigdick`, `motherfuckers`,
+    /// `dumbcunts`): a head of two letters or more, then a term that
+    /// [`Term::compounds`], directly or inflected. Innocent words that end
+    /// in a term (`peacock`, `grape`) are listed with `!`.
+    fn find_compound(
+        &self,
+        word: &Canon,
+        langs: Langs,
+        key: &mut String,
+        mut accept: impl FnMut(u32) -> bool,
+    ) -> Option<u32> {
+        let collapsed = word.collapsed.as_str();
+        // a head of two letters and a term of three collapsed ones at least
+        if collapsed.len() < 5 {
+            return None;
+        }
+        for (run, (at, _)) in collapsed.char_indices().enumerate().skip(2) {
+            let tail = &collapsed[at..];
+            if tail.len() < 3 {
+                break;
+            }
+            if !self.compound_prefixes.may_start(tail) {
+                continue;
+            }
+            let found = self.find_in(tail, &word.runs[run..], true, langs, key, |id| {
+                self.terms[id as usize].compounds() && accept(id)
+            });
+            if found.is_some() {
+                return found;
             }
         }
         None
@@ -501,9 +645,9 @@ impl Lexicon {
             Severity::Slur => 2,
         };
         let from = self
-            .wild_forms
+            .wild_forms()
             .partition_point(|f| f.letters.len() < letters.len());
-        self.wild_forms[from..]
+        self.wild_forms()[from..]
             .iter()
             .take_while(|f| f.letters.len() == letters.len())
             .filter(|form| {
@@ -625,12 +769,15 @@ fn trim(syms: &[Sym], mut a: usize, mut b: usize) -> Option<(usize, usize)> {
         return None;
     }
     let mut starred = false;
-    while a < b && matches!(syms[a].class, Class::Bar | Class::Wild) {
+    // `<` is a `c` inside a word only: at its edges it is markup (`<b>`)
+    let angle = |sym: &Sym| sym.class == Class::Leet && sym.ch == 'c' && sym.end - sym.start == 1;
+    while a < b && (matches!(syms[a].class, Class::Bar | Class::Wild) || angle(&syms[a])) {
         starred |= syms[a].ch == '*';
         a += 1;
     }
     while b > a
         && (syms[b - 1].class == Class::Bar
+            || angle(&syms[b - 1])
             || (syms[b - 1].class == Class::Wild && (syms[b - 1].ch == '#' || starred)))
     {
         b -= 1;

@@ -65,6 +65,54 @@ impl Severity {
     }
 }
 
+/// What kind of offence a term is; part of its rule id
+/// (`lexicon.insult.en.idiot`) so that a moderation API can report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    /// Swearing and vulgar expletives (`fuck`, `shit`, `mierda`).
+    Profanity,
+    /// Words aimed at a person (`idiot`, `asshole`, `pendejo`).
+    Insult,
+    /// Sexual acts, body parts and sexual violence (`blowjob`, `rape`).
+    Sexual,
+    /// Slurs and attacks on a group's identity (ethnic, religious,
+    /// homophobic, transphobic, ableist).
+    HateSpeech,
+    /// Threats of violence (`kill you`, `te voy a matar`).
+    Threat,
+    /// Self-harm: telling someone to harm themselves (`kill yourself`,
+    /// `kys`) and self-harm ideation (`kill myself`).
+    SelfHarm,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Category::Profanity,
+        Category::Insult,
+        Category::Sexual,
+        Category::HateSpeech,
+        Category::Threat,
+        Category::SelfHarm,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Profanity => "profanity",
+            Category::Insult => "insult",
+            Category::Sexual => "sexual",
+            Category::HateSpeech => "hate_speech",
+            Category::Threat => "threat",
+            Category::SelfHarm => "self_harm",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Category> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text.trim())
+    }
+}
+
 /// The language a term belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lang {
@@ -175,6 +223,30 @@ pub(crate) const EN_RULES: &[(&str, &str)] = &[
     ("hats", ""),
     ("tard", ""),
     ("tards", ""),
+    ("est", ""),
+    // `bitchass`, `dickweed`: collapsed, like every tail
+    ("as", ""),
+    ("ases", ""),
+    ("boy", ""),
+    ("boys", ""),
+    ("brain", ""),
+    ("brains", ""),
+    ("licker", ""),
+    ("lickers", ""),
+    ("load", ""),
+    ("loads", ""),
+    ("nut", ""),
+    ("nuts", ""),
+    ("show", ""),
+    ("stain", ""),
+    ("stains", ""),
+    ("sucker", ""),
+    ("suckers", ""),
+    ("sucking", ""),
+    ("wed", ""),
+    ("weds", ""),
+    ("wipe", ""),
+    ("wipes", ""),
 ];
 
 pub(crate) const ES_RULES: &[(&str, &str)] = &[
@@ -317,11 +389,25 @@ pub struct Term {
     pub text: String,
     pub lang: Lang,
     pub severity: Severity,
-    /// `lexicon.<lang>.<id>`.
+    pub category: Category,
+    /// `lexicon.<category>.<lang>.<id>`.
     pub rule_id: String,
     /// Index of `rule_id` in the sorted list of distinct rule ids.
     pub(crate) rule: u32,
     pub(crate) words: Vec<Word>,
+}
+
+impl Term {
+    /// Whether the term may end a compound (`bigdick`, `motherfuckers`,
+    /// `dumbcunt`): an English word of four letters or more, strong or a
+    /// slur. Shorter or milder terms hide in too many words (`class`), and
+    /// Spanish ones in Spanish compounds (`disputa`, `repollo`).
+    pub(crate) fn compounds(&self) -> bool {
+        self.lang != Lang::Es
+            && self.words.len() == 1
+            && self.words[0].letters.len() >= 4
+            && self.severity >= Severity::Strong
+    }
 }
 
 /// A word form for wildcard matching (`f*ck`): a term word with one
@@ -375,10 +461,14 @@ pub struct Lexicon {
     pub(crate) innocent_words: FnvMap<Box<str>, u8>,
     /// Phrases whose words never fire together (`cum laude`), collapsed.
     pub(crate) innocent_phrases: Vec<Vec<Box<str>>>,
-    pub(crate) wild_forms: Vec<WildForm>,
+    /// Word forms for wildcard matching, built on the first word with a
+    /// `*` (rare), so that `open` does not pay for them.
+    pub(crate) wild_forms: OnceLock<Vec<WildForm>>,
     /// First three letters of every collapsed first word (two for
     /// two-letter words) as a bit table: a filter before any hash lookup.
     pub(crate) prefixes: PrefixTable,
+    /// The same for terms that may end a compound (see [`Term::compounds`]).
+    pub(crate) compound_prefixes: PrefixTable,
     /// Inflection rules of both languages by the last byte of their token
     /// tail, so a word only tries the rules that can fit its ending.
     pub(crate) rules_by_last: Vec<Vec<(Lang, &'static str, &'static str)>>,
@@ -386,7 +476,14 @@ pub struct Lexicon {
     pub(crate) rule_ids: Vec<String>,
     /// Highest severity per rule index.
     pub(crate) rule_severity: Vec<Severity>,
+    /// Rule index of [`TARGETED_RULE`].
+    pub(crate) targeted_rule: u32,
 }
+
+/// Fires next to an insult or slur aimed at the reader (`you idiot`,
+/// `eres un imbécil`): a second-person word within [`TARGET_WINDOW`]
+/// words of it. Weighs as a mild term.
+pub const TARGETED_RULE: &str = "lexicon.insult.targeted";
 
 /// A term list to build a lexicon from.
 #[derive(Debug, Clone, Copy)]
@@ -439,10 +536,24 @@ impl Lexicon {
         let mut innocent_phrases = Vec::new();
         let mut syms = Vec::new();
         for source in sources {
+            // `[insult]` lines set the category of the terms below them
+            let mut category = Category::Profanity;
+            // without a `[category]` line, a re-listed term keeps its own
+            let mut categorised = false;
             for (number, raw) in source.text.lines().enumerate() {
                 let at = || format!("{}:{}", source.name, number + 1);
                 let line = raw.split('#').next().unwrap_or("").trim();
                 if line.is_empty() {
+                    continue;
+                }
+                if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    category = Category::parse(name).ok_or_else(|| {
+                        format!(
+                            "{}: category `[{name}]` should be one of profanity, insult, sexual, hate_speech, threat, self_harm",
+                            at()
+                        )
+                    })?;
+                    categorised = true;
                     continue;
                 }
                 if let Some(innocent) = line.strip_prefix('!') {
@@ -484,14 +595,21 @@ impl Lexicon {
                     return Err(format!("{}: `{text}` has no letters to match", at()));
                 }
                 let form: Vec<Box<[char]>> = words.iter().map(|w| w.letters.clone()).collect();
+                let existing = by_form.get(&(source.lang, form.clone())).copied();
+                let category = match existing {
+                    Some(existing) if !categorised => terms[existing].category,
+                    _ => category,
+                };
                 let rule_id = format!(
-                    "lexicon.{}.{}",
+                    "lexicon.{}.{}.{}",
+                    category.as_str(),
                     source.lang.code(),
                     id.map(str::to_string).unwrap_or_else(|| default_id(&words))
                 );
-                match by_form.get(&(source.lang, form.clone())) {
-                    Some(&existing) => {
+                match existing {
+                    Some(existing) => {
                         terms[existing].severity = severity;
+                        terms[existing].category = category;
                         terms[existing].rule_id = rule_id;
                     }
                     None => {
@@ -500,6 +618,7 @@ impl Lexicon {
                             text: text.to_string(),
                             lang: source.lang,
                             severity,
+                            category,
                             rule_id,
                             rule: 0,
                             words,
@@ -517,8 +636,12 @@ impl Lexicon {
         innocent_phrases: Vec<Vec<Box<str>>>,
     ) -> Lexicon {
         let mut rule_ids: Vec<String> = terms.iter().map(|t| t.rule_id.clone()).collect();
+        rule_ids.push(TARGETED_RULE.to_string());
         rule_ids.sort();
         rule_ids.dedup();
+        let targeted_rule = rule_ids
+            .binary_search_by(|id| id.as_str().cmp(TARGETED_RULE))
+            .expect("targeted rule listed") as u32;
         let mut rule_severity = vec![Severity::Mild; rule_ids.len()];
         for term in &mut terms {
             term.rule = rule_ids
@@ -534,7 +657,8 @@ impl Lexicon {
                 .or_default()
                 .push(id as u32);
         }
-        // most specific first: `boob` (b o2 b) before a `bob` (b o b) entry
+        // most specific first: `boob` (b o2 b) before a `bob` (b o b)
+        // entry, phrases before their first word (`jerk off`, `jerk`)
         for ids in first.values_mut() {
             ids.sort_by_key(|&id| {
                 let term = &terms[id as usize];
@@ -546,51 +670,17 @@ impl Lexicon {
                             .map(|&r| u32::from(r))
                             .sum::<u32>(),
                     ),
-                    term.words.len(),
+                    std::cmp::Reverse(term.words.len()),
                 )
             });
         }
-        let mut wild_forms = Vec::new();
-        for (id, term) in terms.iter().enumerate() {
-            if term.words.len() != 1 || !term.words[0].letters.iter().all(|c| c.is_alphabetic()) {
-                continue;
-            }
-            let letters = &term.words[0].letters;
-            wild_forms.push(WildForm {
-                letters: letters.clone(),
-                term: id as u32,
-                inflected: false,
-            });
-            for lang in [Lang::En, Lang::Es] {
-                if term.lang != lang && term.lang != Lang::Any {
-                    continue;
-                }
-                for (token_tail, term_tail) in rules(lang) {
-                    let tail: Vec<char> = term_tail.chars().collect();
-                    if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
-                        continue;
-                    }
-                    let mut form: Vec<char> = letters[..letters.len() - tail.len()].to_vec();
-                    form.extend(token_tail.chars());
-                    wild_forms.push(WildForm {
-                        letters: form.into(),
-                        term: id as u32,
-                        inflected: true,
-                    });
-                }
-            }
-        }
-        wild_forms.sort_by(|a, b| {
-            a.letters
-                .len()
-                .cmp(&b.letters.len())
-                .then(a.inflected.cmp(&b.inflected))
-                .then(a.term.cmp(&b.term))
-        });
-        wild_forms.dedup_by(|a, b| a.letters == b.letters && a.term == b.term);
         let mut prefixes = PrefixTable::default();
         for key in first.keys() {
             prefixes.insert(key);
+        }
+        let mut compound_prefixes = PrefixTable::default();
+        for term in terms.iter().filter(|t| t.compounds()) {
+            compound_prefixes.insert(&term.words[0].collapsed);
         }
         let mut rules_by_last = vec![Vec::new(); 128];
         for lang in [Lang::En, Lang::Es] {
@@ -607,12 +697,61 @@ impl Lexicon {
             first,
             innocent_words,
             innocent_phrases,
-            wild_forms,
+            wild_forms: OnceLock::new(),
             prefixes,
+            compound_prefixes,
             rules_by_last,
             rule_ids,
             rule_severity,
+            targeted_rule,
         }
+    }
+
+    /// Every single-word term's letters and their inflected forms, sorted
+    /// by length, for [`Lexicon::match_wild`](crate::Lexicon).
+    pub(crate) fn wild_forms(&self) -> &[WildForm] {
+        self.wild_forms.get_or_init(|| {
+            let mut wild_forms = Vec::new();
+            for (id, term) in self.terms.iter().enumerate() {
+                if term.words.len() != 1 || !term.words[0].letters.iter().all(|c| c.is_alphabetic())
+                {
+                    continue;
+                }
+                let letters = &term.words[0].letters;
+                wild_forms.push(WildForm {
+                    letters: letters.clone(),
+                    term: id as u32,
+                    inflected: false,
+                });
+                for lang in [Lang::En, Lang::Es] {
+                    if term.lang != lang && term.lang != Lang::Any {
+                        continue;
+                    }
+                    for (token_tail, term_tail) in rules(lang) {
+                        let tail: Vec<char> = term_tail.chars().collect();
+                        if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
+                            continue;
+                        }
+                        let mut form: Vec<char> = letters[..letters.len() - tail.len()].to_vec();
+                        form.extend(token_tail.chars());
+                        wild_forms.push(WildForm {
+                            letters: form.into(),
+                            term: id as u32,
+                            inflected: true,
+                        });
+                    }
+                }
+            }
+            wild_forms.sort_by(|a, b| {
+                a.letters
+                    .len()
+                    .cmp(&b.letters.len())
+                    .then(a.inflected.cmp(&b.inflected))
+                    .then(a.term.cmp(&b.term))
+            });
+            wild_forms.dedup_by(|a, b| a.letters == b.letters && a.term == b.term);
+            wild_forms
+        })
     }
 
     /// All terms.
@@ -675,7 +814,7 @@ fn canonical_words(text: &str, syms: &mut Vec<Sym>) -> Result<Vec<Word>, String>
     Ok(words)
 }
 
-/// `lexicon.<lang>.<this>` for a term without an explicit id: its canonical
+/// `lexicon.<category>.<lang>.<this>` for a term without an explicit id: its canonical
 /// words joined by `-` (`blow-job`, `cabron`, `coño`).
 fn default_id(words: &[Word]) -> String {
     let mut id = String::new();
@@ -698,11 +837,11 @@ mod tests {
         assert!(lexicon.count(Lang::En) > 100, "{}", lexicon.count(Lang::En));
         assert!(lexicon.count(Lang::Es) > 30, "{}", lexicon.count(Lang::Es));
         let ids: Vec<&str> = lexicon.terms().iter().map(|t| t.rule_id.as_str()).collect();
-        assert!(ids.contains(&"lexicon.en.fuck"));
-        assert!(ids.contains(&"lexicon.en.blow-job"));
-        assert!(ids.contains(&"lexicon.es.cabron"));
-        assert!(ids.contains(&"lexicon.es.coño"));
-        assert!(ids.contains(&"lexicon.en.middle-finger-emoji"));
+        assert!(ids.contains(&"lexicon.profanity.en.fuck"));
+        assert!(ids.contains(&"lexicon.sexual.en.blow-job"));
+        assert!(ids.contains(&"lexicon.insult.es.cabron"));
+        assert!(ids.contains(&"lexicon.profanity.es.coño"));
+        assert!(ids.contains(&"lexicon.profanity.en.middle-finger-emoji"));
     }
 
     #[test]

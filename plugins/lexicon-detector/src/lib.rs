@@ -17,7 +17,9 @@ use std::sync::Arc;
 use sluice_sdk::*;
 
 pub use detect::{Detection, Hit, Scratch};
-pub use lexicon::{BUILTIN_EN, BUILTIN_ES, Lang, Langs, Lexicon, Severity, Source, Term};
+pub use lexicon::{
+    BUILTIN_EN, BUILTIN_ES, Category, Lang, Langs, Lexicon, Severity, Source, TARGETED_RULE, Term,
+};
 
 /// Reads the extra term lists in `dir`: every `*.txt` file, language from
 /// the file name (`en.txt`, `es.txt`, `any.txt`, or `en-…`/`es_…` prefixed
@@ -130,7 +132,7 @@ impl Step for LexiconDetector {
             .named_by("score_output"),
         )
         .writes(
-            ColumnSpec::tags("offensive_rules", "ids of the rules that fired (lexicon.<lang>.<term>), sorted, no duplicates")
+            ColumnSpec::tags("offensive_rules", "ids of the rules that fired (lexicon.<category>.<lang>.<term>, lexicon.insult.targeted), sorted, no duplicates")
                 .named_by("rules_output"),
         )
     }

@@ -87,7 +87,16 @@ pub fn symbols(text: &str, out: &mut Vec<Sym>) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b.is_ascii() {
+        if b == b'(' && bytes.get(i + 1) == Some(&b')') {
+            // `f()ck`: an empty pair of parentheses draws an `o`
+            out.push(Sym {
+                ch: 'o',
+                class: Class::Leet,
+                start: i as u32,
+                end: i as u32 + 2,
+            });
+            i += 2;
+        } else if b.is_ascii() {
             // the hot path: one table lookup per ASCII byte
             let (ch, class) = ASCII[b as usize];
             out.push(Sym {
@@ -139,6 +148,7 @@ const fn ascii_class(c: char) -> (char, Class) {
         '0' => ('o', Class::LeetDigit),
         '5' => ('s', Class::LeetDigit),
         '$' => ('s', Class::Leet),
+        '<' => ('c', Class::Leet),
         '7' => ('t', Class::LeetDigit),
         '1' => ('i', Class::OneDigit),
         '!' | '|' => ('i', Class::Bar),
@@ -315,6 +325,7 @@ mod tests {
         assert_eq!(letters("ⓕⓤⓒⓚ"), "fuck");
         assert_eq!(letters("f\u{200B}u\u{00AD}ck"), "fuck");
         assert_eq!(letters("z̷a̴l̶g̵o"), "zalgo");
+        assert_eq!(letters("f()<k"), "fock");
     }
 
     #[test]
