@@ -5,10 +5,12 @@
 mod arrow_chunk;
 pub mod blobs;
 mod files;
+mod fingerprint;
 
 pub use arrow_chunk::{
     accepts, batch_to_chunk, chunk_column_to_array, data_type, merge_into_batch,
 };
+pub use fingerprint::FileFingerprint;
 pub use files::{
     Format, ROW_GROUP_MAX_BYTES, ROW_GROUP_MAX_ROWS, TableReader, TableWriter, parquet_properties,
     parquet_writer,

@@ -6,6 +6,7 @@
 
 pub mod artifacts;
 pub mod drive;
+mod fingerprints;
 pub mod graph;
 mod job;
 mod models;
