@@ -44,7 +44,11 @@ fn policy() -> Policy {
 
 fn load(runtime: &Runtime, name: &str) -> Plugin {
     runtime
-        .load(sluice_stdlib::get(name).unwrap().bytes, Some(name), &policy())
+        .load(
+            sluice_stdlib::get(name).unwrap().bytes,
+            Some(name),
+            &policy(),
+        )
         .unwrap()
 }
 
@@ -225,7 +229,12 @@ fn chunk(results: &mut Results) {
             .map(|(x, y)| x / y)
             .collect()
     };
-    results.dist("chunk_text_4096", "ratio_wasm_over_native", "×", &ratios(1, 0));
+    results.dist(
+        "chunk_text_4096",
+        "ratio_wasm_over_native",
+        "×",
+        &ratios(1, 0),
+    );
     results.dist(
         "chunk_float64_4x4096",
         "ratio_wasm_over_native",

@@ -155,7 +155,8 @@ fn orchestration(results: &mut Results) {
             // every round writes its 100 artifacts anew (a run with --no-cache
             // skips writing content that is already stored)
             let _ = std::fs::remove_dir_all(dir.path().join(".sluice/artifacts"));
-            let (elapsed, peak) = measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
+            let (elapsed, peak) =
+                measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
             sluice_ms.push(elapsed.as_secs_f64() * 1e3 / 100.0);
             rss = rss.max(peak);
         } else {
@@ -171,7 +172,12 @@ fn orchestration(results: &mut Results) {
         "ms/step",
         &sluice_ms,
     );
-    results.dist("orchestration", "baseline_python3_c_pass", "ms/step", &python_ms);
+    results.dist(
+        "orchestration",
+        "baseline_python3_c_pass",
+        "ms/step",
+        &python_ms,
+    );
     results.note(
         "orchestration",
         "peak_rss_sluice_run",
@@ -247,13 +253,19 @@ fn streaming(results: &mut Results) {
         }
     });
     let group = "streaming_2m_rows_3_steps";
-    let throughput = |seconds: &[f64]| -> Vec<f64> { seconds.iter().map(|s| rows as f64 / s).collect() };
+    let throughput =
+        |seconds: &[f64]| -> Vec<f64> { seconds.iter().map(|s| rows as f64 / s).collect() };
     results.dist(group, "sluice_wall", "s", &sluice_s);
     results.dist(group, "sluice_rows_per_s", "rows/s", &throughput(&sluice_s));
     results.dist(group, "sluice_peak_rss", "MiB", &sluice_rss);
     if pandas_runs {
         results.dist(group, "baseline_pandas_wall", "s", &pandas_s);
-        results.dist(group, "baseline_pandas_rows_per_s", "rows/s", &throughput(&pandas_s));
+        results.dist(
+            group,
+            "baseline_pandas_rows_per_s",
+            "rows/s",
+            &throughput(&pandas_s),
+        );
         results.dist(group, "baseline_pandas_peak_rss", "MiB", &pandas_rss);
     } else {
         results.note(
@@ -438,7 +450,12 @@ fn cache(results: &mut Results) {
         "ms",
         &large_ms,
     );
-    results.dist("cache_rerun_peak_rss", "10_steps_10k_rows", "MiB", &small_rss);
+    results.dist(
+        "cache_rerun_peak_rss",
+        "10_steps_10k_rows",
+        "MiB",
+        &small_rss,
+    );
     results.dist(
         "cache_rerun_peak_rss",
         &format!("3_steps_{:.0}_mb_source", bytes as f64 / 1e6),

@@ -267,15 +267,15 @@ fn required_params(plugin: &Plugin) -> Vec<(String, ParamValue)> {
             .params
             .iter()
             .filter(|p| p.default.is_none())
-        .map(|p| {
-            let value = match p.ty {
-                ParamType::Text => ParamValue::Text("x".into()),
-                ParamType::TextList => ParamValue::TextList(vec!["x".into()]),
-                ParamType::Float64List => ParamValue::Float64List(vec![0.5]),
-                ParamType::Int64 => ParamValue::Int64(1),
-                ParamType::Float64 => ParamValue::Float64(0.5),
-                ParamType::Boolean => ParamValue::Boolean(false),
-            };
+            .map(|p| {
+                let value = match p.ty {
+                    ParamType::Text => ParamValue::Text("x".into()),
+                    ParamType::TextList => ParamValue::TextList(vec!["x".into()]),
+                    ParamType::Float64List => ParamValue::Float64List(vec![0.5]),
+                    ParamType::Int64 => ParamValue::Int64(1),
+                    ParamType::Float64 => ParamValue::Float64(0.5),
+                    ParamType::Boolean => ParamValue::Boolean(false),
+                };
                 (p.name.clone(), value)
             }),
     );
@@ -287,12 +287,13 @@ fn open(results: &mut Results) {
     let mut plugins = Vec::new();
     for embedded in sluice_stdlib::PLUGINS {
         let plugin = load(&runtime, embedded.name);
-        let opened = plugin
-            .effective_grant(&required_params(&plugin))
-            .and_then(|(params, effective)| {
-                plugin.session(&params, &effective, None)?;
-                Ok((params, effective))
-            });
+        let opened =
+            plugin
+                .effective_grant(&required_params(&plugin))
+                .and_then(|(params, effective)| {
+                    plugin.session(&params, &effective, None)?;
+                    Ok((params, effective))
+                });
         match opened {
             Ok((params, effective)) => plugins.push((plugin, params, effective)),
             Err(e) => results.note(

@@ -57,7 +57,11 @@ pub fn record(path: &Path, digest: Digest) -> Option<FileRecord> {
 /// The digest of the file at `path`: recorded with its current fingerprint,
 /// or hashed (off the async threads) and then recorded. With `verify`, it
 /// is always hashed.
-pub async fn file_digest(store: &Store, path: &Path, verify: bool) -> Result<Digest, FingerprintError> {
+pub async fn file_digest(
+    store: &Store,
+    path: &Path,
+    verify: bool,
+) -> Result<Digest, FingerprintError> {
     let before = FileFingerprint::of_file(path).map_err(io_error(path))?;
     if let Some(fingerprint) = &before
         && !verify
@@ -85,7 +89,9 @@ pub async fn check_artifact(
     let path = artifacts.path(&blob.file_name);
     let before = match FileFingerprint::of_file(&path) {
         Ok(fingerprint) => fingerprint,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(BlobProblem::Missing)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Some(BlobProblem::Missing));
+        }
         Err(e) => return Err(io_error(&path)(e)),
     };
     if let Some(fingerprint) = &before

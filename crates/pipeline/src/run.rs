@@ -24,8 +24,8 @@ use sluice_data::{DataError, TableReader, TableWriter};
 use sluice_registry::RegistryError;
 use sluice_runtime::SessionStats;
 use sluice_store::{
-    CacheEntry, CacheHit, FileRecord, Heartbeat, NewArtifact, NewStepLog, RunLease, RunStatus, StepOutcome,
-    StepStatus, Store, StoreError,
+    CacheEntry, CacheHit, FileRecord, Heartbeat, NewArtifact, NewStepLog, RunLease, RunStatus,
+    StepOutcome, StepStatus, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -542,7 +542,9 @@ impl<'a> Run<'a> {
         for blob in &blobs {
             let problem = fingerprints::check_artifact(self.store, &self.artifacts, blob)
                 .await
-                .map_err(|e| RunError::Io(format!("[step.{step}] checking {}: {e}", blob.file_name)))?;
+                .map_err(|e| {
+                    RunError::Io(format!("[step.{step}] checking {}: {e}", blob.file_name))
+                })?;
             match problem {
                 None => continue,
                 Some(BlobProblem::Missing) => {}
@@ -643,7 +645,9 @@ impl<'a> Run<'a> {
         let records = self.artifact_records(step, &output);
         let files = std::iter::once(&output.table)
             .chain(&output.state)
-            .filter_map(|blob| fingerprints::record(&self.artifacts.path(&blob.file_name), blob.digest))
+            .filter_map(|blob| {
+                fingerprints::record(&self.artifacts.path(&blob.file_name), blob.digest)
+            })
             .collect();
         let digest = output.table.digest;
         let state_digest = output.state.as_ref().map(|s| s.digest);

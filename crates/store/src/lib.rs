@@ -33,9 +33,9 @@ pub use error::StoreError;
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
     AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord,
-    ModelVersionRecord,
-    NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord, RunLease, RunRecord,
-    RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord, StepStatus,
+    ModelVersionRecord, NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord,
+    RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord,
+    StepStatus,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};

@@ -1394,25 +1394,64 @@ async fn file_fingerprints_match_exactly(store: &Store) {
         fingerprint,
         digest: digest("v1"),
     };
-    assert_eq!(store.fingerprinted_digest(&file.path, &fingerprint).await.unwrap(), None);
-    store.record_fingerprints(std::slice::from_ref(&file)).await.unwrap();
     assert_eq!(
-        store.fingerprinted_digest(&file.path, &fingerprint).await.unwrap(),
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .record_fingerprints(std::slice::from_ref(&file))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
         Some(digest("v1"))
     );
     for changed in [
-        sluice_data::FileFingerprint { ctime_ns: fingerprint.ctime_ns + 1, ..fingerprint },
-        sluice_data::FileFingerprint { mtime_ns: fingerprint.mtime_ns - 1, ..fingerprint },
-        sluice_data::FileFingerprint { inode: 7, ..fingerprint },
-        sluice_data::FileFingerprint { bytes: 1, ..fingerprint },
+        sluice_data::FileFingerprint {
+            ctime_ns: fingerprint.ctime_ns + 1,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            mtime_ns: fingerprint.mtime_ns - 1,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            inode: 7,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            bytes: 1,
+            ..fingerprint
+        },
     ] {
-        assert_eq!(store.fingerprinted_digest(&file.path, &changed).await.unwrap(), None);
+        assert_eq!(
+            store
+                .fingerprinted_digest(&file.path, &changed)
+                .await
+                .unwrap(),
+            None
+        );
     }
-    assert_eq!(store.fingerprinted_digest("/data/other.csv", &fingerprint).await.unwrap(), None);
+    assert_eq!(
+        store
+            .fingerprinted_digest("/data/other.csv", &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
 
     // a newer version of the file replaces the record
     let newer = FileRecord {
-        fingerprint: sluice_data::FileFingerprint { ctime_ns: fingerprint.ctime_ns + 5, ..fingerprint },
+        fingerprint: sluice_data::FileFingerprint {
+            ctime_ns: fingerprint.ctime_ns + 5,
+            ..fingerprint
+        },
         digest: digest("v2"),
         ..file.clone()
     };
@@ -1424,9 +1463,18 @@ async fn file_fingerprints_match_exactly(store: &Store) {
         .complete_step_with_files(&lease, step, &done, &[], None, std::slice::from_ref(&newer))
         .await
         .unwrap();
-    assert_eq!(store.fingerprinted_digest(&file.path, &fingerprint).await.unwrap(), None);
     assert_eq!(
-        store.fingerprinted_digest(&file.path, &newer.fingerprint).await.unwrap(),
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &newer.fingerprint)
+            .await
+            .unwrap(),
         Some(digest("v2"))
     );
 }

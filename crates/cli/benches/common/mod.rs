@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 /// A distribution of samples (nearest-rank percentiles).
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy)]
 pub struct Dist {
     pub n: usize,
     pub min: f64,
@@ -25,7 +25,8 @@ impl Dist {
         assert!(!samples.is_empty(), "a distribution needs samples");
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
-        let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+        let rank =
+            |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
         Dist {
             n: sorted.len(),
             min: sorted[0],
@@ -35,6 +36,13 @@ impl Dist {
             p99: rank(0.99),
             max: sorted[sorted.len() - 1],
         }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "n": self.n, "min": self.min, "p25": self.p25, "p50": self.p50,
+            "p75": self.p75, "p99": self.p99, "max": self.max,
+        })
     }
 }
 
@@ -86,7 +94,7 @@ impl Results {
             d.n
         );
         self.rows.push(serde_json::json!({
-            "group": group, "variant": variant, "unit": unit, "dist": d,
+            "group": group, "variant": variant, "unit": unit, "dist": d.to_json(),
         }));
         d
     }
