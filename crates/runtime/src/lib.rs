@@ -206,7 +206,7 @@ impl Default for PoolTuning {
         PoolTuning {
             memory_keep_resident: 256 << 10,
             table_keep_resident: 64 << 10,
-            pagemap_scan: false,
+            pagemap_scan: true,
             memory_init_cow: true,
             table_lazy_init: true,
         }
