@@ -1,5 +1,5 @@
--- File fingerprints, SQLite flavour. Keep in step with
--- ../postgres/0006_file_fingerprints.sql.
+-- File fingerprints, PostgreSQL flavour. Keep in step with
+-- ../sqlite/0007_file_fingerprints.sql.
 
 -- The digest of a file (a pipeline's source, an artifact) as of a `stat`:
 -- while a fresh `stat` of the path gives the same size, modification and
