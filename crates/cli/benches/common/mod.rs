@@ -38,7 +38,7 @@ impl Dist {
         }
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(self) -> serde_json::Value {
         serde_json::json!({
             "n": self.n, "min": self.min, "p25": self.p25, "p50": self.p50,
             "p75": self.p75, "p99": self.p99, "max": self.max,
