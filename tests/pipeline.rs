@@ -703,6 +703,77 @@ async fn a_damaged_cached_artifact_is_detected_recomputed_and_rewritten() {
     );
 }
 
+/// Sets a file's modification time to exactly `mtime`.
+fn set_mtime(path: &std::path::Path, mtime: SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+/// Sources and cached artifacts are known by their recorded fingerprint
+/// (size, times, inode), not re-hashed on every run: a source rewritten at
+/// the same size with its old modification time put back still re-runs
+/// its steps (the change time tells), one touched but unchanged is still
+/// served from the cache, and so is an artifact touched without change,
+/// while one altered at the same size with its mtime restored is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fingerprints_tell_changed_sources_and_artifacts_from_touched_ones() {
+    let project = Project::new(PIPELINE);
+    let store = project.store().await;
+    let first = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    let source = project.path("messages.csv");
+    let all_hits = |summary: &RunSummary| summary.steps.iter().all(|s| s.cache_hit);
+
+    // touched, same bytes: the fingerprint differs, the hash does not
+    std::thread::sleep(Duration::from_millis(20)); // past a coarse clock tick
+    set_mtime(&source, SystemTime::now());
+    let touched = project.run_with(&store, RunOptions::default()).await;
+    assert!(all_hits(&touched), "{:?}", statuses(&touched));
+    assert_eq!(outputs(&touched), outputs(&first));
+
+    // same size, other bytes, the old modification time put back
+    let mtime = std::fs::metadata(&source).unwrap().modified().unwrap();
+    let changed = MESSAGES.replace("hello mum", "HELLO MUM");
+    assert_eq!(changed.len(), MESSAGES.len());
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&source, &changed).unwrap();
+    set_mtime(&source, mtime);
+    let rerun = project.run_with(&store, RunOptions::default()).await;
+    assert_eq!(rerun.status, RunStatus::Succeeded, "{rerun:#?}");
+    assert!(
+        rerun.steps.iter().all(|s| !s.cache_hit),
+        "a changed source re-runs every step: {:?}",
+        statuses(&rerun)
+    );
+    assert_ne!(outputs(&rerun), outputs(&first));
+    let again = project.run_with(&store, RunOptions::default()).await;
+    assert!(all_hits(&again), "{:?}", statuses(&again));
+
+    // a cached artifact touched without change is still served
+    let (clean, clean_digest) = output_file(&project, &store, &again, "clean").await;
+    std::thread::sleep(Duration::from_millis(20));
+    set_mtime(&clean, SystemTime::now());
+    let served = project.run_with(&store, RunOptions::default()).await;
+    assert!(all_hits(&served), "{:?}", statuses(&served));
+
+    // altered at the same size, mtime restored: caught, recomputed
+    let mtime = std::fs::metadata(&clean).unwrap().modified().unwrap();
+    let mut altered = std::fs::read(&clean).unwrap();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0xff;
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(&clean, &altered).unwrap();
+    set_mtime(&clean, mtime);
+    let repaired = project.run_with(&store, RunOptions::default()).await;
+    assert!(!hit(&repaired, "clean"), "{:?}", statuses(&repaired));
+    assert_eq!(Digest::of_file(&clean).unwrap(), clean_digest);
+    assert_eq!(outputs(&repaired), outputs(&again));
+}
+
 /// `--no-cache` recomputes a step; a damaged file under the same digest is
 /// replaced, not kept because it exists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,17 +3,24 @@
 //! would, in a temporary project:
 //! - `orchestration`: a chain of 100 trivial plugin steps over 1,000 rows,
 //!   total time / 100, vs starting one Python interpreter per step (the
-//!   floor of process-per-task orchestrators);
+//!   floor of process-per-task orchestrators), interleaved, 10 rounds;
 //! - `streaming`: 2,000,000 CSV rows through 3 row-wise plugin steps to
-//!   Parquet: rows/s and peak RSS, vs the same work as a pandas script;
-//! - `cache`: re-running an unchanged 10-step pipeline, end to end;
+//!   Parquet: rows/s and peak RSS, vs similar work as a pandas script
+//!   (whole process against whole process), interleaved, 3 rounds;
+//! - `cache`: re-running an unchanged pipeline, end to end, on 10k rows and
+//!   on a 130 MB source, interleaved, 10 rounds;
 //! - `memory`: wide rows (about 2 KB each) through 3 plugin steps at several
 //!   input sizes (`SLUICE_BENCH_GB`, default `0.5,2`): peak RSS of the
 //!   `sluice run` process alone, which must stay flat as the input grows.
 //!
-//! Run: `cargo bench -p sluice --bench pipeline` (needs python3 with pandas
-//! and pyarrow for the streaming baseline); one benchmark:
-//! `cargo bench -p sluice --bench pipeline -- memory`.
+//! Peak RSS is always that of the measured process alone (`wait4`).
+//!
+//! Run: `cargo bench -p sluice --bench pipeline` (the streaming baseline
+//! needs pandas and pyarrow: `SLUICE_BENCH_PYTHON`, as `scripts/bench.sh`
+//! sets it, or `python3`; without them it is reported "not run"); one
+//! benchmark: `cargo bench -p sluice --bench pipeline -- memory`.
+
+mod common;
 
 use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
@@ -21,32 +28,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
+use common::{Results, selected};
 
-/// Runs a command; returns wall time and the child's peak RSS in bytes.
-fn measure(command: &mut Command) -> (Duration, u64) {
-    let started = Instant::now();
-    let output = command.output().expect("spawn");
-    let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{:?} failed:\n{}\n{}",
-        command,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // SAFETY: getrusage writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    (elapsed, usage.ru_maxrss as u64 * 1024)
-}
+/// Rounds of the interleaved variants; heavy ones (seconds a pass) fewer.
+const ROUNDS: usize = 10;
+const HEAVY_ROUNDS: usize = 3;
+
+const SLUICE: &str = env!("CARGO_BIN_EXE_sluice");
 
 /// Runs a command; returns wall time and the peak RSS of that process alone
 /// (`wait4`, not the maximum over every child so far).
 // the child is reaped by `wait4`, which std's `wait` cannot replace: it
 // alone returns this child's own rusage
 #[allow(clippy::zombie_processes)]
-fn measure_alone(command: &mut Command) -> (Duration, u64) {
+fn measure(command: &mut Command) -> (Duration, u64) {
     let started = Instant::now();
     let child = command
         .stdout(std::process::Stdio::null())
@@ -131,7 +126,7 @@ fn write_messages(path: &Path, rows: usize) {
     }
 }
 
-fn orchestration(report: &mut String) {
+fn orchestration(results: &mut Results) {
     let dir = tempfile::tempdir().unwrap();
     write_messages(&dir.path().join("m.csv"), 1000);
     std::fs::write(
@@ -151,20 +146,43 @@ fn orchestration(report: &mut String) {
         writeln!(pipeline, "[step.s{i}]\nplugin = \"word-count\"\ninput = \"{input}\"\nparams = {{ output = \"n\" }}").unwrap();
     }
     std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
-    // warm the compile cache and the store once, then time a full run
+    // warm the compile cache and the store once, then alternate full runs
+    // with the baseline
     measure(&mut sluice(dir.path(), &["check", "p.toml"]));
-    let (elapsed, _) = measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
-    let mut python = Duration::ZERO;
-    for _ in 0..10 {
-        python += measure(Command::new("python3").args(["-c", "pass"])).0;
-    }
-    writeln!(report, "orchestration: 100-step chain over 1,000 rows: {:.1} ms total, {:.2} ms/step (sluice run --no-cache, incl. process start, plan, store)", elapsed.as_secs_f64() * 1e3, elapsed.as_secs_f64() * 10.0).unwrap();
-    writeln!(
-        report,
-        "  baseline: one `python3 -c pass` per step: {:.1} ms/step",
-        python.as_secs_f64() * 100.0
-    )
-    .unwrap();
+    let (mut sluice_ms, mut python_ms, mut rss) = (Vec::new(), Vec::new(), 0);
+    common::interleave(ROUNDS, 2, |variant, _| {
+        if variant == 0 {
+            // every round writes its 100 artifacts anew (a run with --no-cache
+            // skips writing content that is already stored)
+            let _ = std::fs::remove_dir_all(dir.path().join(".sluice/artifacts"));
+            let (elapsed, peak) =
+                measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
+            sluice_ms.push(elapsed.as_secs_f64() * 1e3 / 100.0);
+            rss = rss.max(peak);
+        } else {
+            for _ in 0..5 {
+                let (elapsed, _) = measure(Command::new(python()).args(["-c", "pass"]));
+                python_ms.push(elapsed.as_secs_f64() * 1e3);
+            }
+        }
+    });
+    results.dist(
+        "orchestration",
+        "sluice_run_no_cache_100_steps_per_step",
+        "ms/step",
+        &sluice_ms,
+    );
+    results.dist(
+        "orchestration",
+        "baseline_python3_c_pass",
+        "ms/step",
+        &python_ms,
+    );
+    results.note(
+        "orchestration",
+        "peak_rss_sluice_run",
+        serde_json::json!({ "mib": rss as f64 / 1048576.0 }),
+    );
 }
 
 const PANDAS: &str = r#"
@@ -190,7 +208,7 @@ writer.close()
 print(rows, time.time() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 "#;
 
-fn streaming(report: &mut String) {
+fn streaming(results: &mut Results) {
     let dir = tempfile::tempdir().unwrap();
     let rows = 2_000_000;
     write_messages(&dir.path().join("big.csv"), rows);
@@ -209,41 +227,59 @@ fn streaming(report: &mut String) {
     )
     .unwrap();
     measure(&mut sluice(dir.path(), &["check", "p.toml"]));
-    let (elapsed, rss) = measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
-    writeln!(
-        report,
-        "streaming: {rows} CSV rows through 3 plugin steps to Parquet: {:.2} s, {:.0} rows/s, peak RSS {:.0} MiB (child rusage; includes earlier children's max)",
-        elapsed.as_secs_f64(),
-        rows as f64 / elapsed.as_secs_f64(),
-        rss as f64 / 1048576.0
-    )
-    .unwrap();
     std::fs::write(dir.path().join("baseline.py"), PANDAS).unwrap();
-    let output = Command::new("python3")
-        .arg("baseline.py")
-        .arg("big.csv")
-        .arg("pandas.parquet")
-        .current_dir(dir.path())
+    let python = python();
+    // whole process against whole process: interpreter start and imports
+    // count for pandas as process start and plugin loading do for sluice
+    let pandas_runs = Command::new(&python)
+        .args(["-c", "import pandas, pyarrow"])
         .output()
-        .unwrap();
-    if output.status.success() {
-        let text = String::from_utf8_lossy(&output.stdout);
-        let fields: Vec<f64> = text
-            .split_whitespace()
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        writeln!(report, "  baseline pandas (chunksize 4096, NFKC+lower+url mask+split, word count, spam regex): {:.2} s, {:.0} rows/s, peak RSS {:.0} MiB", fields[1], fields[0] / fields[1], fields[2] / 1048576.0).unwrap();
+        .is_ok_and(|o| o.status.success());
+    let (mut sluice_s, mut sluice_rss, mut pandas_s, mut pandas_rss) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    common::interleave(HEAVY_ROUNDS, 2, |variant, _| {
+        if variant == 0 {
+            let (elapsed, rss) = measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
+            sluice_s.push(elapsed.as_secs_f64());
+            sluice_rss.push(rss as f64 / 1048576.0);
+        } else if pandas_runs {
+            let (elapsed, rss) = measure(
+                Command::new(&python)
+                    .args(["baseline.py", "big.csv", "pandas.parquet"])
+                    .current_dir(dir.path()),
+            );
+            pandas_s.push(elapsed.as_secs_f64());
+            pandas_rss.push(rss as f64 / 1048576.0);
+        }
+    });
+    let group = "streaming_2m_rows_3_steps";
+    let throughput =
+        |seconds: &[f64]| -> Vec<f64> { seconds.iter().map(|s| rows as f64 / s).collect() };
+    results.dist(group, "sluice_wall", "s", &sluice_s);
+    results.dist(group, "sluice_rows_per_s", "rows/s", &throughput(&sluice_s));
+    results.dist(group, "sluice_peak_rss", "MiB", &sluice_rss);
+    if pandas_runs {
+        results.dist(group, "baseline_pandas_wall", "s", &pandas_s);
+        results.dist(
+            group,
+            "baseline_pandas_rows_per_s",
+            "rows/s",
+            &throughput(&pandas_s),
+        );
+        results.dist(group, "baseline_pandas_peak_rss", "MiB", &pandas_rss);
     } else {
-        writeln!(
-            report,
-            "  baseline pandas: not run ({})",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )
-        .unwrap();
+        results.note(
+            group,
+            "baseline_pandas",
+            serde_json::json!({ "not_run": format!("{python} cannot import pandas and pyarrow (scripts/bench.sh installs them)") }),
+        );
     }
+}
+
+/// The Python the baselines run with: `SLUICE_BENCH_PYTHON` (the venv
+/// `scripts/bench.sh` makes), else `python3`.
+fn python() -> String {
+    std::env::var("SLUICE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 /// Writes a CSV of about `bytes` bytes of wide rows (`id`, a ~1.5 KB
@@ -313,7 +349,7 @@ fn write_wide_rows(path: &Path, bytes: u64) -> u64 {
     rows
 }
 
-fn memory(report: &mut String) {
+fn memory(results: &mut Results) {
     let sizes = std::env::var("SLUICE_BENCH_GB").unwrap_or_else(|_| "0.5,2".into());
     for gb in sizes.split(',').map(|s| {
         s.trim()
@@ -337,35 +373,34 @@ fn memory(report: &mut String) {
              [step.spam]\nplugin = \"spam-detector\"\ninput = \"count\"\n",
         )
         .unwrap();
-        measure_alone(&mut sluice(dir.path(), &["check", "p.toml"]));
-        let (elapsed, rss) =
-            measure_alone(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
-        writeln!(
-            report,
-            "memory: {gb} GB CSV ({rows} rows of ~2 KB; generated in {:.0} s) through 3 plugin steps: {:.1} s, {:.1} MB/s of input, peak RSS of `sluice run` {:.0} MiB",
-            generated.as_secs_f64(),
-            elapsed.as_secs_f64(),
-            gb * 1e3 / elapsed.as_secs_f64(),
-            rss as f64 / 1048576.0
-        )
-        .unwrap();
-        print!("{report}");
-        report.clear();
+        measure(&mut sluice(dir.path(), &["check", "p.toml"]));
+        let (elapsed, rss) = measure(&mut sluice(dir.path(), &["run", "p.toml", "--no-cache"]));
+        // one pass per size: a pass takes minutes and the figure is memory
+        results.note(
+            "memory_wide_rows",
+            &format!("{gb}_gb"),
+            serde_json::json!({
+                "rows": rows,
+                "generated_s": generated.as_secs_f64(),
+                "wall_s": elapsed.as_secs_f64(),
+                "input_mb_per_s": gb * 1e3 / elapsed.as_secs_f64(),
+                "peak_rss_mib_sluice_run": rss as f64 / 1048576.0,
+            }),
+        );
     }
 }
 
-fn cache(report: &mut String) {
-    let dir = tempfile::tempdir().unwrap();
-    write_messages(&dir.path().join("m.csv"), 10_000);
+/// A chain of `steps` `clean-text` steps over `source` in `dir`.
+fn write_chain(dir: &Path, source: &str, steps: usize) {
     std::fs::write(
-        dir.path().join("policy.toml"),
+        dir.join("policy.toml"),
         "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text\"]\n",
     )
     .unwrap();
-    let mut pipeline = String::from(
-        "[pipeline]\nname = \"ten\"\npolicy = \"policy.toml\"\n[source.m]\npath = \"m.csv\"\n",
+    let mut pipeline = format!(
+        "[pipeline]\nname = \"chain\"\npolicy = \"policy.toml\"\n[source.m]\npath = \"{source}\"\n"
     );
-    for i in 0..10 {
+    for i in 0..steps {
         let input = if i == 0 {
             "m".to_string()
         } else {
@@ -373,21 +408,76 @@ fn cache(report: &mut String) {
         };
         writeln!(pipeline, "[step.s{i}]\nplugin = \"clean-text\"\ninput = \"{input}\"\nparams = {{ output = \"text\", max_repeat = {} }}", i + 1).unwrap();
     }
-    std::fs::write(dir.path().join("p.toml"), pipeline).unwrap();
-    measure(&mut sluice(dir.path(), &["run", "p.toml"]));
-    let mut times = Vec::new();
-    for _ in 0..10 {
-        times.push(measure(&mut sluice(dir.path(), &["run", "p.toml"])).0);
-    }
-    times.sort();
-    writeln!(report, "cache: re-run of an unchanged 10-step pipeline, end to end (process start to exit): median {:.1} ms, min {:.1} ms, max {:.1} ms over 10 runs", times[5].as_secs_f64() * 1e3, times[0].as_secs_f64() * 1e3, times[9].as_secs_f64() * 1e3).unwrap();
+    std::fs::write(dir.join("p.toml"), pipeline).unwrap();
+}
+
+/// Re-running an unchanged pipeline, small and large input interleaved:
+/// the cost must not grow with the input (sources and cached artifacts are
+/// known by their fingerprints, not re-hashed). `SLUICE_BENCH_CACHE_MB`
+/// sets the large source's size (default 130 MB).
+fn cache(results: &mut Results) {
+    let megabytes: f64 = std::env::var("SLUICE_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(130.0);
+    let small = tempfile::tempdir().unwrap();
+    write_messages(&small.path().join("m.csv"), 10_000);
+    write_chain(small.path(), "m.csv", 10);
+    let large = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    // about 40 bytes a row
+    let rows = (megabytes * 1e6 / 40.0) as usize;
+    write_messages(&large.path().join("m.csv"), rows);
+    let bytes = std::fs::metadata(large.path().join("m.csv")).unwrap().len();
+    write_chain(large.path(), "m.csv", 3);
+    let (first, _) = measure(&mut sluice(large.path(), &["run", "p.toml"]));
+    measure(&mut sluice(small.path(), &["run", "p.toml"]));
+    // the first re-run is timed too: nothing is hashed once more after a run
+    let (mut small_ms, mut large_ms, mut small_rss, mut large_rss) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    common::interleave(ROUNDS, 2, |variant, _| {
+        let (dir, times, rss) = match variant {
+            0 => (small.path(), &mut small_ms, &mut small_rss),
+            _ => (large.path(), &mut large_ms, &mut large_rss),
+        };
+        let (elapsed, peak) = measure(&mut sluice(dir, &["run", "p.toml"]));
+        times.push(elapsed.as_secs_f64() * 1e3);
+        rss.push(peak as f64 / 1048576.0);
+    });
+    results.dist("cache_rerun", "10_steps_10k_rows", "ms", &small_ms);
+    results.dist(
+        "cache_rerun",
+        &format!("3_steps_{:.0}_mb_source", bytes as f64 / 1e6),
+        "ms",
+        &large_ms,
+    );
+    results.dist(
+        "cache_rerun_peak_rss",
+        "10_steps_10k_rows",
+        "MiB",
+        &small_rss,
+    );
+    results.dist(
+        "cache_rerun_peak_rss",
+        &format!("3_steps_{:.0}_mb_source", bytes as f64 / 1e6),
+        "MiB",
+        &large_rss,
+    );
+    results.note(
+        "cache_rerun",
+        "first_run_of_the_large_pipeline",
+        serde_json::json!({ "rows": rows, "source_bytes": bytes, "wall_s": first.as_secs_f64() }),
+    );
+    let (verify, _) = measure(&mut sluice(large.path(), &["run", "p.toml", "--verify"]));
+    results.note(
+        "cache_rerun",
+        "large_with_verify_hashing_everything",
+        serde_json::json!({ "wall_ms": verify.as_secs_f64() * 1e3 }),
+    );
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument selects one benchmark
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let mut report = String::new();
-    type Bench = fn(&mut String);
+    let mut results = Results::new("pipeline");
+    type Bench = fn(&mut Results);
     let all: [(&str, Bench); 4] = [
         ("orchestration", orchestration),
         ("cache", cache),
@@ -395,10 +485,9 @@ fn main() {
         ("memory", memory),
     ];
     for (name, bench) in all {
-        if filter.as_deref().is_none_or(|f| name.contains(f)) {
-            bench(&mut report);
-            print!("{report}");
-            report.clear();
+        if selected(name) {
+            bench(&mut results);
         }
     }
+    results.finish();
 }

@@ -3,8 +3,9 @@
 //! path ([`Digest`]'s) serves files, spooled writes and in-memory bytes.
 //!
 //! A file is trusted only after it was checked: its size and digest on the
-//! first use in a process (remembered for the process), everything on
-//! [`ArtifactDir::verify_all`]. A file found wrong is rewritten (temporary
+//! first use in a process (remembered for the process with its
+//! [`FileFingerprint`], so a file changed since is hashed again); across
+//! processes the pipeline keeps fingerprints in the store. A file found wrong is rewritten (temporary
 //! file + rename over it), never served. Temporary files carry the writing
 //! process's id and a timestamp so that [`ArtifactDir::sweep_temporaries`]
 //! removes those a killed process left behind, never those of a live one.
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::FileFingerprint;
 use sluice_core::{Digest, DigestWriter};
 
 /// A file in the artifact directory: what it holds (its digest), its name
@@ -58,9 +60,10 @@ impl std::fmt::Display for BlobProblem {
     }
 }
 
-/// Files this process has checked (path, size, modification time): a file
-/// is hashed on its first use per process, not on every use.
-static VERIFIED: LazyLock<Mutex<HashSet<(PathBuf, u64, SystemTime)>>> =
+/// Files this process has checked, with their fingerprint then (size,
+/// times including the change time, inode): a file is hashed on its first
+/// use per process, and again only if its fingerprint changed.
+static VERIFIED: LazyLock<Mutex<HashSet<(PathBuf, FileFingerprint)>>> =
     LazyLock::new(Default::default);
 
 /// Temporary files start with this; the rest is `<pid>-<unix ms>-<random>`.
@@ -155,8 +158,8 @@ impl ArtifactDir {
                 found: metadata.len(),
             }));
         }
-        let key = (path.clone(), metadata.len(), metadata.modified()?);
-        if !always_hash && verified().contains(&key) {
+        let key = FileFingerprint::of_metadata(&metadata).map(|f| (path.clone(), f));
+        if !always_hash && key.as_ref().is_some_and(|k| verified().contains(k)) {
             return Ok(None);
         }
         let found = Digest::of_file(&path)?;
@@ -164,7 +167,9 @@ impl ArtifactDir {
             tracing::warn!(file = %path.display(), expected = %blob.digest, %found, "artifact file is corrupt");
             return Ok(Some(BlobProblem::WrongDigest { found }));
         }
-        verified().insert(key);
+        if let Some(key) = key {
+            verified().insert(key);
+        }
         Ok(None)
     }
 
@@ -180,8 +185,8 @@ impl ArtifactDir {
     /// Notes a file this process just wrote as checked.
     fn remember(&self, blob: &StoredBlob) {
         let path = self.path(&blob.file_name);
-        if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
-            verified().insert((path, blob.bytes, modified));
+        if let Ok(Some(fingerprint)) = FileFingerprint::of_file(&path) {
+            verified().insert((path, fingerprint));
         }
     }
 
@@ -246,7 +251,7 @@ impl ArtifactDir {
     }
 }
 
-fn verified() -> std::sync::MutexGuard<'static, HashSet<(PathBuf, u64, SystemTime)>> {
+fn verified() -> std::sync::MutexGuard<'static, HashSet<(PathBuf, FileFingerprint)>> {
     // the set holds no invariant a panic could break
     VERIFIED.lock().unwrap_or_else(|e| e.into_inner())
 }

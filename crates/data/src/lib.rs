@@ -5,6 +5,7 @@
 mod arrow_chunk;
 pub mod blobs;
 mod files;
+mod fingerprint;
 
 pub use arrow_chunk::{
     accepts, batch_to_chunk, chunk_column_to_array, data_type, merge_into_batch,
@@ -13,6 +14,7 @@ pub use files::{
     Format, ROW_GROUP_MAX_BYTES, ROW_GROUP_MAX_ROWS, TableReader, TableWriter, parquet_properties,
     parquet_writer,
 };
+pub use fingerprint::FileFingerprint;
 
 use std::path::PathBuf;
 

@@ -7,6 +7,7 @@
 
 pub mod artifacts;
 pub mod drive;
+mod fingerprints;
 pub mod graph;
 pub mod inference;
 mod job;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
+use super::fingerprints;
 use super::job::{self, Attempts, Failure, Job, JobOutput, NodeTable, run_with_retries};
 use super::models::register_models;
 use super::plan::{Plan, PlannedStep};
@@ -23,8 +24,8 @@ use sluice_data::{DataError, TableReader, TableWriter};
 use sluice_registry::RegistryError;
 use sluice_runtime::SessionStats;
 use sluice_store::{
-    CacheEntry, CacheHit, Heartbeat, NewArtifact, NewStepLog, RunLease, RunStatus, StepOutcome,
-    StepStatus, Store, StoreError,
+    CacheEntry, CacheHit, FileRecord, Heartbeat, NewArtifact, NewStepLog, RunLease, RunStatus,
+    StepOutcome, StepStatus, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +146,8 @@ struct Completion {
     records: Vec<NewArtifact>,
     cache: CacheEntry,
     logs: Vec<NewStepLog>,
+    /// Fingerprints of the files written, taken right after writing.
+    files: Vec<FileRecord>,
 }
 
 /// Where a pending step stands.
@@ -362,8 +365,9 @@ impl<'a> Run<'a> {
                 (stored.digest, self.artifacts.path(&stored.file_name))
             }
             SourceKind::File(path) => {
-                let digest = Digest::of_file(path)
-                    .map_err(|e| format!("[source.{}] {}: {e}", source.name, path.display()))?;
+                let digest = fingerprints::file_digest(self.store, path, self.options.verify)
+                    .await
+                    .map_err(|e| format!("[source.{}] {e}", source.name))?;
                 (digest, path.clone())
             }
             SourceKind::Query(sql) => {
@@ -515,9 +519,10 @@ impl<'a> Run<'a> {
         Ok(true)
     }
 
-    /// Whether a cache hit's files are there and intact: sizes always,
-    /// digests on their first use in this process. A damaged file is never
-    /// served; the step runs again and rewrites it.
+    /// Whether a cache hit's files are there and intact: their size and
+    /// recorded fingerprint, or else their size and content (see
+    /// [`crate::fingerprints`]). A damaged file is never served; the step
+    /// runs again and rewrites it.
     async fn cached_files_intact(&self, step: &str, hit: &CacheHit) -> Result<bool, RunError> {
         let mut blobs = vec![StoredBlob {
             digest: hit.output_digest,
@@ -534,30 +539,25 @@ impl<'a> Run<'a> {
                     .unwrap_or(u64::MAX),
             });
         }
-        let artifacts = self.artifacts.clone();
-        let step = step.to_string();
-        // hashing is blocking file work: off the scheduler's thread
-        tokio::task::spawn_blocking(move || {
-            for blob in &blobs {
-                let problem = artifacts.check(blob).map_err(|e| {
+        for blob in &blobs {
+            let problem = fingerprints::check_artifact(self.store, &self.artifacts, blob)
+                .await
+                .map_err(|e| {
                     RunError::Io(format!("[step.{step}] checking {}: {e}", blob.file_name))
                 })?;
-                match problem {
-                    None => continue,
-                    Some(BlobProblem::Missing) => {}
-                    Some(problem) => tracing::warn!(
-                        step,
-                        file = %artifacts.path(&blob.file_name).display(),
-                        %problem,
-                        "cached artifact is damaged: running the step again"
-                    ),
-                }
-                return Ok(false);
+            match problem {
+                None => continue,
+                Some(BlobProblem::Missing) => {}
+                Some(problem) => tracing::warn!(
+                    step,
+                    file = %self.artifacts.path(&blob.file_name).display(),
+                    %problem,
+                    "cached artifact is damaged: running the step again"
+                ),
             }
-            Ok(true)
-        })
-        .await
-        .map_err(|e| RunError::Io(e.to_string()))?
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Starts a ready step's job on a blocking thread.
@@ -602,12 +602,13 @@ impl<'a> Run<'a> {
     async fn record_completions(&mut self) -> Result<(), RunError> {
         for completion in self.deferred.drain(..) {
             self.store
-                .complete_step(
+                .complete_step_with_files(
                     &self.lease,
                     completion.step_run,
                     &completion.outcome,
                     &completion.records,
                     Some(&completion.cache),
+                    &completion.files,
                 )
                 .await?;
             record_logs(self.store, completion.step_run, &completion.logs).await?;
@@ -642,6 +643,12 @@ impl<'a> Run<'a> {
         let plan = self.plan.clone();
         let step = &plan.steps[ended.position];
         let records = self.artifact_records(step, &output);
+        let files = std::iter::once(&output.table)
+            .chain(&output.state)
+            .filter_map(|blob| {
+                fingerprints::record(&self.artifacts.path(&blob.file_name), blob.digest)
+            })
+            .collect();
         let digest = output.table.digest;
         let state_digest = output.state.as_ref().map(|s| s.digest);
         let cache = CacheEntry {
@@ -666,6 +673,7 @@ impl<'a> Run<'a> {
             records,
             cache,
             logs: record.logs(),
+            files,
         });
         self.observer.event(Event::StepFinished {
             step: step.name.clone(),

@@ -268,12 +268,7 @@ fn compile_in_child(
         .map_err(|e| host("cannot buffer the component", e))?;
     let mut child = Command::new(program)
         .args(args)
-        .arg(if config.epoch_interruption {
-            "--epoch-interruption"
-        } else {
-            "--no-epoch-interruption"
-        })
-        .arg(format!("--max-bytes={}", config.max_plugin_bytes))
+        .args(child_args(config))
         .stdin(Stdio::from(input))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -341,13 +336,37 @@ fn compile_in_child(
         .map_err(|e| CompileFailure::Refused(format!("{e:#}")))
 }
 
+/// What a compile child must know of the host's configuration: the
+/// settings [`super::engine_config`] turns into compiled code, and the size
+/// bound.
+fn child_args(config: &RuntimeConfig) -> Vec<String> {
+    vec![
+        format!("--epoch-interruption={}", config.epoch_interruption),
+        format!("--memory-init-cow={}", config.pool.memory_init_cow),
+        format!("--table-lazy-init={}", config.pool.table_lazy_init),
+        format!("--max-bytes={}", config.max_plugin_bytes),
+    ]
+}
+
+/// The configuration [`child_args`] describes; `None` for anything else.
+fn parse_child_args(args: &[String]) -> Option<RuntimeConfig> {
+    let mut config = RuntimeConfig::default();
+    let [epoch, cow, lazy, max_bytes] = args else {
+        return None;
+    };
+    config.epoch_interruption = epoch.strip_prefix("--epoch-interruption=")?.parse().ok()?;
+    config.pool.memory_init_cow = cow.strip_prefix("--memory-init-cow=")?.parse().ok()?;
+    config.pool.table_lazy_init = lazy.strip_prefix("--table-lazy-init=")?.parse().ok()?;
+    config.max_plugin_bytes = max_bytes.strip_prefix("--max-bytes=")?.parse().ok()?;
+    Some(config)
+}
+
 /// Exit code of a compile child for bytes wasmtime refused.
 const CHILD_REFUSED: i32 = 3;
 
 /// The compile child: component bytes on stdin, the precompiled artifact
 /// on stdout, a refusal on stderr with exit code 3. `args` are what
-/// [`Compiler::ChildProcess`] appends: `--epoch-interruption` or
-/// `--no-epoch-interruption`, then `--max-bytes=N`. It dies with its parent and is bounded in
+/// [`Compiler::ChildProcess`] appends ([`child_args`]). It dies with its parent and is bounded in
 /// address space.
 pub fn compile_child_main(args: &[String]) -> i32 {
     use std::io::{Read, Write};
@@ -363,30 +382,11 @@ pub fn compile_child_main(args: &[String]) -> i32 {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         libc::setrlimit(libc::RLIMIT_AS, &bound);
     }
-    let parsed = match args {
-        [epoch, max_bytes] => {
-            let epoch_interruption = match epoch.as_str() {
-                "--epoch-interruption" => Some(true),
-                "--no-epoch-interruption" => Some(false),
-                _ => None,
-            };
-            let max_bytes = max_bytes
-                .strip_prefix("--max-bytes=")
-                .and_then(|n| n.parse::<usize>().ok());
-            epoch_interruption.zip(max_bytes)
-        }
-        _ => None,
-    };
-    let Some((epoch_interruption, max_plugin_bytes)) = parsed else {
+    let Some(config) = parse_child_args(args) else {
         eprintln!(
-            "usage: compile-plugin --epoch-interruption|--no-epoch-interruption --max-bytes=N < component.wasm > compiled"
+            "usage: compile-plugin --epoch-interruption=BOOL --memory-init-cow=BOOL --table-lazy-init=BOOL --max-bytes=N < component.wasm > compiled"
         );
         return 2;
-    };
-    let config = RuntimeConfig {
-        epoch_interruption,
-        max_plugin_bytes,
-        ..RuntimeConfig::default()
     };
     let engine = match Engine::new(&super::engine_config(&config)) {
         Ok(engine) => engine,

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
 
 pub use cache::{Compiler, compile_child_main};
 pub use capture::{Dropped, GuestOutput};
@@ -180,6 +182,41 @@ pub struct RuntimeConfig {
     /// Enforce CPU budgets with epoch interruption. Turning this off removes
     /// the CPU limit entirely: it exists to measure the limit's overhead.
     pub epoch_interruption: bool,
+    /// How the instance pool recycles slots (session start-up cost).
+    pub pool: PoolTuning,
+}
+
+/// wasmtime's knobs for recycling pooled instance slots. The defaults are
+/// what `cargo bench -p sluice --bench runtime -- pool` measured fastest
+/// (docs/BENCHMARKS.md); the other values exist to measure them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTuning {
+    /// Bytes of each linear memory reset in place (memset) rather than
+    /// returned to the kernel when a slot is freed: a session's working
+    /// set stays mapped, so the next one takes no page faults on it.
+    pub memory_keep_resident: usize,
+    /// The same for tables.
+    pub table_keep_resident: usize,
+    /// Reset only the pages the last session touched, found with Linux's
+    /// `PAGEMAP_SCAN` (6.7+; ignored where unavailable).
+    pub pagemap_scan: bool,
+    /// Map a component's initial memory image copy-on-write instead of
+    /// copying it in at every instantiation.
+    pub memory_init_cow: bool,
+    /// Fill function tables on first use instead of at instantiation.
+    pub table_lazy_init: bool,
+}
+
+impl Default for PoolTuning {
+    fn default() -> Self {
+        PoolTuning {
+            memory_keep_resident: 256 << 10,
+            table_keep_resident: 64 << 10,
+            pagemap_scan: true,
+            memory_init_cow: true,
+            table_lazy_init: true,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
@@ -194,6 +231,7 @@ impl Default for RuntimeConfig {
             max_memory: 4 << 30,
             max_table_elements: 100_000,
             epoch_interruption: true,
+            pool: PoolTuning::default(),
         }
     }
 }
@@ -337,6 +375,8 @@ fn check_description(info: &StepInfo) -> Result<(), String> {
 fn engine_config(config: &RuntimeConfig) -> Config {
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
+        .memory_init_cow(config.pool.memory_init_cow)
+        .table_lazy_init(config.pool.table_lazy_init)
         .epoch_interruption(config.epoch_interruption)
         .cranelift_nan_canonicalization(true)
         .relaxed_simd_deterministic(true)
@@ -354,9 +394,12 @@ impl Runtime {
             .total_tables(config.max_instances * 4)
             .max_memory_size(config.max_memory as usize)
             .table_elements(config.max_table_elements as usize)
-            // keep a warm page set per slot: fewer page faults per session
-            .linear_memory_keep_resident(256 << 10)
-            .table_keep_resident(64 << 10);
+            .linear_memory_keep_resident(config.pool.memory_keep_resident)
+            .table_keep_resident(config.pool.table_keep_resident)
+            .pagemap_scan(match config.pool.pagemap_scan {
+                true => Enabled::Auto,
+                false => Enabled::No,
+            });
         let mut wasm = engine_config(&config);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(|e| host_error("<engine>", e))?;
@@ -737,12 +780,13 @@ impl Plugin {
 
     /// A fresh store and instance, without calling into the guest: what
     /// opening a session costs before the plugin's own `open` runs
-    /// (benchmarks measure the two apart).
-    pub fn instantiate(&self) -> Result<(), RuntimeError> {
+    /// (benchmarks measure the two apart). The pool slot is held until
+    /// the returned value is dropped.
+    pub fn instantiate(&self) -> Result<Instantiated, RuntimeError> {
         let mut store = self.new_store()?;
         GuestCall::new(self, &mut store)
             .run("instantiate", |store| self.pre.instantiate(store).map(Ok))?;
-        Ok(())
+        Ok(Instantiated { _store: store })
     }
 
     /// Opens a session in a fresh store: `state` is fitted state from an
@@ -787,6 +831,12 @@ impl Plugin {
     }
 }
 
+/// A live instance without a session (see [`Plugin::instantiate`]); its
+/// pool slot is freed on drop.
+pub struct Instantiated {
+    _store: Store<StoreState>,
+}
+
 /// Bookkeeping around one guest call: CPU deadline, timing, and turning
 /// traps into errors that name the plugin and the limit.
 struct GuestCall<'a> {
@@ -825,11 +875,10 @@ impl<'a> GuestCall<'a> {
         let result = f(self.store);
         self.elapsed += start.elapsed();
         self.epochs += runtime.ticks() - start_ticks;
-        let plugin = self.plugin.label.clone();
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(RuntimeError::Step {
-                plugin,
+                plugin: self.plugin.label.clone(),
                 call,
                 error,
             }),

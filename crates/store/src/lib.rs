@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sluice_core::Digest;
 use sluice_core::text;
+use sluice_data::FileFingerprint;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -31,9 +32,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub use error::StoreError;
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
-    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, ModelVersionRecord,
-    NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord, RunLease, RunRecord,
-    RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord, StepStatus,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord,
+    ModelVersionRecord, NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord,
+    RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord,
+    StepStatus,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
@@ -263,6 +265,30 @@ fn check_terminal(step_run: i64, outcome: &StepOutcome) -> Result<(), OpError> {
 /// Inserts `$artifact` and, when it is new, its lineage rows (one
 /// statement). Content-addressed: an existing digest keeps its first
 /// producer. `$exec` is a transaction.
+/// Inserts or replaces a file's fingerprint row.
+macro_rules! upsert_fingerprint {
+    ($exec:ident, $file:expr, $now:expr) => {{
+        let file: &FileRecord = $file;
+        sqlx::query(
+            "INSERT INTO file_fingerprints (path, bytes, mtime_ns, ctime_ns, inode, device, digest, \
+             recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (path) DO UPDATE SET \
+             bytes = excluded.bytes, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, \
+             inode = excluded.inode, device = excluded.device, digest = excluded.digest, \
+             recorded_at = excluded.recorded_at",
+        )
+        .bind(&file.path)
+        .bind(file.fingerprint.bytes as i64)
+        .bind(file.fingerprint.mtime_ns)
+        .bind(file.fingerprint.ctime_ns)
+        .bind(file.fingerprint.inode as i64)
+        .bind(file.fingerprint.device as i64)
+        .bind(&file.digest)
+        .bind($now)
+        .execute(&mut *$exec)
+        .await?;
+    }};
+}
+
 macro_rules! insert_artifact {
     ($exec:ident, $artifact:expr, $now:expr) => {{
         let artifact: &NewArtifact = $artifact;
@@ -1075,6 +1101,22 @@ impl Store {
         artifacts: &[NewArtifact],
         cache: Option<&CacheEntry>,
     ) -> Result<(), StoreError> {
+        self.complete_step_with_files(lease, step_run, outcome, artifacts, cache, &[])
+            .await
+    }
+
+    /// [`Store::complete_step`], recording in the same transaction the
+    /// fingerprints of the files the step wrote (see
+    /// [`Store::fingerprinted_digest`]).
+    pub async fn complete_step_with_files(
+        &self,
+        lease: &RunLease,
+        step_run: i64,
+        outcome: &StepOutcome,
+        artifacts: &[NewArtifact],
+        cache: Option<&CacheEntry>,
+        files: &[FileRecord],
+    ) -> Result<(), StoreError> {
         self.op("complete_step", async {
             check_terminal(step_run, outcome)?;
             for artifact in artifacts {
@@ -1090,6 +1132,49 @@ impl Store {
                     upsert_cache!(tx, entry, now);
                 }
                 update_step!(tx, lease.run, step_run, outcome, now);
+                for file in files {
+                    upsert_fingerprint!(tx, file, now);
+                }
+            });
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- file fingerprints ------------------------------------------------
+
+    /// The digest recorded for the file at `path` when it had exactly
+    /// `fingerprint`: its content, without reading it (see
+    /// [`sluice_data::FileFingerprint`] for what that trusts).
+    pub async fn fingerprinted_digest(
+        &self,
+        path: &str,
+        fingerprint: &FileFingerprint,
+    ) -> Result<Option<Digest>, StoreError> {
+        self.op("fingerprinted_digest", async {
+            let sql = "SELECT digest FROM file_fingerprints WHERE path = $1 AND bytes = $2 \
+                       AND mtime_ns = $3 AND ctime_ns = $4 AND inode = $5 AND device = $6";
+            Ok(with_pool!(&self.backend, pool => sqlx::query_scalar(sql)
+                .bind(path)
+                .bind(fingerprint.bytes as i64)
+                .bind(fingerprint.mtime_ns)
+                .bind(fingerprint.ctime_ns)
+                .bind(fingerprint.inode as i64)
+                .bind(fingerprint.device as i64)
+                .fetch_optional(pool)
+                .await?))
+        })
+        .await
+    }
+
+    /// Records (or replaces) the digests of files as of their fingerprints.
+    pub async fn record_fingerprints(&self, files: &[FileRecord]) -> Result<(), StoreError> {
+        self.op("record_fingerprints", async {
+            let now = now_ms();
+            with_write_tx!(&self.backend, tx => {
+                for file in files {
+                    upsert_fingerprint!(tx, file, now);
+                }
             });
             Ok(())
         })

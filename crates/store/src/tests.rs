@@ -1413,6 +1413,107 @@ macro_rules! store_suite {
     };
 }
 
+/// A file's digest is found only under exactly the fingerprint it was
+/// recorded with; recording again replaces it; unsigned fields keep their
+/// full range; the step's completion records its files in its transaction.
+async fn file_fingerprints_match_exactly(store: &Store) {
+    let fingerprint = sluice_data::FileFingerprint {
+        bytes: u64::MAX - 1,
+        mtime_ns: 1_700_000_000_123_456_789,
+        ctime_ns: 1_700_000_001_000_000_001,
+        inode: u64::MAX,
+        device: 2049,
+    };
+    let file = FileRecord {
+        path: "/data/messages.csv".into(),
+        fingerprint,
+        digest: digest("v1"),
+    };
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .record_fingerprints(std::slice::from_ref(&file))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
+        Some(digest("v1"))
+    );
+    for changed in [
+        sluice_data::FileFingerprint {
+            ctime_ns: fingerprint.ctime_ns + 1,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            mtime_ns: fingerprint.mtime_ns - 1,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            inode: 7,
+            ..fingerprint
+        },
+        sluice_data::FileFingerprint {
+            bytes: 1,
+            ..fingerprint
+        },
+    ] {
+        assert_eq!(
+            store
+                .fingerprinted_digest(&file.path, &changed)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .fingerprinted_digest("/data/other.csv", &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // a newer version of the file replaces the record
+    let newer = FileRecord {
+        fingerprint: sluice_data::FileFingerprint {
+            ctime_ns: fingerprint.ctime_ns + 5,
+            ..fingerprint
+        },
+        digest: digest("v2"),
+        ..file.clone()
+    };
+    let lease = new_lease(store, "fingerprints").await;
+    let step = store.start_step(&lease, "s", None, "k").await.unwrap();
+    let mut done = outcome(StepStatus::Succeeded);
+    done.output_digest = Some(digest("v2"));
+    store
+        .complete_step_with_files(&lease, step, &done, &[], None, std::slice::from_ref(&newer))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &fingerprint)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .fingerprinted_digest(&file.path, &newer.fingerprint)
+            .await
+            .unwrap(),
+        Some(digest("v2"))
+    );
+}
+
 store_suite!(
     run_lifecycle,
     registry_versions_aliases_and_history,
@@ -1433,6 +1534,7 @@ store_suite!(
     concurrent_writers_and_recovery_keep_every_run,
     reopen_keeps_data,
     step_logs_are_stored_bounded_and_escaped,
+    file_fingerprints_match_exactly,
 );
 
 /// A throwaway database on the test server, dropped by [`PgTestDb::drop`].

@@ -223,6 +223,15 @@ pub struct StepOutcome {
     pub output_digest: Option<Digest>,
 }
 
+/// A file's digest as of its fingerprint (see
+/// [`crate::Store::fingerprinted_digest`]). `path` is absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    pub path: String,
+    pub fingerprint: sluice_data::FileFingerprint,
+    pub digest: Digest,
+}
+
 /// An artifact to record; see [`super::Store::put_artifact`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewArtifact {
