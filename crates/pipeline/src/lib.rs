@@ -20,7 +20,7 @@ pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artif
 pub use drive::{Drive, Driven, Driver, Pass, PluginRun, drive_plugin};
 pub use graph::Dag;
 pub use plan::{
-    CheckErrors, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
+    CheckErrors, FitSplit, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
 };
 pub use run::{
     Event, Observer, Quiet, RegisteredModel, RunError, RunOptions, RunSummary, StepSummary,
