@@ -1,11 +1,12 @@
 """Held-out quality and fit time: sluice's example design vs scikit-learn's
 best comparable recipe, on exactly the same rows.
 
-Usage: generalise.py DATA_CSV HELD_OUT_PARQUET KEY_COLUMN [SLUICE_SECONDS]
+Usage: generalise.py DATA_CSV HELD_OUT_PARQUET KEY_COLUMNS [SLUICE_SECONDS]
 
 DATA_CSV is the pipeline's source (`text`, `label`, KEY_COLUMN);
 HELD_OUT_PARQUET is the train step's held-out table as the pipeline writes
-it (`[output.held_out]`: KEY_COLUMN, `label`, `prediction`, `score`), so
+it (`[output.held_out]`: the KEY_COLUMNS, comma-separated, that identify a
+row, `label`, `prediction`, `score`), so
 scikit-learn trains on exactly the rows sluice trained on (every row not
 held out) and is scored on the held-out ones. The recipe:
 word 1-2-gram and char_wb 2-5-gram `TfidfVectorizer(sublinear_tf=True)`
@@ -24,9 +25,13 @@ from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
-data_csv, held_out_parquet, key = sys.argv[1:4]
+data_csv, held_out_parquet, keys = sys.argv[1:4]
 data = pd.read_csv(data_csv)
 held_out = pd.read_parquet(held_out_parquet)
+key = "_key"
+for frame in (data, held_out):
+    frame[key] = frame[keys.split(",")].astype(str).agg("\x1f".join, axis=1)
+assert data[key].is_unique, f"{keys} do not identify a row"
 test_keys = set(held_out[key])
 train = data[~data[key].isin(test_keys)]
 test = data.set_index(key, drop=False).loc[held_out[key]]
