@@ -203,10 +203,13 @@ async fn lifecycle(project: &Project, store: &Store) {
         "features are dropped"
     );
 
-    // a new split gives a new model; its gate demands the impossible
+    // another C gives a new model (another split alone would not: the
+    // registered model is refitted on every row); its gate demands the
+    // impossible
     std::fs::write(
         project.path("pipeline.toml"),
-        pipeline_text(11, "f1 >= 0.999 and f1 >= production.f1 - 0.05"),
+        pipeline_text(11, "f1 >= 0.999 and f1 >= production.f1 - 0.05")
+            .replace("max_iter = 1000", "max_iter = 1000, c = 0.5"),
     )
     .unwrap();
     let third = project.run(store).await;
@@ -419,4 +422,201 @@ async fn missing_target_value_fails_the_step_naming_the_row() {
     );
     assert!(store.model_versions(None).await.unwrap().is_empty());
     store.close().await;
+}
+
+const SCALED_POLICY: &str = r#"
+[plugin.standard-scaler]
+read = ["mean radius", "mean texture"]
+write = ["mean radius", "mean texture"]
+
+[plugin.classification-metrics]
+read = ["target", "prediction", "score"]
+"#;
+
+fn scaled_pipeline(fit: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "cancer"
+policy = "policy.toml"
+
+[source.cells]
+path = "cancer.csv"
+types = {{ target = "int64" }}
+
+[step.scale]
+plugin = "standard-scaler"
+input = "cells"
+{fit}
+params = {{ columns = ["mean radius", "mean texture"] }}
+
+[step.model]
+train = "logistic-regression"
+input = "scale"
+target = "target"
+features = ["mean radius", "mean texture"]
+split = {{ test = 0.25, seed = 3 }}
+search = {{ metric = "log_loss", folds = 3, grid = {{ c = [0.0001, 0.001] }}, extend = 2 }}
+
+[step.metrics]
+plugin = "classification-metrics"
+input = "model.test_predictions"
+params = {{ actual = "target" }}
+"#
+    )
+}
+
+/// Records what a run tells its observer about long native steps.
+#[derive(Default)]
+struct Progress(std::sync::Mutex<Vec<String>>);
+
+impl sluice_pipeline::Observer for Progress {
+    fn event(&self, event: sluice_pipeline::Event) {
+        if let sluice_pipeline::Event::Progress { step, message } = event {
+            self.0.lock().unwrap().push(format!("{step}: {message}"));
+        }
+    }
+}
+
+fn float_column(path: &std::path::Path, name: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    for batch in sluice_data::TableReader::open(path, 4096).unwrap() {
+        let chunk = sluice_data::batch_to_chunk(
+            &batch.unwrap(),
+            &[(name.to_string(), sluice_core::ColumnType::Float64)],
+        )
+        .unwrap();
+        let sluice_core::ColumnValues::Float64 { values, .. } = &chunk.columns[0].values else {
+            panic!("{name} is float64")
+        };
+        out.extend_from_slice(values);
+    }
+    out
+}
+
+/// A fitted step upstream of a train step is fitted on the training rows
+/// only; the search extends a grid whose best value is on its edge; the
+/// registered model is refitted on every row; the run reports progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_fit_sees_training_rows_only_and_the_model_is_refit_on_all_rows() {
+    let project = Project::new(&scaled_pipeline(""));
+    std::fs::write(project.path("policy.toml"), SCALED_POLICY).unwrap();
+    let plan = project.plan().unwrap();
+    let split = &plan.fit_splits["scale"];
+    assert_eq!(
+        (split.train_step.as_str(), split.seed, split.test_fraction),
+        ("model", 3, 0.25)
+    );
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(
+        plan.warnings[0].contains("[step.scale]")
+            && plan.warnings[0].contains("not refitted per cross-validation fold"),
+        "{}",
+        plan.warnings[0]
+    );
+
+    let store = Store::open_default(&project.home()).await.unwrap();
+    let progress = Arc::new(Progress::default());
+    let summary = sluice_pipeline::execute(
+        Arc::new(plan),
+        &store,
+        &project.home(),
+        &RunOptions::default(),
+        progress.clone(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+
+    // the scaled column has mean 0 over the training rows, not over all
+    let scale = summary.steps.iter().find(|s| s.name == "scale").unwrap();
+    let table = project
+        .home()
+        .join("artifacts")
+        .join(format!("{}.parquet", scale.output.unwrap().hex()));
+    let labels: Vec<i64> = {
+        let mut out = Vec::new();
+        for batch in sluice_data::TableReader::open(&table, 4096).unwrap() {
+            let chunk = sluice_data::batch_to_chunk(
+                &batch.unwrap(),
+                &[("target".to_string(), sluice_core::ColumnType::Int64)],
+            )
+            .unwrap();
+            let sluice_core::ColumnValues::Int64 { values, .. } = &chunk.columns[0].values else {
+                panic!()
+            };
+            out.extend_from_slice(values);
+        }
+        out
+    };
+    let radius = float_column(&table, "mean radius");
+    let rows =
+        sluice_train::split::train_test_split(&sluice_train::Target::classes(&labels), 0.25, 3)
+            .unwrap();
+    let mean = |rows: &[usize]| rows.iter().map(|&r| radius[r]).sum::<f64>() / rows.len() as f64;
+    assert!(mean(&rows.train).abs() < 1e-9, "{}", mean(&rows.train));
+    assert!(
+        mean(&rows.test).abs() > 1e-3,
+        "held-out rows were not in the fit"
+    );
+
+    // c = 1e-4 and 1e-3 regularise far too much: the grid grows past its edge
+    assert_eq!(metric(&summary, "model", "search.extended"), 2.0);
+    assert_eq!(
+        metric(&summary, "model", "train_rows"),
+        rows.train.len() as f64
+    );
+    assert_eq!(
+        metric(&summary, "model", "fit_rows"),
+        569.0,
+        "refit on every row"
+    );
+    let model = summary.steps.iter().find(|s| s.name == "model").unwrap();
+    let chosen = model.metrics.iter().find(|m| m.name == "chosen").unwrap();
+    assert!(
+        chosen
+            .labels
+            .iter()
+            .any(|(k, v)| k == "param.c" && v.starts_with("0.1")),
+        "{chosen:?}"
+    );
+    let seen = progress.0.lock().unwrap().clone();
+    assert!(
+        seen.contains(&"model: cv candidate 1/2 fold 1/3".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"model: cv candidate 4/4 fold 3/3".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"model: refitting on all 569 rows".to_string()),
+        "{seen:?}"
+    );
+
+    // the registered model is the step's model: the refitted one
+    let registered = store.model_version("cancer", 1).await.unwrap().unwrap();
+    assert_eq!(registered.model_digest, model.state.unwrap());
+}
+
+#[test]
+fn a_fit_the_split_cannot_reach_is_warned_of_naming_the_step() {
+    // `scale` fits on another table than its input: its rows cannot be
+    // matched with the train step's split
+    let text = scaled_pipeline("fit = \"again\"")
+        + "\n[source.again]\npath = \"cancer.csv\"\ntypes = { target = \"int64\" }\n";
+    let project = Project::new(&text);
+    std::fs::write(project.path("policy.toml"), SCALED_POLICY).unwrap();
+    let plan = project.plan().unwrap();
+    assert!(plan.fit_splits.is_empty(), "{:?}", plan.fit_splits);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("[step.scale] is fitted on all its rows")
+                && w.contains("held-out rows of train step `model`")
+                && w.contains("`again`")),
+        "{:?}",
+        plan.warnings
+    );
 }

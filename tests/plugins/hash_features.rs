@@ -24,7 +24,7 @@ fn hash_features_tf_matches_sklearn_through_the_fit_lifecycle() {
     let state = fit.finish_fit().unwrap();
     assert_eq!(
         state.len(),
-        33,
+        41,
         "tf keeps no counts: the state only records the params"
     );
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
 
+use sluice_core::text;
 use sluice_registry::bundle;
 use sluice_store::{ModelVersionRecord, Store};
 
@@ -142,7 +143,10 @@ pub fn run(ctx: &Context, command: ModelsCommand) -> Result<()> {
                 println!("model artifact {}", v.model_digest);
                 println!("gate: {}", v.gate.as_deref().unwrap_or("(none)"));
                 let params: serde_json::Value = serde_json::from_str(&v.params)?;
-                println!("params: {params}");
+                println!("params:");
+                for line in param_lines(&params) {
+                    println!("  {line}");
+                }
                 println!("\nmetrics:");
                 for m in sluice_registry::version_metrics(&v)?
                     .iter()
@@ -271,4 +275,73 @@ pub fn report(ctx: &Context, run: i64, out: Option<&Path>) -> Result<()> {
     std::fs::write(&out, html).with_context(|| format!("writing {}", out.display()))?;
     println!("report of run {run} written to {}", out.display());
     Ok(())
+}
+
+/// Recorded params as `name = value` lines, nested tables as `a.b = …`:
+/// hyperparameters print as values (`c = 16`), not as their stored,
+/// type-tagged form (`{"Float":16.0}`).
+pub fn param_lines(params: &serde_json::Value) -> Vec<String> {
+    fn value(v: &serde_json::Value) -> String {
+        if let Ok(hyper) = serde_json::from_value::<sluice_train::HyperValue>(v.clone()) {
+            return match hyper {
+                sluice_train::HyperValue::Text(t) => format!("{:?}", text::clean_line(&t, 200)),
+                other => other.to_string(),
+            };
+        }
+        match v {
+            serde_json::Value::Array(items) => {
+                format!(
+                    "[{}]",
+                    items.iter().map(value).collect::<Vec<_>>().join(", ")
+                )
+            }
+            serde_json::Value::String(s) => format!("{:?}", text::clean_line(s, 200)),
+            other => other.to_string(),
+        }
+    }
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map)
+                if serde_json::from_value::<sluice_train::HyperValue>(v.clone()).is_err() =>
+            {
+                for (key, inner) in map {
+                    let name = match prefix {
+                        "" => key.clone(),
+                        _ => format!("{prefix}.{key}"),
+                    };
+                    walk(&name, inner, out);
+                }
+            }
+            serde_json::Value::Null => out.push(format!("{prefix} = (none)")),
+            other => out.push(format!("{prefix} = {}", value(other))),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", params, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn params_print_as_values() {
+        let params = serde_json::json!({
+            "algorithm": "logistic-regression",
+            "hyper": { "c": { "Float": 16.0 }, "max_iter": { "Int": 200 }, "class_weight": { "Text": "balanced" } },
+            "search": { "grid": { "c": [{ "Float": 1.0 }, { "Float": 0.5 }] }, "folds": 5, "random": null },
+        });
+        let lines = super::param_lines(&params);
+        assert_eq!(
+            lines,
+            [
+                "algorithm = \"logistic-regression\"",
+                "hyper.c = 16",
+                "hyper.class_weight = \"balanced\"",
+                "hyper.max_iter = 200",
+                "search.folds = 5",
+                "search.grid.c = [1, 0.5]",
+                "search.random = (none)",
+            ]
+        );
+    }
 }

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Result, bail};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{HumanCount, MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 
 use sluice_core::Digest;
 use sluice_core::text;
 use sluice_core::units::format_size;
 use sluice_data::blobs::{ArtifactDir, BlobProblem};
+use sluice_pipeline::native::CHOSEN;
 use sluice_pipeline::{Event, Observer, Pipeline, PlanOptions, RunOptions, RunSummary};
 use sluice_runtime::Runtime;
 use sluice_store::{RunStatus, StepStatus};
@@ -64,7 +65,19 @@ pub fn check(ctx: &Context, file: &Path, allow_paths: Vec<PathBuf>) -> Result<()
     );
     // the plan shows what plugins say of themselves (`describe()`)
     print!("{}", text::escaped(&sluice_pipeline::describe_plan(&plan)));
+    for warning in &plan.warnings {
+        println!("warning: {}", text::escaped(warning));
+    }
     Ok(())
+}
+
+/// A rate as people read it: whole rows per second with thousands
+/// separators (`43,422/s`), not indicatif's raw float.
+pub fn format_rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        return "-".to_string();
+    }
+    format!("{}/s", HumanCount(per_sec.round() as u64))
 }
 
 pub fn graph(file: &Path, format: GraphFormat) -> Result<()> {
@@ -95,9 +108,15 @@ impl Bars {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template(
-                        "{spinner} {prefix:<16} {human_pos:>10} rows {per_sec:>14} {msg}",
+                        "{spinner} {prefix:<16} {human_pos:>10} rows {rate:>12} {msg}",
                     )
-                    .unwrap(),
+                    .unwrap()
+                    .with_key(
+                        "rate",
+                        |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                            let _ = out.write_str(&format_rate(state.per_sec()));
+                        },
+                    ),
                 );
                 bar.set_prefix(step.to_string());
                 bar
@@ -113,6 +132,7 @@ impl Observer for Bars {
             // would start 100); arriving rows move the bar instead
             Event::StepStarted { step } => self.bar(&step).tick(),
             Event::Rows { step, rows } => self.bar(&step).inc(rows),
+            Event::Progress { step, message } => self.bar(&step).set_message(message),
             Event::StepFinished {
                 step,
                 status,
@@ -137,6 +157,9 @@ pub fn run(
 ) -> Result<()> {
     let runtime: Runtime = ctx.runtime()?;
     let plan = Arc::new(plan(ctx, &runtime, file, allow_paths)?);
+    for warning in &plan.warnings {
+        eprintln!("warning: {}", text::escaped(warning));
+    }
     let tokio = ctx.tokio()?;
     let summary = tokio.block_on(async {
         let store = ctx.store().await?;
@@ -166,8 +189,14 @@ pub fn run(
     })?;
     print_summary(&summary);
     for output in &plan.pipeline.outputs {
-        if summary.status == RunStatus::Succeeded {
-            println!("output {} -> {}", output.name, output.path.display());
+        match output_failure(&summary, &output.name, &output.step) {
+            None => println!("output {} -> {}", output.name, output.path.display()),
+            Some(why) => println!(
+                "output {} not written to {}: {}",
+                output.name,
+                output.path.display(),
+                text::clean_line(&why, text::MESSAGE_LIMIT)
+            ),
         }
     }
     match summary.status {
@@ -177,6 +206,39 @@ pub fn run(
             None => bail!("run {} {status}", summary.run_id),
         },
     }
+}
+
+/// Why output `name` (of step `step`) was not written, or `None` if it was.
+fn output_failure(summary: &RunSummary, name: &str, step: &str) -> Option<String> {
+    if summary.status == RunStatus::Succeeded {
+        return None;
+    }
+    let own = format!("[output.{name}]");
+    if let Some(error) = summary.error.as_ref().filter(|e| e.starts_with(&own)) {
+        return Some(error[own.len()..].trim_start().to_string());
+    }
+    let from_step = summary.steps.iter().find(|s| s.name == step);
+    Some(match from_step {
+        Some(s) if s.status != StepStatus::Succeeded => match &s.error {
+            Some(error) => format!("step `{step}` {}: {error}", s.status),
+            None => format!("step `{step}` {}", s.status),
+        },
+        _ => match &summary.error {
+            Some(error) => format!("the run {}: {error}", summary.status),
+            None => format!("the run {}", summary.status),
+        },
+    })
+}
+
+/// A search's chosen configuration (the `chosen` metric's labels) as
+/// `c = 16, class_weight = balanced`.
+fn chosen_line(metric: &sluice_core::contract::Metric) -> String {
+    metric
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{} = {v}", k.strip_prefix("param.").unwrap_or(k)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn print_summary(summary: &RunSummary) {
@@ -222,6 +284,23 @@ pub fn print_summary(summary: &RunSummary) {
                 "    {} = {:.6}",
                 text::clean_line(&metric.name, text::MESSAGE_LIMIT),
                 metric.value
+            );
+        }
+        for chosen in step.metrics.iter().filter(|m| m.name == CHOSEN) {
+            println!(
+                "    chosen: {} (cross-validated {:.6})",
+                text::clean_line(&chosen_line(chosen), text::MESSAGE_LIMIT),
+                chosen.value
+            );
+        }
+        let extended: Vec<String> = (step.metrics.iter())
+            .filter(|m| m.name == "search.extended" && !m.labels.is_empty())
+            .map(chosen_line)
+            .collect();
+        if !extended.is_empty() {
+            println!(
+                "    the best value was on the grid's edge: also tried {}",
+                text::clean_line(&extended.join(", "), text::MESSAGE_LIMIT)
             );
         }
         if step.metrics.len() > headline.len() {
@@ -347,4 +426,15 @@ pub fn gc(ctx: &Context, dry_run: bool) -> Result<()> {
         collection.kept
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_print_as_whole_rows_per_second() {
+        assert_eq!(super::format_rate(43_421.761_205_310_52), "43,422/s");
+        assert_eq!(super::format_rate(0.4), "0/s");
+        assert_eq!(super::format_rate(f64::NAN), "-");
+        assert_eq!(super::format_rate(0.0), "-");
+    }
 }

@@ -377,6 +377,7 @@ fn run_plugin(
         effective: &effective,
         chunk_rows,
         stop: Default::default(),
+        fit_rows: None,
     };
     let drive = drive_plugin(&run, input, fit_input.unwrap_or(input), &mut driver);
     if let Some(bar) = driver.bar.take() {

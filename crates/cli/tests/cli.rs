@@ -139,6 +139,13 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
         stdout.contains("model chat-moderation version 1 (new, now `candidate`)"),
         "{stdout}"
     );
+    // the summary names what the search chose; check warns of what the
+    // pipeline cannot keep out of a fit
+    assert!(stdout.contains("    chosen: "), "{stdout}");
+    assert!(
+        stderr.contains("warning: [step.features] is fitted on the training rows of `model`"),
+        "{stderr}"
+    );
     let again = sluice(home, &["run", "examples/chat-moderation/pipeline.toml"]);
     let (stdout, _) = text(&again);
     assert!(again.status.success());
@@ -171,6 +178,11 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
     ));
     assert!(
         shown.contains("roc_auc") && shown.contains("lineage") && shown.contains("step   features"),
+        "{shown}"
+    );
+    // params as values, not as their stored type tags
+    assert!(
+        shown.contains("  hyper.class_weight = \"balanced\"") && !shown.contains("{\"Float\""),
         "{shown}"
     );
     let bundle = home.join("moderation.bundle");
@@ -220,8 +232,7 @@ fn the_example_pipeline_runs_caches_and_is_recorded() {
         .and_then(|logs| logs.split("  features\n").nth(1))
         .unwrap_or_else(|| panic!("a logs section with the features step:\n{logs}\n{stderr}"));
     assert!(
-        features_log.starts_with("    info  fitted IDF on ")
-            && features_log.contains(" documents, "),
+        features_log.starts_with("    info  fitted on ") && features_log.contains(" documents: "),
         "{logs}"
     );
     let (verify, _) = text(&sluice(home, &["audit", "verify"]));
@@ -637,4 +648,33 @@ fn a_child_compile_keeps_the_error_classes_of_an_in_process_one() {
         .expect_err("garbage is refused");
     assert!(matches!(err, RuntimeError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("garbage"), "{err}");
+
+#[test]
+fn an_output_that_cannot_be_written_says_why_in_the_run_output() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "text\nHello\n").unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[plugin.clean-text]\nread = [\"text\"]\nwrite = [\"text_clean\"]\n",
+    )
+    .unwrap();
+    // the output path is a folder: the export fails
+    std::fs::create_dir(dir.path().join("taken.csv")).unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "[pipeline]\nname = \"p\"\npolicy = \"policy.toml\"\n\n[source.rows]\npath = \"in.csv\"\n\n\
+         [step.clean]\nplugin = \"clean-text\"\ninput = \"rows\"\n\n\
+         [output.cleaned]\nstep = \"clean\"\npath = \"taken.csv\"\n",
+    )
+    .unwrap();
+    let pipeline = dir.path().join("pipeline.toml");
+    let run = sluice(home.path(), &["run", pipeline.to_str().unwrap()]);
+    let (stdout, stderr) = text(&run);
+    assert!(!run.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("output cleaned not written to "))
+        .unwrap_or_else(|| panic!("no output line in:\n{stdout}\n{stderr}"));
+    assert!(line.contains("taken.csv: "), "{line}");
 }

@@ -63,6 +63,9 @@ pub struct PluginRun<'a> {
     pub chunk_rows: usize,
     /// Stops a guest call from inside (the step's deadline, cancellation).
     pub stop: Stop,
+    /// When set, the fit pass sees only the fit table's rows whose entry is
+    /// true (a train step's training rows, see `plan::FitSplit`).
+    pub fit_rows: Option<&'a [bool]>,
 }
 
 /// What a drive reports, whether it finished or stopped on an error.
@@ -176,12 +179,36 @@ fn fit_chunks<D: Driver>(
     driver: &mut D,
     session: &mut Session<'_>,
 ) -> Result<Vec<u8>, D::Error> {
+    let mut offset = 0usize;
     for batch in TableReader::open(table, run.chunk_rows)? {
         driver.check(Pass::Fit)?;
-        let batch = batch?;
-        let chunk = batch_to_chunk(&batch, &run.effective.reads)
-            .map_err(|e| driver.unreadable(table, e))?;
-        session.fit(chunk)?;
+        let mut batch = batch?;
+        let rows = batch.num_rows();
+        if let Some(keep) = run.fit_rows {
+            let mask = keep
+                .get(offset..offset + rows)
+                .ok_or_else(|| DataError::Read {
+                    path: table.to_path_buf(),
+                    message: format!(
+                        "the fit table has more rows than the split it is fitted on ({})",
+                        keep.len()
+                    ),
+                })?;
+            batch = arrow::compute::filter_record_batch(
+                &batch,
+                &arrow::array::BooleanArray::from(mask.to_vec()),
+            )
+            .map_err(|e| DataError::Read {
+                path: table.to_path_buf(),
+                message: format!("selecting the training rows: {e}"),
+            })?;
+        }
+        offset += rows;
+        if batch.num_rows() > 0 {
+            let chunk = batch_to_chunk(&batch, &run.effective.reads)
+                .map_err(|e| driver.unreadable(table, e))?;
+            session.fit(chunk)?;
+        }
         driver.rows(Pass::Fit, batch.num_rows() as u64);
     }
     Ok(session.finish_fit()?)

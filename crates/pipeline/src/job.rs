@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::drive::{Driver, Pass, PluginRun, drive_plugin};
 use super::inference::{InferenceError, InferenceGraph};
 use super::native;
-use super::plan::{Plan, PlannedStep, StepWork};
+use super::plan::{FitSplit, Plan, PlannedStep, StepWork};
 use super::run::{Event, Observer};
 use super::spec::TrainSpec;
 use super::work::StepRecord;
@@ -53,6 +53,7 @@ pub(crate) fn cache_key(
     work: &StepWork,
     input: &Digest,
     fit: Option<&Digest>,
+    fit_split: Option<&FitSplit>,
     chunk_rows: usize,
 ) -> String {
     let key = serde_json::json!({
@@ -61,6 +62,7 @@ pub(crate) fn cache_key(
         "work": work.cache_material(),
         "input": input,
         "fit": fit,
+        "fit_split": fit_split,
         "chunk_rows": chunk_rows,
     });
     Digest::of(key.to_string().as_bytes()).to_string()
@@ -295,9 +297,18 @@ fn run_plugin_job(
             deadline: started.checked_add(timeout),
             cancel: Some(job.cancel.clone()),
         },
+        fit_rows: None,
     };
     let input = &job.input.path;
     let fit_input = job.fit.as_ref().map_or(input, |f| &f.path);
+    let fit_rows = match job.plan.fit_splits.get(&job.step().name) {
+        Some(split) if plugin.info().fits => Some(training_rows(fit_input, split, job)?),
+        _ => None,
+    };
+    let run = PluginRun {
+        fit_rows: fit_rows.as_deref(),
+        ..run
+    };
     let drive = drive_plugin(&run, input, fit_input, &mut driver);
     let driven = drive.driven;
     record.stats = driven.stats;
@@ -317,6 +328,60 @@ fn run_plugin_job(
         state_kind: ArtifactKind::State,
         metrics: driven.metrics,
     })
+}
+
+/// Which rows of `table` are the training rows of `split`'s train step:
+/// the same split function over the same target column. Only the target
+/// column is kept in memory.
+fn training_rows(table: &Path, split: &FitSplit, job: &Job) -> Result<Vec<bool>, Failure> {
+    let failed = |message: String| {
+        Failure::Fatal(format!(
+            "fit on the training rows of train step `{}`: {message}",
+            split.train_step
+        ))
+    };
+    let reader = TableReader::open(table, job.chunk_rows())?;
+    let column = match &split.target {
+        Some(target) => Some(reader.schema().index_of(target).map_err(|_| {
+            failed(format!(
+                "the target column `{target}` is not in the fit table"
+            ))
+        })?),
+        None => None,
+    };
+    let mut rows = 0usize;
+    let mut targets = Vec::new();
+    for batch in reader {
+        job.cancelled()?;
+        let batch = batch?;
+        rows += batch.num_rows();
+        if let Some(column) = column {
+            targets.push(
+                batch
+                    .project(&[column])
+                    .map_err(|e| failed(e.to_string()))?,
+            );
+        }
+    }
+    let target = match (&split.target, targets.first()) {
+        (Some(name), Some(first)) => {
+            let batch = arrow::compute::concat_batches(&first.schema(), &targets)
+                .map_err(|e| failed(e.to_string()))?;
+            let target = native::target_of(&batch, name, split.task)
+                .map_err(|e| failed(format!("{}: {}", e.field, e.message)))?;
+            Some(target)
+        }
+        _ => None,
+    };
+    let mut keep = vec![false; rows];
+    if rows > 0 {
+        let chosen = native::split_rows(target.as_ref(), rows, split.test_fraction, split.seed)
+            .map_err(|e| failed(e.message))?;
+        for row in chosen.train {
+            keep[row] = true;
+        }
+    }
+    Ok(keep)
 }
 
 /// A plugin step's side of the drive.
@@ -379,7 +444,14 @@ fn run_train_job(
     let table = arrow::compute::concat_batches(&schema, &batches)
         .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))?;
     drop(batches);
-    let trained = native::train(spec, features, &table)?;
+    let step = &job.step().name;
+    let progress = |message: String| {
+        job.observer.event(Event::Progress {
+            step: step.clone(),
+            message,
+        })
+    };
+    let trained = native::train(spec, features, &table, &progress)?;
     let model = write_artifact(&job.artifacts, &trained.model.to_bytes(), "model")?;
     let mut writer = ArtifactWriter::new(&job.artifacts);
     writer.write(&trained.test_predictions)?;

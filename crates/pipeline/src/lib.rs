@@ -27,7 +27,7 @@ pub use inference::{
     fetch_models,
 };
 pub use plan::{
-    CheckErrors, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
+    CheckErrors, FitSplit, Plan, PlanOptions, PlannedStep, StepWork, describe_plan, plan, plan_with,
 };
 pub use run::{
     Event, Observer, Quiet, RegisteredModel, RunError, RunOptions, RunSummary, StepSummary,

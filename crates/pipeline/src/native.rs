@@ -97,7 +97,7 @@ fn feature_type(dt: &DataType) -> Option<ColumnType> {
         .find(|ty| accepts(*ty, dt))
 }
 
-fn task_of(algorithm: &str) -> Task {
+pub(crate) fn task_of(algorithm: &str) -> Task {
     sluice_train::ALGORITHMS
         .iter()
         .find(|a| a.name == algorithm)
@@ -244,6 +244,11 @@ pub fn plan_train(spec: &TrainSpec, input: &Schema) -> Result<TrainPlan, NativeE
                     ),
                 ));
             }
+        }
+    }
+    if let Some(search) = &spec.search {
+        for set in &search.feature_sets {
+            feature_subset(&features, set)?;
         }
     }
     let schema = output_schema(input, &features, task, true);
@@ -437,7 +442,11 @@ fn features_of(
 }
 
 /// The target column as a model target.
-fn target_of(batch: &RecordBatch, name: &str, task: Task) -> Result<Target, NativeError> {
+pub(crate) fn target_of(
+    batch: &RecordBatch,
+    name: &str,
+    task: Task,
+) -> Result<Target, NativeError> {
     let ty = if task == Task::Classification {
         ColumnType::Int64
     } else {
@@ -556,91 +565,248 @@ fn metric(name: &str, value: f64, labels: &[(&str, String)]) -> Metric {
     }
 }
 
-/// Fits `spec` on `table` (the whole input, in memory).
+/// The feature columns of `features` named by `set`, in `set`'s order.
+fn feature_subset(
+    features: &[(String, ColumnType)],
+    set: &[String],
+) -> Result<Vec<(String, ColumnType)>, NativeError> {
+    set.iter()
+        .map(|name| {
+            features
+                .iter()
+                .find(|(n, _)| n == name)
+                .cloned()
+                .ok_or_else(|| {
+                    native_err(
+                        "search.features",
+                        format!("column `{name}` is not one of the step's features"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// One feature set's search: its columns, its inputs and the outcome.
+struct SetSearch {
+    features: Vec<(String, ColumnType)>,
+    x: Features,
+    layout: Vec<FeatureColumn>,
+    outcome: Option<sluice_train::search::SearchOutcome>,
+}
+
+/// Fits `spec` on `table` (the whole input, in memory). `progress` hears
+/// where a long fit is (search candidates and folds, the final fits).
 pub fn train(
     spec: &TrainSpec,
     features: &[(String, ColumnType)],
     table: &RecordBatch,
+    progress: &dyn Fn(String),
 ) -> Result<Trained, NativeError> {
     let task = task_of(&spec.algorithm);
-    let (x, layout) = features_of(table, features, None)?;
     let target = match &spec.target {
         Some(name) => Some(target_of(table, name, task)?),
         None => None,
     };
     let fit_err = |e: sluice_train::TrainError| native_err("train", e.to_string());
-    // clustering has no target: its rows are shuffled like regression's
-    let split_by = target
-        .clone()
-        .unwrap_or_else(|| Target::Values(vec![0.0; x.rows()]));
     let sluice_train::split::Split {
         train: train_rows,
         test: test_rows,
-    } = sluice_train::split::train_test_split(&split_by, spec.test_fraction, spec.seed)
-        .map_err(|e| native_err("split", e.to_string()))?;
-    let x_train = x.select_rows(&train_rows);
+    } = split_rows(
+        target.as_ref(),
+        table.num_rows(),
+        spec.test_fraction,
+        spec.seed,
+    )?;
     let y_train = target.as_ref().map(|t| t.select_rows(&train_rows));
     let mut metrics = vec![
         metric("train_rows", train_rows.len() as f64, &[]),
         metric("test_rows", test_rows.len() as f64, &[]),
     ];
 
-    let mut hyper = spec.hyper.clone();
-    if let (Some(search), Some(y)) = (&spec.search, y_train.as_ref()) {
-        use sluice_train::search::{
-            CvSettings, Distribution, Metric as CvMetric, grid_search, random_search,
+    // one search per feature set (the step's features when none are listed)
+    let sets: Vec<Vec<(String, ColumnType)>> = match &spec.search {
+        Some(search) if !search.feature_sets.is_empty() => search
+            .feature_sets
+            .iter()
+            .map(|set| feature_subset(features, set))
+            .collect::<Result<_, _>>()?,
+        _ => vec![features.to_vec()],
+    };
+    let several = sets.len() > 1;
+    let mut searched = Vec::with_capacity(sets.len());
+    for (set_index, set) in sets.into_iter().enumerate() {
+        let (x, layout) = features_of(table, &set, None)?;
+        let mut entry = SetSearch {
+            features: set,
+            x,
+            layout,
+            outcome: None,
         };
-        let cv = CvSettings {
-            folds: search.folds,
-            seed: spec.seed,
-            metric: CvMetric::parse(&search.metric)
-                .map_err(|e| native_err("search.metric", e.to_string()))?,
-        };
-        let outcome = match search.random {
-            None => grid_search(&spec.algorithm, &spec.hyper, &search.grid, &x_train, y, &cv),
-            Some(n_iter) => {
-                let space = search
-                    .grid
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Distribution::Choice(v.clone())))
-                    .collect();
-                random_search(
+        if let (Some(search), Some(y)) = (&spec.search, y_train.as_ref()) {
+            use sluice_train::search::{
+                CvSettings, Distribution, Metric as CvMetric, SearchOptions, SearchProgress,
+                grid_search_with, random_search_with,
+            };
+            let cv = CvSettings {
+                folds: search.folds,
+                seed: spec.seed,
+                metric: CvMetric::parse(&search.metric)
+                    .map_err(|e| native_err("search.metric", e.to_string()))?,
+            };
+            let set_label = match several {
+                true => format!("features {}/{}, ", set_index + 1, spec_sets(spec)),
+                false => String::new(),
+            };
+            let report = |p: SearchProgress| {
+                progress(format!(
+                    "cv {set_label}candidate {}/{} fold {}/{}",
+                    p.candidate, p.candidates, p.fold, p.folds
+                ))
+            };
+            let x_train = entry.x.select_rows(&train_rows);
+            let outcome = match search.random {
+                None => grid_search_with(
                     &spec.algorithm,
                     &spec.hyper,
-                    &space,
-                    n_iter,
+                    &search.grid,
                     &x_train,
                     y,
                     &cv,
-                )
+                    &SearchOptions {
+                        extend: search.extend,
+                        progress: &report,
+                    },
+                ),
+                Some(n_iter) => {
+                    let space = search
+                        .grid
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Distribution::Choice(v.clone())))
+                        .collect();
+                    random_search_with(
+                        &spec.algorithm,
+                        &spec.hyper,
+                        &space,
+                        n_iter,
+                        &x_train,
+                        y,
+                        &cv,
+                        &report,
+                    )
+                }
+            }
+            .map_err(|e| native_err("search", e.to_string()))?;
+            entry.outcome = Some(outcome);
+        }
+        searched.push(entry);
+    }
+
+    // the best set by its best cross-validated score (ties: the earlier)
+    let mut chosen = 0;
+    if let Some(search) = &spec.search {
+        let cv_metric = sluice_train::search::Metric::parse(&search.metric)
+            .map_err(|e| native_err("search.metric", e.to_string()))?;
+        let best_of = |e: &SetSearch| e.outcome.as_ref().map(|o| o.best_score.mean);
+        for (i, entry) in searched.iter().enumerate() {
+            let label = set_name(&entry.features);
+            let Some(outcome) = &entry.outcome else {
+                continue;
+            };
+            let first_extended = outcome.candidates.len() - outcome.extended.len();
+            for (rank, candidate) in outcome.candidates.iter().enumerate() {
+                let mut labels = vec![("candidate".to_string(), rank.to_string())];
+                if several {
+                    labels.push(("features".to_string(), label.clone()));
+                }
+                if rank >= first_extended {
+                    labels.push(("extended".to_string(), "true".to_string()));
+                }
+                labels.extend(
+                    candidate
+                        .params
+                        .iter()
+                        .map(|(k, v)| (format!("param.{k}"), v.to_string())),
+                );
+                metrics.push(Metric {
+                    name: format!("cv.{}", search.metric),
+                    value: candidate.score.mean,
+                    labels,
+                });
+            }
+            if let (Some(a), Some(b)) = (best_of(entry), best_of(&searched[chosen])) {
+                let beats = match cv_metric.greater_is_better() {
+                    true => a > b,
+                    false => a < b,
+                };
+                if i > 0 && beats {
+                    chosen = i;
+                }
             }
         }
-        .map_err(|e| native_err("search", e.to_string()))?;
-        for (rank, candidate) in outcome.candidates.iter().enumerate() {
-            let mut labels = vec![("candidate".to_string(), rank.to_string())];
-            labels.extend(
-                candidate
-                    .params
-                    .iter()
-                    .map(|(k, v)| (format!("param.{k}"), v.to_string())),
-            );
-            metrics.push(Metric {
-                name: format!("cv.{}", search.metric),
-                value: candidate.score.mean,
-                labels,
-            });
-        }
+    }
+    let SetSearch {
+        features: chosen_features,
+        x,
+        layout,
+        outcome,
+    } = searched.swap_remove(chosen);
+    let mut hyper = spec.hyper.clone();
+    if let (Some(search), Some(outcome)) = (&spec.search, outcome) {
         metrics.push(metric(
             &format!("cv.{}", search.metric),
             outcome.best_score.mean,
             &[],
         ));
+        // what was tried past the grid's edge, so the record says so
+        metrics.push(metric(
+            "search.extended",
+            outcome.extended.len() as f64,
+            &[],
+        ));
+        for (key, value) in &outcome.extended {
+            progress(format!("grid extended: {key} = {value}"));
+            metrics.push(metric(
+                "search.extended",
+                1.0,
+                &[(format!("param.{key}").as_str(), value.to_string())],
+            ));
+        }
         hyper = outcome.best;
+        // the chosen configuration, for the run summary and the record
+        let mut labels: Vec<(String, String)> = hyper
+            .iter()
+            .map(|(k, v)| (format!("param.{k}"), v.to_string()))
+            .collect();
+        if several {
+            labels.push(("features".to_string(), set_name(&chosen_features)));
+        }
+        metrics.push(Metric {
+            name: CHOSEN.into(),
+            value: outcome.best_score.mean,
+            labels: labels.into_iter().collect(),
+        });
     }
     let learner = build_learner(&spec.algorithm, &hyper, spec.seed).map_err(fit_err)?;
-    let model = learner.fit(&x_train, y_train.as_ref()).map_err(fit_err)?;
+    progress(format!("fitting on {} training rows", train_rows.len()));
+    let x_train = x.select_rows(&train_rows);
+    let split_model = learner.fit(&x_train, y_train.as_ref()).map_err(fit_err)?;
+    drop(x_train);
     let x_test = x.select_rows(&test_rows);
-    let predictions = model.predict(&x_test).map_err(fit_err)?;
+    let predictions = split_model.predict(&x_test).map_err(fit_err)?;
+    // scikit-learn's `refit`: the registered model sees every labelled
+    // row; the held-out metrics stay those of the split model above
+    let model = if spec.refit {
+        progress(format!("refitting on all {} rows", x.rows()));
+        learner.fit(&x, target.as_ref()).map_err(fit_err)?
+    } else {
+        split_model
+    };
+    let fit_rows = if spec.refit {
+        x.rows()
+    } else {
+        train_rows.len()
+    };
+    metrics.push(metric("fit_rows", fit_rows as f64, &[]));
 
     let keep: Vec<usize> = table
         .schema()
@@ -680,6 +846,47 @@ pub fn train(
         metrics,
         rows_in: table.num_rows() as u64,
     })
+}
+
+/// The metric naming a search's chosen configuration: its value is the
+/// best cross-validated score, its labels `param.<name>` the values (and
+/// `features`, the chosen feature set, when the search chose among sets).
+pub const CHOSEN: &str = "chosen";
+
+fn spec_sets(spec: &TrainSpec) -> usize {
+    spec.search
+        .as_ref()
+        .map_or(1, |s| s.feature_sets.len().max(1))
+}
+
+fn set_name(features: &[(String, ColumnType)]) -> String {
+    features
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// The train step's held-out split of a table of `rows` rows: stratified
+/// by `target`'s classes, shuffled for values or without a target
+/// (clustering), seeded by the step. The one definition, so that a fitted
+/// step upstream can be fitted on exactly the training rows.
+pub fn split_rows(
+    target: Option<&Target>,
+    rows: usize,
+    test_fraction: f64,
+    seed: u64,
+) -> Result<sluice_train::split::Split, NativeError> {
+    let unlabelled;
+    let split_by = match target {
+        Some(target) => target,
+        None => {
+            unlabelled = Target::Values(vec![0.0; rows]);
+            &unlabelled
+        }
+    };
+    sluice_train::split::train_test_split(split_by, test_fraction, seed)
+        .map_err(|e| native_err("split", e.to_string()))
 }
 
 /// The feature columns of a model, with the types to read them as.

@@ -64,6 +64,45 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Schemas of sources (files are opened; query sources are typed at run time).
     pub source_schemas: HashMap<String, SchemaRef>,
+    /// Fitted plugin steps fitted on a train step's training rows only.
+    pub fit_splits: HashMap<String, FitSplit>,
+    /// What `sluice check` and `sluice run` warn of: places where the
+    /// pipeline cannot keep held-out rows out of a fit.
+    pub warnings: Vec<String>,
+}
+
+/// A fitted step upstream of a train step is fitted on that step's
+/// training rows only, as a scikit-learn `Pipeline` inside a train/test
+/// split: its fit table has the train step's rows in the train step's
+/// order (every step between keeps rows), so the train step's split,
+/// computed from the same target column, seed and fraction, picks the
+/// same rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FitSplit {
+    /// The train step whose split this is.
+    pub train_step: String,
+    pub target: Option<String>,
+    pub task: sluice_train::Task,
+    pub test_fraction: f64,
+    pub seed: u64,
+}
+
+impl FitSplit {
+    fn of(step: &str, spec: &TrainSpec) -> FitSplit {
+        FitSplit {
+            train_step: step.to_string(),
+            target: spec.target.clone(),
+            task: native::task_of(&spec.algorithm),
+            test_fraction: spec.test_fraction,
+            seed: spec.seed,
+        }
+    }
+
+    /// The same rows whichever train step asks (the step name aside).
+    fn same_rows(&self, other: &FitSplit) -> bool {
+        (&self.target, self.task, self.test_fraction, self.seed)
+            == (&other.target, other.task, other.test_fraction, other.seed)
+    }
 }
 
 impl Plan {
@@ -262,13 +301,128 @@ pub fn plan_with(
         return Err(CheckErrors(errors));
     }
     let steps = planner.steps;
+    let (fit_splits, warnings) = fit_splits(&steps, &source_schemas);
     Ok(Plan {
         pipeline,
         dag,
         policy,
         steps,
         source_schemas,
+        fit_splits,
+        warnings,
     })
+}
+
+/// Which fitted plugin steps can be fitted on the training rows of the
+/// train step they feed, and warnings where that cannot be guaranteed.
+/// Walks back from each train step along `input` (plugin and predict steps
+/// keep their rows in order; another train step's table is its held-out
+/// rows, so the walk stops there).
+fn fit_splits(
+    steps: &[PlannedStep],
+    sources: &HashMap<String, SchemaRef>,
+) -> (HashMap<String, FitSplit>, Vec<String>) {
+    let by_name: HashMap<&str, &PlannedStep> = steps.iter().map(|s| (s.name.as_str(), s)).collect();
+    let schema_of = |node: &str| {
+        by_name
+            .get(node)
+            .map(|s| s.schema.clone())
+            .or_else(|| sources.get(node).cloned())
+    };
+    let mut warnings = Vec::new();
+    // fitted step -> the splits of the train steps it feeds, in plan order
+    let mut claims: Vec<(&str, Vec<FitSplit>)> = Vec::new();
+    let mut searched: HashSet<&str> = HashSet::new();
+    for train in steps {
+        let StepWork::Train { spec, .. } = &train.work else {
+            continue;
+        };
+        let split = FitSplit::of(&train.name, spec);
+        let mut writers_after: Vec<&PlannedStep> = Vec::new();
+        let mut node = train.input.as_str();
+        while let Some(&step) = by_name.get(node) {
+            let StepWork::Plugin { plugin, .. } = &step.work else {
+                if step.work.train_spec().is_some() {
+                    break;
+                }
+                node = &step.input;
+                continue;
+            };
+            writers_after.push(step);
+            if plugin.info().fits {
+                let at = format!("[step.{}]", step.name);
+                let fit_node = step.fit.as_deref().unwrap_or(&step.input);
+                let rewritten = spec.target.as_ref().and_then(|target| {
+                    writers_after.iter().find(|w| match &w.work {
+                        StepWork::Plugin { effective, .. } => {
+                            effective.writes.iter().any(|(n, _)| n == target)
+                        }
+                        _ => false,
+                    })
+                });
+                let has_target = spec.target.as_ref().is_none_or(|target| {
+                    schema_of(&step.input)
+                        .is_none_or(|schema| schema.field_with_name(target).is_ok())
+                });
+                let why_not = if fit_node != step.input {
+                    Some(format!(
+                        "it is fitted on `{fit_node}`, whose rows sluice cannot match with the split"
+                    ))
+                } else if let Some(writer) = rewritten {
+                    Some(format!(
+                        "`{}` rewrites the target column between them",
+                        writer.name
+                    ))
+                } else if !has_target {
+                    Some(format!(
+                        "the target column `{}` is not in its input",
+                        spec.target.as_deref().unwrap_or_default()
+                    ))
+                } else {
+                    None
+                };
+                match why_not {
+                    Some(why) => warnings.push(format!(
+                        "{at} is fitted on all its rows, held-out rows of train step `{}` included: {why}",
+                        train.name
+                    )),
+                    None => {
+                        if spec.search.is_some() {
+                            searched.insert(step.name.as_str());
+                        }
+                        match claims.iter_mut().find(|(name, _)| *name == step.name) {
+                            Some((_, splits)) => splits.push(split.clone()),
+                            None => claims.push((step.name.as_str(), vec![split.clone()])),
+                        }
+                    }
+                }
+            }
+            node = &step.input;
+        }
+    }
+    let mut fit_splits = HashMap::new();
+    for (name, splits) in claims {
+        let at = format!("[step.{name}]");
+        if splits.iter().any(|s| !s.same_rows(&splits[0])) {
+            let names: Vec<String> = splits
+                .iter()
+                .map(|s| format!("`{}`", s.train_step))
+                .collect();
+            warnings.push(format!(
+                "{at} is fitted on all its rows: it feeds train steps {} whose splits differ, so no one set of training rows exists",
+                names.join(" and ")
+            ));
+            continue;
+        }
+        if searched.contains(name) {
+            warnings.push(format!(
+                "{at} is fitted on the training rows of `{}`, but not refitted per cross-validation fold: the search's fold scores see statistics that include each fold's validation rows (sluice does not refit plugin steps per fold yet; the held-out metrics are unaffected)",
+                splits[0].train_step
+            ));
+        }
+        fit_splits.insert(name.to_string(), splits[0].clone());
+    }
+    (fit_splits, warnings)
 }
 
 /// How the policy file is named in errors and failures (no node is).

@@ -50,6 +50,12 @@ pub enum Event {
         step: String,
         rows: u64,
     },
+    /// Where a long native step is (cross-validation candidate and fold,
+    /// the final fits), as a short line.
+    Progress {
+        step: String,
+        message: String,
+    },
     StepFinished {
         step: String,
         status: StepStatus,
@@ -470,6 +476,7 @@ impl<'a> Run<'a> {
             &step.work,
             &self.tables[&step.input].digest,
             second,
+            self.plan.fit_splits.get(&step.name),
             self.plan.pipeline.chunk_rows,
         )
     }

@@ -90,6 +90,8 @@ struct StepFile {
     model: Option<String>,
     /// train: the condition `sluice promote` checks before moving an alias
     gate: Option<String>,
+    /// train: refit the chosen configuration on every labelled row (default true)
+    refit: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +110,11 @@ struct SearchFile {
     grid: BTreeMap<String, Vec<toml::Value>>,
     /// sample this many candidates from the grid instead of trying all
     random: Option<usize>,
+    /// most values tried past the edge of a numeric grid whose best value
+    /// is on that edge (default 3; 0 = never)
+    extend: Option<usize>,
+    /// alternative feature sets, each a subset of the step's `features`
+    features: Option<Vec<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +176,10 @@ pub struct TrainSpec {
     /// Registry name of the model.
     pub model_name: String,
     pub gate: Option<String>,
+    /// Whether the registered model is refitted on every labelled row once
+    /// the configuration is chosen (scikit-learn's `refit`); the held-out
+    /// metrics stay those of the model fitted on the training split.
+    pub refit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -177,10 +188,18 @@ pub struct SearchSpec {
     pub folds: usize,
     pub grid: BTreeMap<String, Vec<sluice_train::HyperValue>>,
     pub random: Option<usize>,
+    /// Most values a grid search adds past the edge of its grid.
+    pub extend: usize,
+    /// Feature sets the search chooses among (empty: the step's features).
+    pub feature_sets: Vec<Vec<String>>,
 }
 
 pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
 pub const DEFAULT_FOLDS: usize = 5;
+/// Values a grid search may add past an edge unless `search.extend` says.
+pub const DEFAULT_EXTEND: usize = 3;
+/// Bound on `search.extend`: each extension costs `folds` fits.
+pub const MAX_EXTEND: usize = 10;
 
 /// The named output of a train step: its held-out rows with predictions.
 pub const TEST_PREDICTIONS: &str = "test_predictions";
@@ -579,6 +598,7 @@ impl FileContext<'_> {
             ("search", step.search.is_some()),
             ("model", step.model.is_some()),
             ("gate", step.gate.is_some()),
+            ("refit", step.refit.is_some()),
             ("target", step.target.is_some()),
         ];
         match train_only.iter().find(|(_, set)| *set) {
@@ -659,6 +679,7 @@ impl FileContext<'_> {
                 .clone()
                 .unwrap_or_else(|| pipeline_name.to_string()),
             gate: step.gate.clone(),
+            refit: step.refit.unwrap_or(true),
         })
     }
 
@@ -690,11 +711,27 @@ impl FileContext<'_> {
                 "must sample at least 1 candidate".into(),
             ));
         }
+        let extend = search.extend.unwrap_or(DEFAULT_EXTEND);
+        if extend > MAX_EXTEND {
+            return Err(self.err(
+                format!("{at} search.extend"),
+                format!("at most {MAX_EXTEND}, got {extend}"),
+            ));
+        }
+        let feature_sets = search.features.clone().unwrap_or_default();
+        if feature_sets.iter().any(Vec::is_empty) {
+            return Err(self.err(
+                format!("{at} search.features"),
+                "a feature set names no column".into(),
+            ));
+        }
         Ok(SearchSpec {
             metric: search.metric.clone(),
             folds,
             grid,
             random: search.random,
+            extend,
+            feature_sets,
         })
     }
 

@@ -206,9 +206,22 @@ fn cross_validate_on(
     splits: &[super::split::Split],
     cv: &CvSettings,
 ) -> Result<CvScore, TrainError> {
+    cross_validate_folds(algorithm, params, x, y, splits, cv, &mut |_| {})
+}
+
+/// [`cross_validate_on`], calling `fold_done(i)` after fold `i` is scored.
+fn cross_validate_folds(
+    algorithm: &str,
+    params: &BTreeMap<String, HyperValue>,
+    x: &Features,
+    y: &Target,
+    splits: &[super::split::Split],
+    cv: &CvSettings,
+    fold_done: &mut dyn FnMut(usize),
+) -> Result<CvScore, TrainError> {
     let learner = learner(algorithm, &HyperParams::new(params.clone()), cv.seed)?;
     let mut folds = Vec::with_capacity(splits.len());
-    for split in splits {
+    for (i, split) in splits.iter().enumerate() {
         let model = learner.fit(
             &x.select_rows(&split.train),
             Some(&y.select_rows(&split.train)),
@@ -219,11 +232,41 @@ fn cross_validate_on(
             &y.select_rows(&split.test),
             &predictions,
         )?);
+        fold_done(i);
     }
     let mean = folds.iter().sum::<f64>() / folds.len() as f64;
     let std =
         (folds.iter().map(|s| (s - mean) * (s - mean)).sum::<f64>() / folds.len() as f64).sqrt();
     Ok(CvScore { mean, std, folds })
+}
+
+/// Where a search is, reported after every fold fit: candidate `candidate`
+/// (from 1) of `candidates` known so far, fold `fold` (from 1) of `folds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchProgress {
+    pub candidate: usize,
+    pub candidates: usize,
+    pub fold: usize,
+    pub folds: usize,
+}
+
+fn no_progress(_: SearchProgress) {}
+
+/// What a search may do beyond its grid, and who hears of its progress.
+pub struct SearchOptions<'a> {
+    /// Most values a grid search may add past the edge of a numeric grid
+    /// whose best value is on that edge (0: none).
+    pub extend: usize,
+    pub progress: &'a dyn Fn(SearchProgress),
+}
+
+impl Default for SearchOptions<'_> {
+    fn default() -> Self {
+        SearchOptions {
+            extend: 0,
+            progress: &no_progress,
+        }
+    }
 }
 
 /// One scored hyperparameter set.
@@ -239,8 +282,10 @@ pub struct SearchOutcome {
     /// The winning hyperparameters (base merged with the candidate's).
     pub best: BTreeMap<String, HyperValue>,
     pub best_score: CvScore,
-    /// Every candidate in the order tried.
+    /// Every candidate in the order tried (grid first, then extensions).
     pub candidates: Vec<Candidate>,
+    /// Values tried past the edge of the grid, in the order tried.
+    pub extended: Vec<(String, HyperValue)>,
 }
 
 /// Scores each candidate (merged over `base`) on the same folds.
@@ -251,7 +296,8 @@ fn run_search(
     x: &Features,
     y: &Target,
     cv: &CvSettings,
-) -> Result<SearchOutcome, TrainError> {
+    progress: &dyn Fn(SearchProgress),
+) -> Result<(SearchOutcome, Vec<super::split::Split>), TrainError> {
     if x.rows() != y.len() {
         return Err(TrainError::Data(format!(
             "{} feature rows but {} target values",
@@ -260,11 +306,19 @@ fn run_search(
         )));
     }
     let splits = k_fold(y, cv.folds, cv.seed)?;
-    let mut scored = Vec::with_capacity(candidates.len());
-    for candidate in candidates {
+    let total = candidates.len();
+    let mut scored = Vec::with_capacity(total);
+    for (index, candidate) in candidates.into_iter().enumerate() {
         let mut params = base.clone();
         params.extend(candidate);
-        let score = cross_validate_on(algorithm, &params, x, y, &splits, cv)?;
+        let score = cross_validate_folds(algorithm, &params, x, y, &splits, cv, &mut |fold| {
+            progress(SearchProgress {
+                candidate: index + 1,
+                candidates: total,
+                fold: fold + 1,
+                folds: splits.len(),
+            })
+        })?;
         tracing::debug!(
             ?params,
             mean = score.mean,
@@ -273,25 +327,78 @@ fn run_search(
         );
         scored.push(Candidate { params, score });
     }
-    let better = |a: f64, b: f64| {
-        if cv.metric.greater_is_better() {
-            a > b
-        } else {
-            a < b
-        }
-    };
     let mut best = 0;
     for (i, candidate) in scored.iter().enumerate().skip(1) {
-        if better(candidate.score.mean, scored[best].score.mean) {
+        if better(cv.metric, candidate.score.mean, scored[best].score.mean) {
             best = i;
         }
     }
-    Ok(SearchOutcome {
+    let outcome = SearchOutcome {
         metric: cv.metric,
         best: scored[best].params.clone(),
         best_score: scored[best].score.clone(),
         candidates: scored,
-    })
+        extended: Vec::new(),
+    };
+    Ok((outcome, splits))
+}
+
+/// Whether score `a` beats `b` (strictly: ties go to the earlier candidate).
+fn better(metric: Metric, a: f64, b: f64) -> bool {
+    if metric.greater_is_better() {
+        a > b
+    } else {
+        a < b
+    }
+}
+
+/// A numeric hyperparameter value as a float (`None` for other kinds).
+fn numeric(value: &HyperValue) -> Option<f64> {
+    match value {
+        HyperValue::Int(v) => Some(*v as f64),
+        HyperValue::Float(v) => Some(*v),
+        _ => None,
+    }
+}
+
+/// The next value past the edge of `key`'s tried values when the best
+/// value sits on that edge: one more log-scale step of the ratio between
+/// the two outermost values (`[1, 4, 16]` with 16 best gives 64; with 1
+/// best, 0.25). `None` when the values are not all positive numbers of one
+/// kind, are fewer than two, or the best is inside them.
+fn edge_step(tried: &[HyperValue], best: &HyperValue) -> Option<HyperValue> {
+    let is_int = matches!(best, HyperValue::Int(_));
+    if tried
+        .iter()
+        .any(|v| matches!(v, HyperValue::Int(_)) != is_int)
+    {
+        return None;
+    }
+    let mut values: Vec<f64> = tried.iter().map(numeric).collect::<Option<_>>()?;
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+    let best = numeric(best)?;
+    if values.len() < 2 || values[0] <= 0.0 || !values.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let n = values.len();
+    let next = if best == values[n - 1] {
+        best * (values[n - 1] / values[n - 2])
+    } else if best == values[0] {
+        best / (values[1] / values[0])
+    } else {
+        return None;
+    };
+    if !next.is_finite() || next <= 0.0 {
+        return None;
+    }
+    if is_int {
+        let rounded = next.round();
+        // an integer step that rounds back onto the edge goes nowhere
+        (rounded != best && rounded >= 1.0).then_some(HyperValue::Int(rounded as i64))
+    } else {
+        Some(HyperValue::Float(next))
+    }
 }
 
 /// Every combination of `grid`'s values, keys in sorted order with the
@@ -334,6 +441,22 @@ pub fn grid_search(
     y: &Target,
     cv: &CvSettings,
 ) -> Result<SearchOutcome, TrainError> {
+    grid_search_with(algorithm, base, grid, x, y, cv, &SearchOptions::default())
+}
+
+/// [`grid_search`], then, while the best value of a numeric key of the
+/// grid sits on the edge of the values tried, one more value past that
+/// edge (see [`edge_step`]), up to `options.extend` values in all. A value
+/// the learner refuses (out of its range) ends the extension of that key.
+pub fn grid_search_with(
+    algorithm: &str,
+    base: &BTreeMap<String, HyperValue>,
+    grid: &BTreeMap<String, Vec<HyperValue>>,
+    x: &Features,
+    y: &Target,
+    cv: &CvSettings,
+    options: &SearchOptions<'_>,
+) -> Result<SearchOutcome, TrainError> {
     let size = grid
         .values()
         .try_fold(1usize, |n, v| n.checked_mul(v.len().max(1)));
@@ -342,7 +465,55 @@ pub fn grid_search(
             "the grid has more than {MAX_CANDIDATES} combinations"
         )));
     }
-    run_search(algorithm, base, combinations(grid)?, x, y, cv)
+    let (mut outcome, splits) = run_search(
+        algorithm,
+        base,
+        combinations(grid)?,
+        x,
+        y,
+        cv,
+        options.progress,
+    )?;
+    let mut tried = grid.clone();
+    let mut refused = std::collections::BTreeSet::new();
+    while outcome.extended.len() < options.extend {
+        let Some((key, value)) = tried.iter().find_map(|(key, values)| {
+            let best = outcome.best.get(key)?;
+            (!refused.contains(key))
+                .then(|| edge_step(values, best))
+                .flatten()
+                .map(|v| (key.clone(), v))
+        }) else {
+            break;
+        };
+        let mut params = outcome.best.clone();
+        params.insert(key.clone(), value.clone());
+        let index = outcome.candidates.len();
+        let score = match cross_validate_folds(algorithm, &params, x, y, &splits, cv, &mut |fold| {
+            (options.progress)(SearchProgress {
+                candidate: index + 1,
+                candidates: index + 1,
+                fold: fold + 1,
+                folds: splits.len(),
+            })
+        }) {
+            Ok(score) => score,
+            Err(TrainError::Hyper { .. }) => {
+                refused.insert(key);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::debug!(?params, mean = score.mean, "search extended past its grid");
+        tried.get_mut(&key).expect("a grid key").push(value.clone());
+        outcome.extended.push((key, value));
+        if better(cv.metric, score.mean, outcome.best_score.mean) {
+            outcome.best = params.clone();
+            outcome.best_score = score.clone();
+        }
+        outcome.candidates.push(Candidate { params, score });
+    }
+    Ok(outcome)
 }
 
 /// Where random search draws one hyperparameter from.
@@ -417,6 +588,21 @@ pub fn random_search(
     y: &Target,
     cv: &CvSettings,
 ) -> Result<SearchOutcome, TrainError> {
+    random_search_with(algorithm, base, space, n_iter, x, y, cv, &no_progress)
+}
+
+/// [`random_search`], reporting its progress.
+#[allow(clippy::too_many_arguments)]
+pub fn random_search_with(
+    algorithm: &str,
+    base: &BTreeMap<String, HyperValue>,
+    space: &BTreeMap<String, Distribution>,
+    n_iter: usize,
+    x: &Features,
+    y: &Target,
+    cv: &CvSettings,
+    progress: &dyn Fn(SearchProgress),
+) -> Result<SearchOutcome, TrainError> {
     if n_iter == 0 || n_iter > MAX_CANDIDATES {
         return Err(TrainError::Data(format!(
             "n_iter must be in 1..={MAX_CANDIDATES}, got {n_iter}"
@@ -438,7 +624,7 @@ pub fn random_search(
             .try_fold(1usize, |n, v| n.checked_mul(v.len()))
             .is_some_and(|n| n <= n_iter)
     {
-        return run_search(algorithm, base, combinations(&grid)?, x, y, cv);
+        return Ok(run_search(algorithm, base, combinations(&grid)?, x, y, cv, progress)?.0);
     }
     // A stream apart from the folds' (same seed, different use).
     let mut rng = StdRng::seed_from_u64(cv.seed ^ 0x5eed_5ea7_c4a1_d1d0);
@@ -450,7 +636,7 @@ pub fn random_search(
                 .collect()
         })
         .collect();
-    run_search(algorithm, base, candidates, x, y, cv)
+    Ok(run_search(algorithm, base, candidates, x, y, cv, progress)?.0)
 }
 
 #[cfg(test)]
@@ -698,5 +884,98 @@ mod tests {
         assert_eq!(outcome.best_score.mean, lowest);
         // Diabetes features are scaled small: little shrinkage fits best.
         assert_eq!(outcome.best.get("alpha"), Some(&HyperValue::Float(0.01)));
+    }
+
+    #[test]
+    fn edge_step_is_one_more_log_step_past_the_best_edge() {
+        let floats = |v: &[f64]| v.iter().map(|&f| HyperValue::Float(f)).collect::<Vec<_>>();
+        let grid = floats(&[1.0, 4.0, 16.0]);
+        assert_eq!(
+            edge_step(&grid, &HyperValue::Float(16.0)),
+            Some(HyperValue::Float(64.0))
+        );
+        assert_eq!(
+            edge_step(&grid, &HyperValue::Float(1.0)),
+            Some(HyperValue::Float(0.25))
+        );
+        assert_eq!(edge_step(&grid, &HyperValue::Float(4.0)), None, "inside");
+        assert_eq!(edge_step(&floats(&[2.0]), &HyperValue::Float(2.0)), None);
+        assert_eq!(
+            edge_step(&floats(&[0.0, 1.0]), &HyperValue::Float(1.0)),
+            None
+        );
+        let ints = [HyperValue::Int(2), HyperValue::Int(4)];
+        assert_eq!(
+            edge_step(&ints, &HyperValue::Int(4)),
+            Some(HyperValue::Int(8))
+        );
+        let text = [
+            HyperValue::Text("gini".into()),
+            HyperValue::Text("entropy".into()),
+        ];
+        assert_eq!(edge_step(&text, &HyperValue::Text("gini".into())), None);
+    }
+
+    #[test]
+    fn grid_search_extends_a_grid_whose_best_is_on_its_edge() {
+        let (x, y) = standardised("breast_cancer");
+        // far too strong regularisation: the best is the largest c on offer
+        let grid = BTreeMap::from([(
+            "c".to_string(),
+            vec![HyperValue::Float(1e-5), HyperValue::Float(1e-4)],
+        )]);
+        let seen = std::cell::RefCell::new(Vec::new());
+        let record = |p: SearchProgress| seen.borrow_mut().push(p);
+        let options = SearchOptions {
+            extend: 3,
+            progress: &record,
+        };
+        let outcome = grid_search_with(
+            "logistic-regression",
+            &BTreeMap::new(),
+            &grid,
+            &x,
+            &y,
+            &cv("roc_auc"),
+            &options,
+        )
+        .unwrap();
+        let plain = grid_search(
+            "logistic-regression",
+            &BTreeMap::new(),
+            &grid,
+            &x,
+            &y,
+            &cv("roc_auc"),
+        )
+        .unwrap();
+        assert_eq!(plain.best.get("c"), Some(&HyperValue::Float(1e-4)));
+        assert!(plain.extended.is_empty());
+        let extended: Vec<f64> = (outcome.extended.iter())
+            .map(|(k, v)| {
+                assert_eq!(k, "c");
+                numeric(v).unwrap()
+            })
+            .collect();
+        assert_eq!(extended.len(), 3, "{extended:?}");
+        for (got, want) in extended.iter().zip([1e-3, 1e-2, 1e-1]) {
+            assert!((got / want - 1.0).abs() < 1e-9, "{extended:?}");
+        }
+        assert_eq!(outcome.candidates.len(), 5);
+        assert!(outcome.best_score.mean > plain.best_score.mean);
+        assert_eq!(outcome.best.get("c"), Some(&HyperValue::Float(extended[2])));
+        // every fold of every candidate, extensions included, was reported
+        let seen = seen.into_inner();
+        assert_eq!(seen.len(), 5 * 5);
+        assert_eq!(
+            seen[0],
+            SearchProgress {
+                candidate: 1,
+                candidates: 2,
+                fold: 1,
+                folds: 5
+            }
+        );
+        assert_eq!(seen.last().unwrap().candidate, 5);
     }
 }

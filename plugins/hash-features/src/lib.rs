@@ -148,14 +148,20 @@ pub enum Norm {
 pub struct Config {
     /// word n-grams of length 1..=this; 0 = no word features
     pub word_ngrams: usize,
-    /// character n-grams of exactly this length; 0 = off
+    /// character n-grams of lengths `char_ngrams_min..=char_ngrams`; 0 = off
     pub char_ngrams: usize,
+    /// shortest character n-gram (1..=`char_ngrams`)
+    pub char_ngrams_min: usize,
     pub n_features_log2: u32,
     /// word tokens shorter than this (in characters) are dropped
     pub min_token_len: usize,
     pub weighting: Weighting,
     pub norm: Norm,
     pub binary: bool,
+    /// tf replaced by `1 + ln(tf)` (sign kept), as sklearn's `sublinear_tf`
+    pub sublinear_tf: bool,
+    /// features seen in fewer training rows than this are dropped (fitted)
+    pub min_df: u32,
 }
 
 impl Default for Config {
@@ -163,17 +169,23 @@ impl Default for Config {
         Config {
             word_ngrams: 2,
             char_ngrams: 0,
+            char_ngrams_min: 0,
             n_features_log2: 18,
             min_token_len: 1,
             weighting: Weighting::Tf,
             norm: Norm::L2,
             binary: false,
+            sublinear_tf: false,
+            min_df: 1,
         }
     }
 }
 
 pub const MAX_WORD_NGRAMS: i64 = 8;
 pub const MAX_CHAR_NGRAMS: i64 = 16;
+/// A feature must be seen in at most this many training rows to be kept
+/// (a bound for the param, not a statistic: u32 counts per dimension).
+pub const MAX_MIN_DF: i64 = 1_000_000;
 /// 2^24 dims: the dense IDF table is then 64 MiB of f32, the most a plugin
 /// should ask of a default 256 MiB grant.
 pub const MAX_FEATURES_LOG2: i64 = 24;
@@ -192,6 +204,16 @@ impl Config {
     pub fn from_params(params: &Params) -> Result<Self, StepError> {
         let word_ngrams = int_param(params, "word_ngrams", 0, MAX_WORD_NGRAMS)? as usize;
         let char_ngrams = int_param(params, "char_ngrams", 0, MAX_CHAR_NGRAMS)? as usize;
+        // 0 = the same as `char_ngrams` (one length, as before the range)
+        let char_ngrams_min = match int_param(params, "char_ngrams_min", 0, MAX_CHAR_NGRAMS)? {
+            0 => char_ngrams,
+            n if char_ngrams > 0 && n as usize > char_ngrams => {
+                return Err(StepError::InvalidParams(format!(
+                    "param `char_ngrams_min` = {n} is greater than `char_ngrams` = {char_ngrams}"
+                )));
+            }
+            n => n as usize,
+        };
         if word_ngrams == 0 && char_ngrams == 0 {
             return Err(StepError::InvalidParams(
                 "params `word_ngrams` and `char_ngrams` are both 0: no features to hash".into(),
@@ -218,16 +240,25 @@ impl Config {
         Ok(Config {
             word_ngrams,
             char_ngrams,
+            char_ngrams_min: if char_ngrams == 0 { 0 } else { char_ngrams_min },
             n_features_log2: int_param(params, "n_features_log2", 1, MAX_FEATURES_LOG2)? as u32,
             min_token_len: int_param(params, "min_token_len", 1, 64)? as usize,
             weighting,
             norm,
             binary: params.boolean("binary")?,
+            sublinear_tf: params.boolean("sublinear_tf")?,
+            min_df: int_param(params, "min_df", 1, MAX_MIN_DF)? as u32,
         })
     }
 
     pub fn dim(&self) -> u32 {
         1u32 << self.n_features_log2
+    }
+
+    /// Whether the fit pass counts document frequencies: for the IDF, or
+    /// to know which features `min_df` keeps.
+    pub fn counts_df(&self) -> bool {
+        self.weighting == Weighting::TfIdf || self.min_df > 1
     }
 }
 
@@ -304,6 +335,8 @@ pub struct Featurizer {
     mask: u32,
     /// dense IDF per dimension (tfidf only)
     idf: Option<Vec<f32>>,
+    /// one bit per dimension kept by `min_df` (`min_df > 1` only)
+    kept: Option<Vec<u64>>,
     tokens: Vec<(u32, u32)>,
     padded: Vec<u8>,
     bounds: Vec<u32>,
@@ -317,6 +350,7 @@ impl Featurizer {
             mask: config.dim() - 1,
             config,
             idf: None,
+            kept: None,
             tokens: Vec::new(),
             padded: Vec::new(),
             bounds: Vec::new(),
@@ -327,6 +361,12 @@ impl Featurizer {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Keeps only the dimensions listed (from [`Fitted::kept`]).
+    pub fn set_kept(&mut self, kept: Vec<u64>) {
+        debug_assert_eq!(kept.len(), (self.config.dim() as usize).div_ceil(64));
+        self.kept = Some(kept);
     }
 
     /// Sets the IDF table (from [`Fitted::idf`]); `tfidf` needs one.
@@ -373,36 +413,32 @@ impl Featurizer {
             }
         }
         if config.char_ngrams > 0 {
-            let n = config.char_ngrams;
+            let (min_n, max_n) = (config.char_ngrams_min, config.char_ngrams);
             for word in text.split_whitespace() {
                 padded.clear();
                 padded.push(b' ');
                 padded.extend_from_slice(word.as_bytes());
                 padded.push(b' ');
-                if word.is_ascii() {
-                    if padded.len() <= n {
-                        // a short word counts once, whole (sklearn's char_wb)
-                        Self::push_hash(counts, mask, murmur3_32(padded, 0));
-                    } else {
-                        for gram in padded.windows(n) {
-                            Self::push_hash(counts, mask, murmur3_32(gram, 0));
-                        }
-                    }
-                    continue;
-                }
+                // char boundaries (every byte for ASCII), then the end
                 bounds.clear();
-                bounds.extend(
-                    padded
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, b)| (**b & 0xc0) != 0x80)
-                        .map(|(i, _)| i as u32),
-                );
+                if word.is_ascii() {
+                    bounds.extend(0..padded.len() as u32);
+                } else {
+                    bounds.extend(
+                        (padded.iter().enumerate())
+                            .filter(|(_, b)| (**b & 0xc0) != 0x80)
+                            .map(|(i, _)| i as u32),
+                    );
+                }
                 bounds.push(padded.len() as u32);
                 let chars = bounds.len() - 1;
-                if chars <= n {
-                    Self::push_hash(counts, mask, murmur3_32(padded, 0));
-                } else {
+                for n in min_n..=max_n {
+                    if chars <= n {
+                        // a short word counts once, whole, and ends the
+                        // lengths (sklearn's char_wb)
+                        Self::push_hash(counts, mask, murmur3_32(padded, 0));
+                        break;
+                    }
                     for s in 0..=chars - n {
                         let gram = &padded[bounds[s] as usize..bounds[s + n] as usize];
                         Self::push_hash(counts, mask, murmur3_32(gram, 0));
@@ -430,12 +466,21 @@ impl Featurizer {
         self.weighted.clear();
         let mut squares = 0.0f64;
         for &(index, count) in &self.counts {
+            if let Some(kept) = &self.kept
+                && kept[index as usize / 64] & (1 << (index % 64)) == 0
+            {
+                continue;
+            }
             // sklearn's `binary` sets every stored value to 1, sign included
             let mut value = if self.config.binary {
                 1.0
             } else {
                 f64::from(count)
             };
+            if self.config.sublinear_tf {
+                // sklearn's 1 + ln(tf); hashed counts carry a sign, kept
+                value = value.signum() * (1.0 + value.abs().ln());
+            }
             if let Some(idf) = idf {
                 value *= f64::from(idf[index as usize]);
             }
@@ -495,27 +540,31 @@ pub fn smooth_idf(n_docs: u64, df: u32) -> f64 {
 // Fitted state
 // ---------------------------------------------------------------------------
 
-/// Fitted state: the params that decide which indices a text hashes to,
-/// the weighting, and for `tfidf` the document count and the non-zero
-/// document frequencies.
+/// Fitted state: the params that decide which indices a text hashes to
+/// and which are kept, the weighting, and when the fit counts them
+/// (`tfidf`, or `min_df > 1`) the document count and the document
+/// frequencies of the kept dimensions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fitted {
     pub weighting: Weighting,
     pub word_ngrams: u32,
     pub char_ngrams: u32,
+    pub char_ngrams_min: u32,
     pub n_features_log2: u32,
     pub min_token_len: u32,
+    pub min_df: u32,
     pub n_docs: u64,
-    /// (index, df), indices strictly ascending, df > 0
+    /// (index, df), indices strictly ascending, df > 0; with `min_df > 1`
+    /// only the dimensions it keeps (df >= min_df)
     pub df: Vec<(u32, u32)>,
 }
 
-/// Little-endian: magic `HSF1` (the version is in the magic), weighting
-/// u8 (0 tf, 1 tfidf), word_ngrams, char_ngrams, n_features_log2,
-/// min_token_len (u32 each), n_docs u64, entry count u32, then
-/// (index u32, df u32) per entry.
+/// Little-endian: magic `HSF2` (the version is in the magic), weighting
+/// u8 (0 tf, 1 tfidf), word_ngrams, char_ngrams, char_ngrams_min,
+/// n_features_log2, min_token_len, min_df (u32 each), n_docs u64, entry
+/// count u32, then (index u32, df u32) per entry.
 impl State for Fitted {
-    const MAGIC: &'static [u8] = b"HSF1";
+    const MAGIC: &'static [u8] = b"HSF2";
     const VERSION: Option<u8> = None;
 
     fn write(&self, out: &mut StateWriter) {
@@ -526,8 +575,10 @@ impl State for Fitted {
         for v in [
             self.word_ngrams,
             self.char_ngrams,
+            self.char_ngrams_min,
             self.n_features_log2,
             self.min_token_len,
+            self.min_df,
         ] {
             out.u32(v);
         }
@@ -543,8 +594,8 @@ impl State for Fitted {
             1 => Weighting::TfIdf,
             _ => return Err(corrupt("unknown weighting")),
         };
-        let (word_ngrams, char_ngrams) = (r.u32()?, r.u32()?);
-        let (n_features_log2, min_token_len) = (r.u32()?, r.u32()?);
+        let (word_ngrams, char_ngrams, char_ngrams_min) = (r.u32()?, r.u32()?, r.u32()?);
+        let (n_features_log2, min_token_len, min_df) = (r.u32()?, r.u32()?, r.u32()?);
         if !(1..=MAX_FEATURES_LOG2 as u32).contains(&n_features_log2) {
             return Err(corrupt("n_features_log2 out of range"));
         }
@@ -561,7 +612,7 @@ impl State for Fitted {
             if df.last().is_some_and(|&(last, _)| last >= index) {
                 return Err(corrupt("indices not ascending"));
             }
-            if d == 0 || u64::from(d) > n_docs {
+            if d == 0 || u64::from(d) > n_docs || d < min_df {
                 return Err(corrupt("document frequency out of range"));
             }
             df.push((index, d));
@@ -570,8 +621,10 @@ impl State for Fitted {
             weighting,
             word_ngrams,
             char_ngrams,
+            char_ngrams_min,
             n_features_log2,
             min_token_len,
+            min_df,
             n_docs,
             df,
         })
@@ -597,6 +650,12 @@ impl Fitted {
             ("word_ngrams", self.word_ngrams, config.word_ngrams as u32),
             ("char_ngrams", self.char_ngrams, config.char_ngrams as u32),
             (
+                "char_ngrams_min",
+                self.char_ngrams_min,
+                config.char_ngrams_min as u32,
+            ),
+            ("min_df", self.min_df, config.min_df),
+            (
                 "n_features_log2",
                 self.n_features_log2,
                 config.n_features_log2,
@@ -612,6 +671,18 @@ impl Fitted {
             }
         }
         Ok(())
+    }
+
+    /// One bit per dimension that `min_df` keeps; `None` when it keeps all.
+    pub fn kept(&self) -> Option<Vec<u64>> {
+        if self.min_df <= 1 {
+            return None;
+        }
+        let mut kept = vec![0u64; (1usize << self.n_features_log2).div_ceil(64)];
+        for &(index, _) in &self.df {
+            kept[index as usize / 64] |= 1 << (index % 64);
+        }
+        Some(kept)
     }
 
     /// Dense IDF table over all `2^n_features_log2` dims (unseen dims get
@@ -650,12 +721,15 @@ impl Step for HashFeatures {
         .param(ParamSpec::text("column", Some("text_clean"), "text column to featurise (lower-cased, e.g. by clean-text)"))
         .param(ParamSpec::text("output", Some("features"), "sparse column to write"))
         .param(ParamSpec::int64("word_ngrams", Some(d.word_ngrams as i64), "word n-grams of length 1..=N (0 = no word features)"))
-        .param(ParamSpec::int64("char_ngrams", Some(d.char_ngrams as i64), "character N-grams inside space-padded words, like sklearn char_wb (0 = off)"))
+        .param(ParamSpec::int64("char_ngrams", Some(d.char_ngrams as i64), "character n-grams inside space-padded words up to this length, like sklearn char_wb (0 = off)"))
+        .param(ParamSpec::int64("char_ngrams_min", Some(0), "shortest character n-gram (0 = `char_ngrams`: one length); sklearn's ngram_range = (char_ngrams_min, char_ngrams)"))
         .param(ParamSpec::int64("n_features_log2", Some(i64::from(d.n_features_log2)), "hash into 2^N dimensions (1..=24)"))
         .param(ParamSpec::int64("min_token_len", Some(d.min_token_len as i64), "drop word tokens shorter than this many characters (2 = sklearn's default token_pattern)"))
         .param(ParamSpec::text("weighting", Some("tf"), "\"tf\" (counts) or \"tfidf\" (counts times smooth IDF fitted in the fit pass)"))
         .param(ParamSpec::text("norm", Some("l2"), "\"l2\" (unit-length rows) or \"none\""))
         .param(ParamSpec::boolean("binary", Some(d.binary), "use 1 for every non-zero count (as sklearn, before IDF and norm)"))
+        .param(ParamSpec::boolean("sublinear_tf", Some(d.sublinear_tf), "replace each count tf by 1 + ln(tf), sign kept (sklearn's sublinear_tf; before IDF and norm)"))
+        .param(ParamSpec::int64("min_df", Some(i64::from(d.min_df)), "drop features seen in fewer than this many training rows (fitted; sklearn's integer min_df)"))
         // least capability: one text column in, one sparse column out
         .reads(ColumnSpec::text("text_clean", "text to featurise").named_by("column"))
         .writes(ColumnSpec::sparse("features", "hashed feature vector; the zero vector where the text is missing").named_by("output"))
@@ -672,6 +746,9 @@ impl Step for HashFeatures {
             if fitted.weighting == Weighting::TfIdf {
                 featurizer.set_idf(fitted.idf());
             }
+            if let Some(kept) = fitted.kept() {
+                featurizer.set_kept(kept);
+            }
         }
         Ok(HashFeatures {
             column: params.text("column")?,
@@ -684,7 +761,7 @@ impl Step for HashFeatures {
 
     fn fit(&mut self, input: Chunk) -> Result<(), StepError> {
         let text = input.text(&self.column)?;
-        if self.featurizer.config().weighting == Weighting::Tf {
+        if !self.featurizer.config().counts_df() {
             // nothing to learn; the column check above still fails early
             return Ok(());
         }
@@ -702,32 +779,40 @@ impl Step for HashFeatures {
 
     fn finish_fit(&mut self) -> Result<Vec<u8>, StepError> {
         let config = self.featurizer.config();
-        if config.weighting == Weighting::TfIdf && self.n_docs == 0 {
+        if config.counts_df() && self.n_docs == 0 {
+            let why = match config.weighting {
+                Weighting::TfIdf => "`weighting` = tfidf",
+                Weighting::Tf => "`min_df` > 1",
+            };
             return Err(StepError::InvalidInput(format!(
-                "param `weighting` = tfidf needs at least one non-missing row of column `{}` to fit on",
+                "param {why} needs at least one non-missing row of column `{}` to fit on",
                 self.column
             )));
         }
+        let min_df = config.min_df.max(1);
         let df: Vec<(u32, u32)> = self
             .df
             .iter()
             .enumerate()
-            .filter(|(_, d)| **d > 0)
+            .filter(|(_, d)| **d >= min_df)
             .map(|(i, d)| (i as u32, *d))
             .collect();
-        if config.weighting == Weighting::TfIdf {
+        if config.counts_df() {
             log::info(&format!(
-                "fitted IDF on {} documents, {} non-zero dimensions",
+                "fitted on {} documents: {} dimensions kept (min_df {})",
                 self.n_docs,
-                df.len()
+                df.len(),
+                config.min_df
             ));
         }
         let fitted = Fitted {
             weighting: config.weighting,
             word_ngrams: config.word_ngrams as u32,
             char_ngrams: config.char_ngrams as u32,
+            char_ngrams_min: config.char_ngrams_min as u32,
             n_features_log2: config.n_features_log2,
             min_token_len: config.min_token_len as u32,
+            min_df: config.min_df,
             n_docs: self.n_docs,
             df,
         };
@@ -743,5 +828,7 @@ impl Step for HashFeatures {
 
 export_step!(HashFeatures);
 
+#[cfg(test)]
+mod sklearn_fixture;
 #[cfg(test)]
 mod tests;

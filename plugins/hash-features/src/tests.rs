@@ -445,7 +445,7 @@ fn missing_and_empty_rows_are_zero_vectors() {
 fn tf_fit_pass_is_a_cheap_record_of_the_params() {
     let given = [("column", "text".into())];
     let state = fit::<HashFeatures>(&given, vec![text_chunk("text", &DOCS)]).unwrap();
-    assert_eq!(state.len(), 33, "header only: no counts kept for tf");
+    assert_eq!(state.len(), 41, "header only: no counts kept for tf");
     let fitted = Fitted::decode(&state).unwrap();
     assert_eq!(
         (fitted.weighting, fitted.n_docs, fitted.df.len()),
@@ -554,7 +554,7 @@ fn corrupt_or_mismatched_state_is_refused() {
     bad_df[n - 4..].copy_from_slice(&0u32.to_le_bytes());
     assert!(open(&tfidf, bad_df).unwrap().contains("document frequency"));
     let mut bad_index = state.clone();
-    bad_index[33..37].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad_index[41..45].copy_from_slice(&u32::MAX.to_le_bytes());
     assert!(
         open(&tfidf, bad_index)
             .unwrap()
@@ -613,8 +613,10 @@ fn state_round_trips_in_a_stable_format() {
         weighting: Weighting::TfIdf,
         word_ngrams: 2,
         char_ngrams: 0,
+        char_ngrams_min: 0,
         n_features_log2: 4,
         min_token_len: 1,
+        min_df: 1,
         n_docs: 3,
         df: vec![(1, 3), (9, 1)],
     };
@@ -626,11 +628,122 @@ fn state_round_trips_in_a_stable_format() {
             .collect::<Vec<_>>()
     };
     let expected = [
-        &b"HSF1\x01"[..],
-        &u32s(&[2, 0, 4, 1]),
+        &b"HSF2\x01"[..],
+        &u32s(&[2, 0, 0, 4, 1, 1]),
         &3u64.to_le_bytes(),
         &u32s(&[2, 1, 3, 9, 1]),
     ]
     .concat();
     assert_eq!(bytes, expected, "the state format is stable");
+}
+
+fn sklearn_case(given: &[(&str, ParamValue)], want: &[&[(u32, f32)]]) {
+    let mut params = vec![
+        ("column", "text".into()),
+        ("n_features_log2", sklearn_fixture::LOG2.into()),
+        ("weighting", "tfidf".into()),
+    ];
+    params.extend(given.iter().cloned());
+    let docs: Vec<Option<&str>> = sklearn_fixture::DOCS.iter().copied().map(Some).collect();
+    let out = fit_process::<HashFeatures>(
+        &params,
+        vec![
+            text_chunk("text", &docs[..2]),
+            text_chunk("text", &docs[2..]),
+        ],
+        text_chunk("text", &docs),
+    )
+    .unwrap();
+    assert_rows_close(&rows(&out, "features"), want);
+}
+
+#[test]
+fn char_wb_range_sublinear_tf_and_min_df_match_sklearn_tfidf_vectorizer() {
+    sklearn_case(
+        &[
+            ("word_ngrams", 0i64.into()),
+            ("char_ngrams", 5i64.into()),
+            ("char_ngrams_min", 2i64.into()),
+            ("sublinear_tf", true.into()),
+            ("min_df", 2i64.into()),
+        ],
+        &sklearn_fixture::CHAR_WB_2_5_SUBLINEAR_MIN_DF_2,
+    );
+}
+
+#[test]
+fn word_ngrams_with_sublinear_tf_match_sklearn_tfidf_vectorizer() {
+    sklearn_case(
+        &[
+            ("word_ngrams", 2i64.into()),
+            ("min_token_len", 2i64.into()),
+            ("sublinear_tf", true.into()),
+        ],
+        &sklearn_fixture::WORDS_1_2_SUBLINEAR,
+    );
+}
+
+#[test]
+fn words_and_char_ngrams_share_one_space_with_min_df_like_sklearn() {
+    sklearn_case(
+        &[
+            ("word_ngrams", 1i64.into()),
+            ("min_token_len", 2i64.into()),
+            ("char_ngrams", 4i64.into()),
+            ("char_ngrams_min", 2i64.into()),
+            ("min_df", 2i64.into()),
+        ],
+        &sklearn_fixture::WORDS_AND_CHAR_WB_2_4_MIN_DF_2,
+    );
+}
+
+#[test]
+fn min_df_with_tf_is_fitted_and_changing_it_needs_a_refit() {
+    let given = [("column", "text".into()), ("min_df", 2i64.into())];
+    let state = fit::<HashFeatures>(&given, vec![text_chunk("text", &DOCS)]).unwrap();
+    let fitted = Fitted::decode(&state).unwrap();
+    assert_eq!(fitted.min_df, 2);
+    // only "win" (docs 1 and 2) is in two of the three rows
+    assert_eq!(fitted.df.len(), 1, "{:?}", fitted.df);
+    let out = fit_process::<HashFeatures>(
+        &given,
+        vec![text_chunk("text", &DOCS)],
+        text_chunk("text", &[Some("win a prize")]),
+    )
+    .unwrap();
+    let row = &rows(&out, "features")[0];
+    assert_eq!(
+        row.len(),
+        1,
+        "unseen and rare features are dropped: {row:?}"
+    );
+    assert!((row[0].1.abs() - 1.0).abs() < 1e-6);
+    let params = Params::resolve(
+        &HashFeatures::describe().params,
+        vec![Param {
+            name: "min_df".into(),
+            value: 3i64.into(),
+        }],
+    )
+    .unwrap();
+    let err = HashFeatures::open(params, Some(state)).err().unwrap();
+    assert!(err.to_string().contains("`min_df` = 2"), "{err}");
+}
+
+#[test]
+fn char_ngram_bounds_are_checked() {
+    let err = process::<HashFeatures>(
+        &[
+            ("char_ngrams", 3i64.into()),
+            ("char_ngrams_min", 4i64.into()),
+        ],
+        text_chunk("text_clean", &DOCS),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("`char_ngrams_min`"), "{err}");
+    for (name, value) in [("min_df", 0i64), ("char_ngrams_min", 17)] {
+        let err = process::<HashFeatures>(&[(name, value.into())], text_chunk("text_clean", &DOCS))
+            .unwrap_err();
+        assert!(err.to_string().contains(&format!("`{name}`")), "{err}");
+    }
 }

@@ -284,6 +284,67 @@ fn sparse_and_dense_inputs_give_the_same_model() {
 }
 
 #[test]
+fn sparse_columns_without_entries_do_not_change_the_model() {
+    // digits spread over 4,096 columns: 64 used, the rest never seen
+    let (x, y) = testdata::classification("digits");
+    let rows: Vec<usize> = (0..300).collect();
+    let (x, y) = (x.select_rows(&rows), y.select_rows(&rows));
+    let narrow = to_sparse(&x);
+    let spread = |j: u32| (j * 61 + 7) % 4096;
+    let mut wide = narrow.clone();
+    wide.dim = 4096;
+    wide.indices.iter_mut().for_each(|j| *j = spread(*j));
+    // CSR rows must stay sorted for nothing; the solver reads them as given
+    let a = logistic(&[])
+        .fit(&Features::Sparse(narrow.clone()), Some(&y))
+        .unwrap();
+    let b = logistic(&[])
+        .fit(&Features::Sparse(wide.clone()), Some(&y))
+        .unwrap();
+    let (Model::Logistic(a), Model::Logistic(b)) = (&a, &b) else {
+        panic!()
+    };
+    assert_eq!(a.iterations(), b.iterations());
+    for j in 0..64u32 {
+        for k in 0..a.classes().len() {
+            let (wa, wb) = (
+                a.coefficient(j as usize, k),
+                b.coefficient(spread(j) as usize, k),
+            );
+            assert!(
+                (wa - wb).abs() < 1e-9,
+                "feature {j} output {k}: {wa} vs {wb}"
+            );
+        }
+    }
+    let unused = (0..4096u32).filter(|j| (0..64).all(|i| spread(i) != *j));
+    assert!(
+        unused
+            .into_iter()
+            .all(|j| b.coefficient(j as usize, 0) == 0.0)
+    );
+    let (
+        Predictions::Classes {
+            proba: Some(pa), ..
+        },
+        Predictions::Classes {
+            proba: Some(pb), ..
+        },
+    ) = (
+        Model::Logistic(a.clone())
+            .predict(&Features::Sparse(narrow))
+            .unwrap(),
+        Model::Logistic(b.clone())
+            .predict(&Features::Sparse(wide))
+            .unwrap(),
+    )
+    else {
+        panic!()
+    };
+    assert!(pa.iter().zip(pb.iter()).all(|(a, b)| (a - b).abs() < 1e-9));
+}
+
+#[test]
 fn least_squares_match_scikit_learn_on_diabetes() {
     let (x, y) = testdata::regression("diabetes");
     // scikit-learn 1.9.1 coef_ on the full data set.
