@@ -53,6 +53,7 @@ impl Dag {
                 StepAction::Plugin(p) => p.clone(),
                 StepAction::Train(spec) => format!("train {}", spec.algorithm),
                 StepAction::Predict { model } => format!("predict with {model}"),
+                StepAction::Transform(spec) => format!("transform {}", spec.algorithm),
             };
             index.insert(
                 step.name.clone(),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::spec::TrainSpec;
+use super::spec::{TrainSpec, TransformSpec};
 use sluice_core::contract::{Params, StepKind};
 use sluice_core::{ColumnType, DigestWriter};
 use sluice_runtime::policy::EffectiveGrant;
@@ -28,6 +28,11 @@ pub enum StepWork {
     },
     /// Native prediction with the model of train step `model`.
     Predict { model: String },
+    /// A native fitted transform; `features` are the columns it reads.
+    Transform {
+        spec: TransformSpec,
+        features: Vec<(String, ColumnType)>,
+    },
 }
 
 /// A step's params as its artifacts and lineage record them: the plugin's
@@ -38,6 +43,7 @@ pub enum StepParams<'a> {
     Plugin(&'a Params),
     Train(&'a TrainSpec),
     Predict { model: &'a str },
+    Transform(&'a TransformSpec),
 }
 
 impl StepParams<'_> {
@@ -77,6 +83,7 @@ impl StepWork {
             StepWork::Plugin { params, .. } => StepParams::Plugin(params),
             StepWork::Train { spec, .. } => StepParams::Train(spec),
             StepWork::Predict { model } => StepParams::Predict { model },
+            StepWork::Transform { spec, .. } => StepParams::Transform(spec),
         }
     }
 
@@ -116,6 +123,10 @@ impl StepWork {
                 "features": features,
             }),
             StepWork::Predict { .. } => serde_json::json!({ "predict": true }),
+            StepWork::Transform { spec, features } => serde_json::json!({
+                "transform": spec,
+                "features": features,
+            }),
         }
     }
 
@@ -124,7 +135,7 @@ impl StepWork {
         match self {
             StepWork::Plugin { plugin, .. } => plugin.info().kind == StepKind::Evaluator,
             StepWork::Train { .. } => true,
-            StepWork::Predict { .. } => false,
+            StepWork::Predict { .. } | StepWork::Transform { .. } => false,
         }
     }
 
@@ -139,6 +150,7 @@ impl StepWork {
             ),
             StepWork::Train { spec, .. } => format!("train {} (native)", spec.algorithm),
             StepWork::Predict { model } => format!("predict with `{model}` (native)"),
+            StepWork::Transform { spec, .. } => format!("transform {} (native)", spec.algorithm),
         }
     }
 
@@ -167,6 +179,11 @@ impl StepWork {
                 spec.model_name
             ),
             StepWork::Predict { .. } => "writes [prediction, score]".to_string(),
+            StepWork::Transform { spec, features } => format!(
+                "reads [{}]  writes [{}_0, …]  fitted",
+                names(features),
+                spec.algorithm
+            ),
         }
     }
 }
