@@ -133,8 +133,7 @@ pub struct Source {
     pub types: BTreeMap<String, ColumnType>,
 }
 
-const EXACTLY_ONE_ACTION: &str =
-    "needs exactly one of `plugin`, `train`, `predict` or `transform`";
+const EXACTLY_ONE_ACTION: &str = "needs exactly one of `plugin`, `train`, `predict` or `transform`";
 
 /// What a step runs.
 #[derive(Debug, Clone, PartialEq)]

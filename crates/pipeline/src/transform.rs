@@ -167,11 +167,7 @@ mod tests {
 
     fn schema() -> Schema {
         Schema::new(vec![
-            Field::new(
-                "words",
-                sluice_data::data_type(ColumnType::Sparse),
-                true,
-            ),
+            Field::new("words", sluice_data::data_type(ColumnType::Sparse), true),
             Field::new("x", DataType::Float64, true),
             Field::new("y", DataType::Float64, true),
             Field::new("label", DataType::Int64, true),
@@ -194,14 +190,22 @@ mod tests {
         assert_eq!(names, ["words", "x", "y", "label", "pca_0", "pca_1"]);
         let err = plan_transform(&pca(Some(&["words", "x"])), &schema(), None).unwrap_err();
         assert_eq!(err.field, "features");
-        assert!(err.message.contains("`words` is a sparse vector"), "{}", err.message);
+        assert!(
+            err.message.contains("`words` is a sparse vector"),
+            "{}",
+            err.message
+        );
         // by default every numeric column, never the sparse one
         let (features, _) = plan_transform(&pca(None), &schema(), None).unwrap();
         assert!(features.iter().all(|(name, _)| name != "words"));
         // the fit table must have the columns too
         let fit = Schema::new(vec![Field::new("x", DataType::Float64, true)]);
         let err = plan_transform(&pca(Some(&["x", "y"])), &schema(), Some(&fit)).unwrap_err();
-        assert!(err.message.contains("`y` is not in the fit table"), "{}", err.message);
+        assert!(
+            err.message.contains("`y` is not in the fit table"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

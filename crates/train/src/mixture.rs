@@ -280,7 +280,10 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
         );
-        learner(algorithm, &params, 3).unwrap().fit(x, None).unwrap()
+        learner(algorithm, &params, 3)
+            .unwrap()
+            .fit(x, None)
+            .unwrap()
     }
 
     /// The share of rows in the majority class of their cluster.

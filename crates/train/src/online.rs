@@ -243,10 +243,8 @@ mod tests {
     fn breast_cancer() -> (Features, Target, Features, Target) {
         let (x, y) = testdata::classification("breast_cancer");
         let split = train_test_split(&y, 0.25, 0).unwrap();
-        let (train, test) = testdata::standardise(
-            &x.select_rows(&split.train),
-            &x.select_rows(&split.test),
-        );
+        let (train, test) =
+            testdata::standardise(&x.select_rows(&split.train), &x.select_rows(&split.test));
         (
             train,
             y.select_rows(&split.train),
@@ -301,10 +299,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("label 5"), "{err}");
-        let params = HyperParams::new(BTreeMap::from([(
-            "l1".to_string(),
-            HyperValue::Float(2.0),
-        )]));
+        let params = HyperParams::new(BTreeMap::from([("l1".to_string(), HyperValue::Float(2.0))]));
         let err = learner("ftrl", &params, 0).err().unwrap().to_string();
         assert!(err.contains("`l1`"), "{err}");
         let mut other = learner("gaussian-nb", &HyperParams::default(), 0)

@@ -75,16 +75,18 @@ pub fn reducer(
     params: &HyperParams,
     seed: u64,
 ) -> Result<Box<dyn Reducer>, TrainError> {
-    let algorithm = TRANSFORMS.iter().find(|a| a.name == name).ok_or_else(|| {
-        TrainError::UnknownAlgorithm {
-            name: name.to_string(),
-            known: TRANSFORMS
-                .iter()
-                .map(|a| a.name)
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-    })?;
+    let algorithm =
+        TRANSFORMS
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| TrainError::UnknownAlgorithm {
+                name: name.to_string(),
+                known: TRANSFORMS
+                    .iter()
+                    .map(|a| a.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
     let reducer = (algorithm.build)(params, seed)?;
     params.finish()?;
     Ok(reducer)
@@ -207,7 +209,10 @@ mod tests {
         let err = reducer("pca", &HyperParams::default(), 0)
             .unwrap()
             .fit(&Features::Dense(
-                x.dense("pca").unwrap().slice(ndarray::s![.., ..1]).to_owned(),
+                x.dense("pca")
+                    .unwrap()
+                    .slice(ndarray::s![.., ..1])
+                    .to_owned(),
             ))
             .err()
             .unwrap()

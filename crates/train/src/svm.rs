@@ -112,7 +112,9 @@ impl Learner for SvmLearner {
             .eps(self.tol);
         let params = match self.kernel {
             // linfa's Gaussian kernel is exp(-|a - b|² / eps): eps = 1 / gamma
-            Kernel::Rbf => params.gaussian_kernel(1.0 / self.gamma.unwrap_or_else(|| scale_gamma(x))),
+            Kernel::Rbf => {
+                params.gaussian_kernel(1.0 / self.gamma.unwrap_or_else(|| scale_gamma(x)))
+            }
             Kernel::Linear => params.linear_kernel(),
         };
         let positives: Vec<usize> = if classes.len() == 2 {
@@ -218,10 +220,8 @@ mod tests {
     fn separates_breast_cancer_and_round_trips() {
         let (x, y) = testdata::classification("breast_cancer");
         let split = train_test_split(&y, 0.25, 0).unwrap();
-        let (train, test) = testdata::standardise(
-            &x.select_rows(&split.train),
-            &x.select_rows(&split.test),
-        );
+        let (train, test) =
+            testdata::standardise(&x.select_rows(&split.train), &x.select_rows(&split.test));
         let (y_train, y_test) = (y.select_rows(&split.train), y.select_rows(&split.test));
         let model = fit(&[], &train, &y_train);
         // scikit-learn's SVC() reaches about 0.97 on this split too.
