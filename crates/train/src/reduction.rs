@@ -59,8 +59,11 @@ impl Transform {
 pub struct TransformAlgorithm {
     pub name: &'static str,
     pub summary: &'static str,
-    pub build: fn(&HyperParams, u64) -> Result<Box<dyn Reducer>, TrainError>,
+    pub build: BuildReducer,
 }
+
+/// Builds a transform from its hyperparameters and seed.
+pub type BuildReducer = fn(&HyperParams, u64) -> Result<Box<dyn Reducer>, TrainError>;
 
 pub static TRANSFORMS: &[TransformAlgorithm] = &[TransformAlgorithm {
     name: "pca",
