@@ -818,13 +818,16 @@ mod versus_linfa {
 }
 
 /// `linfa` as the bench's argument runs only the linfa comparison:
-/// `cargo bench -p sluice --bench train -- linfa`.
-fn linfa_only() -> bool {
-    std::env::args().skip(1).any(|a| a == "linfa")
+/// `cargo bench -p sluice --bench train -- linfa`; words after it keep
+/// only the data sets whose name contains one (`-- linfa reg sms`).
+fn linfa_only() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let at = args.iter().position(|a| a == "linfa")?;
+    Some(args[at + 1..].to_vec())
 }
 
 fn main() {
-    if linfa_only() {
+    if let Some(filters) = linfa_only() {
         // SAFETY: set before any thread (and so before rayon's pool) starts.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
         let dir = tempfile::tempdir().expect("temp dir");
@@ -844,6 +847,12 @@ fn main() {
             ),
             (sms_data(), text),
         ];
+        let sets: Vec<_> = sets
+            .into_iter()
+            .filter(|(data, _)| {
+                filters.is_empty() || filters.iter().any(|f| data.name.contains(f.as_str()))
+            })
+            .collect();
         for (data, _) in &sets {
             eprintln!(
                 "{}: {:?} rows × features",
