@@ -620,3 +620,115 @@ fn a_fit_the_split_cannot_reach_is_warned_of_naming_the_step() {
         plan.warnings
     );
 }
+
+/// linfa underneath: a PCA `transform` step (fitted on the rows it sees)
+/// feeds an SVM, FTRL and a Gaussian mixture train on it; the evaluator
+/// reads the SVM's held-out rows; a second run is served from the cache.
+/// Dense-only learners and transforms refuse what they cannot take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pca_transform_feeds_linfa_learners() {
+    let text = r#"
+[pipeline]
+name = "cancer-linfa"
+policy = "policy.toml"
+
+[source.cells]
+path = "cancer.csv"
+types = { target = "int64" }
+
+[step.reduce]
+transform = "pca"
+input = "cells"
+features = ["mean radius", "mean texture", "mean perimeter", "mean area", "mean smoothness", "mean concavity", "worst radius", "worst texture", "worst area", "worst concavity"]
+params = { n_components = 4, whiten = true }
+
+[step.model]
+train = "svm"
+input = "reduce"
+target = "target"
+features = ["pca_0", "pca_1", "pca_2", "pca_3"]
+params = { c = 2.0 }
+split = { test = 0.25, seed = 7 }
+
+[step.online]
+train = "ftrl"
+input = "reduce"
+target = "target"
+features = ["pca_0", "pca_1", "pca_2", "pca_3"]
+split = { test = 0.25, seed = 7 }
+model = "cancer-online"
+
+[step.groups]
+train = "gaussian-mixture"
+input = "reduce"
+features = ["pca_0", "pca_1"]
+params = { n_components = 2 }
+model = "cancer-groups"
+
+[step.metrics]
+plugin = "classification-metrics"
+input = "model.test_predictions"
+params = { actual = "target" }
+"#;
+    let project = Project::new(text);
+    let store = Store::open_default(&project.home()).await.unwrap();
+    let first = project.run(&store).await;
+    assert_eq!(first.status, RunStatus::Succeeded, "{first:#?}");
+    let f1 = metric(&first, "metrics", "f1");
+    let auc = metric(&first, "metrics", "roc_auc");
+    // scikit-learn's PCA(4, whiten=True) + SVC(C=2) here: F1 ≈ 0.96
+    assert!(f1 > 0.9 && auc > 0.95, "f1 {f1}, roc_auc {auc}");
+    assert_eq!(first.models.len(), 3);
+    let reduce = first.steps.iter().find(|s| s.name == "reduce").unwrap();
+    assert!(reduce.state.is_some(), "the fitted PCA is the step's state");
+    assert_eq!(reduce.stats.rows_out, 569);
+    let second = project.run(&store).await;
+    assert!(second.steps.iter().all(|s| s.cache_hit), "{second:#?}");
+    store.close().await;
+
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "transform = \"pca\"",
+            "transform = \"tsne\"",
+            &["[step.reduce] transform", "unknown transform `tsne`", "pca"],
+        ),
+        (
+            "params = { n_components = 4, whiten = true }",
+            "params = { n_components = 4, whiten = \"yes\" }",
+            &["[step.reduce] params", "`whiten`"],
+        ),
+        (
+            "params = { n_components = 4, whiten = true }",
+            "params = { n_components = 0 }",
+            &["[step.reduce] params", "`n_components`"],
+        ),
+        (
+            "features = [\"mean radius\", \"mean texture\",",
+            "features = [\"mean radius\", \"mean girth\",",
+            &["[step.reduce] features", "`mean girth`"],
+        ),
+        (
+            "params = { c = 2.0 }",
+            "params = { c = -2.0 }",
+            &["[step.model] params", "`c`"],
+        ),
+        (
+            "params = { c = 2.0 }",
+            "params = { c = 2.0, degree = 3 }",
+            &["[step.model] params", "`degree`"],
+        ),
+        (
+            "transform = \"pca\"\ninput = \"cells\"",
+            "transform = \"pca\"\ninput = \"cells\"\ntarget = \"target\"",
+            &["[step.reduce] target", "only `train` steps"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        assert!(text.contains(from), "{from}");
+        let project = Project::new(&text.replacen(from, to, 1));
+        let error = project.plan().unwrap_err();
+        for needle in *needles {
+            assert!(error.contains(needle), "`{needle}` not in: {error}");
+        }
+    }
+}

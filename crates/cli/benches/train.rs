@@ -150,6 +150,12 @@ fn sms_rows() -> (Vec<String>, Vec<i64>) {
 }
 
 fn sms_data() -> Data {
+    sms_data_hashed(16, "sms text 2^16")
+}
+
+/// The example's messages hashed into 2^`log2` dimensions (tf-idf fitted
+/// on the training rows, l2).
+fn sms_data_hashed(log2: u32, name: &'static str) -> Data {
     let (texts, labels) = sms_rows();
     let y = Target::classes(&labels);
     let split = train_test_split(&y, 0.2, SEED).expect("split");
@@ -157,14 +163,14 @@ fn sms_data() -> Data {
     let config = hash_features::Config {
         word_ngrams: 2,
         char_ngrams: 0,
-        n_features_log2: 16,
+        n_features_log2: log2,
         weighting: hash_features::Weighting::TfIdf,
         norm: hash_features::Norm::L2,
         ..hash_features::Config::default()
     };
     // The plugin's fit pass: document frequencies over the training rows.
     let mut featurizer = hash_features::Featurizer::new(config);
-    let dim = 1usize << 16;
+    let dim = 1usize << log2;
     let mut df = vec![0u32; dim];
     for &row in &split.train {
         for &(index, _) in featurizer.hash_row(&texts[row]) {
@@ -193,12 +199,19 @@ fn sms_data() -> Data {
         Features::Sparse(m)
     };
     Data {
-        name: "sms text 2^16",
+        name,
         train: featurise(&split.train),
         train_y: y.select_rows(&split.train),
         test: featurise(&split.test),
         test_y: y.select_rows(&split.test),
     }
+}
+
+fn regression_values(y: &Target) -> &[f64] {
+    let Target::Values(values) = y else {
+        unreachable!("regression")
+    };
+    values
 }
 
 fn labels(y: &Target) -> Vec<i64> {
@@ -208,10 +221,14 @@ fn labels(y: &Target) -> Vec<i64> {
     codes.iter().map(|&c| classes[c]).collect()
 }
 
-/// Writes `x`, `y` as CSV (label last) or svmlight (zero-based indices).
+/// Writes `x`, `y` as CSV (label or value last) or svmlight (zero-based
+/// indices).
 fn write_data(path: &Path, x: &Features, y: &Target) {
     let mut out = BufWriter::new(std::fs::File::create(path).expect("create"));
-    let y = labels(y);
+    let y: Vec<String> = match y {
+        Target::Classes { .. } => labels(y).iter().map(|l| l.to_string()).collect(),
+        Target::Values(v) => v.iter().map(|v| v.to_string()).collect(),
+    };
     match x {
         Features::Dense(m) => {
             for (row, label) in m.outer_iter().zip(&y) {
@@ -448,7 +465,404 @@ fn chat_moderation() {
     }
 }
 
+/// linfa 0.8.1, sluice's own solver and scikit-learn 1.9.1 on the same
+/// rows (issue #11), for the algorithms both sluice and linfa have. Each of
+/// `LINFA_REPEATS` rounds fits every variant once, in turn (sluice, linfa,
+/// scikit-learn), so drift on a shared machine hits all alike; the table
+/// gives the median fit time and its spread (min–max), and the held-out
+/// quality of the last fit. Everything runs on one thread: scikit-learn's
+/// OpenMP / BLAS pools and linfa's rayon pool are set to 1.
+mod versus_linfa {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::Instant;
+
+    use linfa::DatasetBase;
+    use linfa::traits::{Fit, Predict};
+    use ndarray::{Array1, Array2};
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+    use rand_xoshiro::Xoshiro256Plus;
+    use rand_xoshiro::rand_core::SeedableRng as _;
+    use sluice_train::split::train_test_split;
+    use sluice_train::{Features, HyperParams, HyperValue, Predictions, Target, learner};
+
+    use super::{Data, SEED, SKLEARN_SCRIPT, labels, regression_values, write_data};
+
+    pub const LINFA_REPEATS: usize = 3;
+    /// k-means settings all three share: scikit-learn's `max_iter` and
+    /// `tol`, linfa's (and sluice's) `n_init`.
+    const K: usize = 8;
+    const N_INIT: usize = 10;
+    /// Elastic-net penalty for all three (the default 1.0 zeroes most weights here).
+    const ALPHA: f64 = 0.1;
+
+    /// A linear regression set: the classification set's features, the
+    /// target a fixed random combination of the informative ones plus
+    /// unit noise.
+    pub fn regression_data() -> Data {
+        let (x, _) = super::synthetic(100_000, SEED + 1);
+        let mut rng = StdRng::seed_from_u64(SEED + 2);
+        let weights: Vec<f64> = (0..10).map(|_| 4.0 * rng.random::<f64>() - 2.0).collect();
+        let values: Vec<f64> = x
+            .outer_iter()
+            .map(|row| (0..10).map(|j| row[j] * weights[j]).sum::<f64>() + super::normal(&mut rng))
+            .collect();
+        let y = Target::Values(values);
+        let split = train_test_split(&y, 0.2, SEED).expect("split");
+        let x = Features::Dense(x);
+        Data {
+            name: "dense 100k×20 reg",
+            train: x.select_rows(&split.train),
+            train_y: y.select_rows(&split.train),
+            test: x.select_rows(&split.test),
+            test_y: y.select_rows(&split.test),
+        }
+    }
+
+    /// The sparse set as a dense matrix (small dimensions only).
+    pub fn densify(data: Data, name: &'static str) -> Data {
+        let dense = |x: &Features| {
+            let Features::Sparse(m) = x else {
+                unreachable!("sparse")
+            };
+            let mut out = Array2::zeros((m.rows(), m.dim));
+            for r in 0..m.rows() {
+                let (idx, val) = m.row(r);
+                for (j, v) in idx.iter().zip(val) {
+                    out[[r, *j as usize]] = f64::from(*v);
+                }
+            }
+            Features::Dense(out)
+        };
+        Data {
+            name,
+            train: dense(&data.train),
+            test: dense(&data.test),
+            ..data
+        }
+    }
+
+    /// One fit: its time and the held-out quality (accuracy, R² or
+    /// k-means inertia per row).
+    type Fitted = Result<(f64, f64), String>;
+
+    fn dense(x: &Features) -> Result<&Array2<f64>, String> {
+        match x {
+            Features::Dense(x) => Ok(x),
+            Features::Sparse(_) => Err("not supported (dense input only)".into()),
+        }
+    }
+
+    fn codes(y: &Target) -> Array1<usize> {
+        let Target::Classes { codes, .. } = y else {
+            unreachable!("classes")
+        };
+        Array1::from(codes.clone())
+    }
+
+    fn accuracy_of(y: &Target, predicted: &Array1<usize>) -> f64 {
+        let truth = codes(y);
+        let right = truth.iter().zip(predicted).filter(|(a, b)| a == b).count();
+        right as f64 / truth.len() as f64
+    }
+
+    /// Mean squared distance of `x`'s rows to their nearest centroid.
+    fn inertia_per_row(x: &Array2<f64>, centroids: &Array2<f64>) -> f64 {
+        let total: f64 = x
+            .outer_iter()
+            .map(|row| {
+                centroids
+                    .outer_iter()
+                    .map(|c| (&row - &c).mapv(|v| v * v).sum())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        total / x.nrows() as f64
+    }
+
+    fn timed<T>(fit: impl FnOnce() -> Result<T, String>) -> Result<(f64, T), String> {
+        let started = Instant::now();
+        let model = fit()?;
+        Ok((started.elapsed().as_secs_f64(), model))
+    }
+
+    fn linfa_fit(algorithm: &str, data: &Data) -> Fitted {
+        let (x, test) = (dense(&data.train)?, dense(&data.test)?);
+        let err = |e: &dyn std::fmt::Display| e.to_string();
+        match algorithm {
+            "logistic-regression" => {
+                let set = DatasetBase::new(x.view(), codes(&data.train_y));
+                let (t, m) = timed(|| {
+                    linfa_logistic::LogisticRegression::default()
+                        .fit(&set)
+                        .map_err(|e| err(&e))
+                })?;
+                Ok((t, accuracy_of(&data.test_y, &m.predict(test))))
+            }
+            "decision-tree" => {
+                let set = DatasetBase::new(x.view(), codes(&data.train_y));
+                let (t, m) = timed(|| {
+                    linfa_trees::DecisionTree::params()
+                        .fit(&set)
+                        .map_err(|e| err(&e))
+                })?;
+                Ok((t, accuracy_of(&data.test_y, &m.predict(test))))
+            }
+            "gaussian-nb" => {
+                let set = DatasetBase::new(x.view(), codes(&data.train_y));
+                let (t, m) = timed(|| {
+                    linfa_bayes::GaussianNb::params()
+                        .fit(&set)
+                        .map_err(|e| err(&e))
+                })?;
+                Ok((t, accuracy_of(&data.test_y, &m.predict(test))))
+            }
+            "multinomial-nb" => {
+                let set = DatasetBase::new(x.view(), codes(&data.train_y));
+                let (t, m) = timed(|| {
+                    linfa_bayes::MultinomialNb::params()
+                        .alpha(1.0)
+                        .fit(&set)
+                        .map_err(|e| err(&e))
+                })?;
+                Ok((t, accuracy_of(&data.test_y, &m.predict(test))))
+            }
+            "elastic-net" => {
+                let y = Array1::from(regression_values(&data.train_y).to_vec());
+                let set = DatasetBase::new(x.view(), y);
+                let (t, m) = timed(|| {
+                    linfa_elasticnet::ElasticNet::params()
+                        .penalty(ALPHA)
+                        .l1_ratio(0.5)
+                        .max_iterations(1000)
+                        .tolerance(1e-4)
+                        .fit(&set)
+                        .map_err(|e| err(&e))
+                })?;
+                let predicted: Array1<f64> = m.predict(test);
+                let r2 = sluice_metrics::r2(
+                    regression_values(&data.test_y),
+                    predicted.as_slice().expect("contiguous"),
+                )
+                .map_err(|e| err(&e))?;
+                Ok((t, r2))
+            }
+            "k-means" => {
+                let set = DatasetBase::from(x.view());
+                let (t, m) = timed(|| {
+                    linfa_clustering::KMeans::params_with_rng(
+                        K,
+                        Xoshiro256Plus::seed_from_u64(SEED),
+                    )
+                    .n_runs(N_INIT)
+                    .max_n_iterations(300)
+                    .tolerance(1e-4)
+                    .fit(&set)
+                    .map_err(|e| err(&e))
+                })?;
+                Ok((t, inertia_per_row(test, m.centroids())))
+            }
+            other => Err(format!("no linfa {other}")),
+        }
+    }
+
+    fn sluice_fit(algorithm: &str, data: &Data) -> Fitted {
+        let mut params = BTreeMap::new();
+        match algorithm {
+            "elastic-net" => {
+                params.insert("alpha".to_string(), HyperValue::Float(ALPHA));
+            }
+            "k-means" => {
+                params.insert("k".to_string(), HyperValue::Int(K as i64));
+                params.insert("n_init".to_string(), HyperValue::Int(N_INIT as i64));
+            }
+            _ => {}
+        }
+        let learner =
+            learner(algorithm, &HyperParams::new(params), SEED).map_err(|e| e.to_string())?;
+        let y = (algorithm != "k-means").then_some(&data.train_y);
+        let (t, model) = timed(|| learner.fit(&data.train, y).map_err(|e| e.to_string()))?;
+        let quality = match model.predict(&data.test).map_err(|e| e.to_string())? {
+            Predictions::Classes { predicted, .. } => {
+                sluice_metrics::accuracy(&labels(&data.test_y), &predicted)
+                    .map_err(|e| e.to_string())?
+            }
+            Predictions::Values(values) => {
+                sluice_metrics::r2(regression_values(&data.test_y), &values)
+                    .map_err(|e| e.to_string())?
+            }
+            Predictions::Clusters { distance, .. } => {
+                distance.iter().map(|d| d * d).sum::<f64>() / distance.len() as f64
+            }
+        };
+        Ok((t, quality))
+    }
+
+    /// One scikit-learn fit (the script repeats once), one thread.
+    fn sklearn_fit(algorithm: &str, data: &Data, dir: &Path) -> Fitted {
+        let slug: String = data
+            .name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let (kind, ext) = match data.train {
+            Features::Dense(_) => ("dense", "csv"),
+            Features::Sparse(_) => ("sparse", "svm"),
+        };
+        let train = dir.join(format!("{slug}-train.{ext}"));
+        let test = dir.join(format!("{slug}-test.{ext}"));
+        if !train.exists() {
+            write_data(&train, &data.train, &data.train_y);
+            write_data(&test, &data.test, &data.test_y);
+        }
+        let script = dir.join("train_sklearn.py");
+        std::fs::write(&script, SKLEARN_SCRIPT).map_err(|e| e.to_string())?;
+        let mut command = Command::new("python3");
+        for pool in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] {
+            command.env(pool, "1");
+        }
+        let output = command
+            .arg(&script)
+            .args([algorithm, kind])
+            .arg(&train)
+            .arg(&test)
+            .args(["1", &SEED.to_string()])
+            .env("SLUICE_BENCH_K", K.to_string())
+            .env("SLUICE_BENCH_N_INIT", N_INIT.to_string())
+            .env("SLUICE_BENCH_ALPHA", ALPHA.to_string())
+            .output()
+            .map_err(|e| format!("python3: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+                .to_string());
+        }
+        let result: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())?;
+        Ok((
+            result["fit_seconds"][0].as_f64().ok_or("fit_seconds")?,
+            result["quality"].as_f64().ok_or("quality")?,
+        ))
+    }
+
+    /// Median and spread of the times, and the last quality.
+    fn summary(fits: &[Fitted]) -> Result<(f64, f64, f64, f64), String> {
+        let mut times = Vec::new();
+        let mut quality = f64::NAN;
+        for fit in fits {
+            let (t, q) = fit.clone()?;
+            times.push(t);
+            quality = q;
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            quality,
+        ))
+    }
+
+    pub fn compare(sets: &[(Data, &[&str])], dir: &Path) {
+        let quality_name = |algorithm: &str| match algorithm {
+            "elastic-net" => "R²",
+            "k-means" => "inertia/row",
+            _ => "accuracy",
+        };
+        println!(
+            "\nlinfa 0.8.1 vs sluice vs scikit-learn 1.9.1: fit time, median (min–max) of \
+             {LINFA_REPEATS} interleaved rounds, one thread each; held-out quality"
+        );
+        println!(
+            "{:<20} {:<20} {:<13} {:>26} {:>26} {:>26}",
+            "data", "algorithm", "quality", "sluice", "linfa", "scikit-learn"
+        );
+        for (data, algorithms) in sets {
+            for algorithm in algorithms.iter() {
+                let mut fits: [Vec<Fitted>; 3] = Default::default();
+                for _ in 0..LINFA_REPEATS {
+                    fits[0].push(sluice_fit(algorithm, data));
+                    fits[1].push(linfa_fit(algorithm, data));
+                    fits[2].push(sklearn_fit(algorithm, data, dir));
+                }
+                let cell = |fits: &[Fitted]| match summary(fits) {
+                    Ok((median, low, high, quality)) => format!(
+                        "{:.1} ms ({:.1}–{:.1}) {quality:.4}",
+                        median * 1e3,
+                        low * 1e3,
+                        high * 1e3
+                    ),
+                    Err(e) => e,
+                };
+                println!(
+                    "{:<20} {:<20} {:<13} {:>26} {:>26} {:>26}",
+                    data.name,
+                    algorithm,
+                    quality_name(algorithm),
+                    cell(&fits[0]),
+                    cell(&fits[1]),
+                    cell(&fits[2])
+                );
+            }
+        }
+    }
+
+    /// Rows (train + test) and features of a set.
+    pub fn shape(data: &Data) -> (usize, usize) {
+        (data.train.rows() + data.test.rows(), data.train.cols())
+    }
+}
+
+/// `linfa` as the bench's argument runs only the linfa comparison:
+/// `cargo bench -p sluice --bench train -- linfa`; words after it keep
+/// only the data sets whose name contains one (`-- linfa reg sms`).
+fn linfa_only() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let at = args.iter().position(|a| a == "linfa")?;
+    Some(args[at + 1..].to_vec())
+}
+
 fn main() {
+    if let Some(filters) = linfa_only() {
+        // SAFETY: set before any thread (and so before rayon's pool) starts.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", "1") };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let classification: &[&str] = &[
+            "logistic-regression",
+            "decision-tree",
+            "gaussian-nb",
+            "k-means",
+        ];
+        let text: &[&str] = &["logistic-regression", "decision-tree", "multinomial-nb"];
+        let sets = [
+            (dense_data(), classification),
+            (versus_linfa::regression_data(), &["elastic-net"][..]),
+            (
+                versus_linfa::densify(sms_data_hashed(10, "sms"), "sms text 2^10 dense"),
+                text,
+            ),
+            (sms_data(), text),
+        ];
+        let sets: Vec<_> = sets
+            .into_iter()
+            .filter(|(data, _)| {
+                filters.is_empty() || filters.iter().any(|f| data.name.contains(f.as_str()))
+            })
+            .collect();
+        for (data, _) in &sets {
+            eprintln!(
+                "{}: {:?} rows × features",
+                data.name,
+                versus_linfa::shape(data)
+            );
+        }
+        versus_linfa::compare(&sets, dir.path());
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
     let sets = [dense_data(), sms_data()];

@@ -648,6 +648,7 @@ fn a_child_compile_keeps_the_error_classes_of_an_in_process_one() {
         .expect_err("garbage is refused");
     assert!(matches!(err, RuntimeError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("garbage"), "{err}");
+}
 
 #[test]
 fn an_output_that_cannot_be_written_says_why_in_the_run_output() {

@@ -54,6 +54,7 @@ impl Dag {
                 StepAction::Train(spec) => format!("train {}", spec.algorithm),
                 StepAction::Predict { model } => format!("predict with {model}"),
                 StepAction::PredictRegistered(model) => format!("predict with {model}"),
+                StepAction::Transform(spec) => format!("transform {}", spec.algorithm),
             };
             index.insert(
                 step.name.clone(),

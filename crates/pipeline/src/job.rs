@@ -13,7 +13,8 @@ use super::inference::{InferenceError, InferenceGraph};
 use super::native;
 use super::plan::{FitSplit, Plan, PlannedStep, StepWork};
 use super::run::{Event, Observer};
-use super::spec::TrainSpec;
+use super::spec::{TrainSpec, TransformSpec};
+use super::transform;
 use super::work::StepRecord;
 use sluice_core::contract::{Metric, Params};
 use sluice_core::{ColumnType, Digest};
@@ -187,6 +188,7 @@ fn run_job(job: &Job, record: &mut StepRecord) -> Result<JobOutput, Failure> {
         StepWork::Train { spec, features } => run_train_job(job, spec, features, record),
         StepWork::Predict { .. } => run_predict_job(job, record),
         StepWork::PredictRegistered { graph } => run_registered_predict_job(job, graph, record),
+        StepWork::Transform { spec, features } => run_transform_job(job, spec, features, record),
     }
 }
 
@@ -434,16 +436,7 @@ fn run_train_job(
     features: &[(String, ColumnType)],
     record: &mut StepRecord,
 ) -> Result<JobOutput, Failure> {
-    let reader = TableReader::open(&job.input.path, job.chunk_rows())?;
-    let schema = reader.schema();
-    let mut batches = Vec::new();
-    for batch in reader {
-        job.cancelled()?;
-        batches.push(batch?);
-    }
-    let table = arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))?;
-    drop(batches);
+    let table = read_table(job, &job.input.path)?;
     let step = &job.step().name;
     let progress = |message: String| {
         job.observer.event(Event::Progress {
@@ -469,6 +462,54 @@ fn run_train_job(
         state: Some(model),
         state_kind: ArtifactKind::Model,
         metrics: trained.metrics,
+    })
+}
+
+/// Reads a whole table into one batch (native fits need every row).
+fn read_table(job: &Job, path: &Path) -> Result<arrow::array::RecordBatch, Failure> {
+    let reader = TableReader::open(path, job.chunk_rows())?;
+    let schema = reader.schema();
+    let mut batches = Vec::new();
+    for batch in reader {
+        job.cancelled()?;
+        batches.push(batch?);
+    }
+    arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| Failure::Fatal(format!("reading the input: {e}")))
+}
+
+/// A native fitted transform: fitted on the whole fit table (its `fit`
+/// node, else its input) in memory, then applied to the input chunk by
+/// chunk; the fitted transform is the step's state.
+fn run_transform_job(
+    job: &Job,
+    spec: &TransformSpec,
+    features: &[(String, ColumnType)],
+    record: &mut StepRecord,
+) -> Result<JobOutput, Failure> {
+    let fit_path = job.fit.as_ref().map_or(&job.input.path, |f| &f.path);
+    let fitted = transform::fit(spec, features, &read_table(job, fit_path)?)?;
+    let state = write_artifact(&job.artifacts, &fitted.to_bytes(), "state")?;
+    let mut writer = ArtifactWriter::new(&job.artifacts);
+    let mut rows = 0u64;
+    for batch in TableReader::open(&job.input.path, job.chunk_rows())?.at_least_one_batch() {
+        job.cancelled()?;
+        let batch = batch?;
+        writer.write(&transform::apply_batch(spec, &fitted, features, &batch)?)?;
+        rows += batch.num_rows() as u64;
+        job.rows_done(batch.num_rows() as u64);
+    }
+    record.stats = SessionStats {
+        rows_in: rows,
+        rows_out: rows,
+        ..Default::default()
+    };
+    Ok(JobOutput {
+        table: writer.finish()?,
+        rows,
+        state: Some(state),
+        state_kind: ArtifactKind::State,
+        metrics: Vec::new(),
     })
 }
 

@@ -1,9 +1,10 @@
 //! Pipelines: the file format (`spec`), the DAG (`graph`), checking before
 //! running (`plan`, with what each kind of step does in `work`), running
-//! (`run`, one step's work in `job`), the plugin loop both share with
-//! `sluice plugin run` (`drive`), what a run registers (`models`), a
-//! registered model's inference graph (`inference`), and where a pipeline
-//! may touch files (`paths`).
+//! (`run`, one step's work in `job`), native fitted transforms
+//! (`transform`), the plugin loop both share with `sluice plugin run`
+//! (`drive`), what a run registers (`models`), a registered model's
+//! inference graph (`inference`), and where a pipeline may touch files
+//! (`paths`).
 
 pub mod artifacts;
 pub mod drive;
@@ -17,6 +18,7 @@ pub mod paths;
 pub mod plan;
 pub mod run;
 pub mod spec;
+pub mod transform;
 pub mod work;
 
 pub use artifacts::{ArtifactsError, collect_garbage, find_artifact, verify_artifacts};

@@ -80,7 +80,7 @@ pub struct NativeError {
     pub message: String,
 }
 
-fn native_err(field: &'static str, message: impl Into<String>) -> NativeError {
+pub(crate) fn native_err(field: &'static str, message: impl Into<String>) -> NativeError {
     NativeError {
         field,
         message: message.into(),
@@ -251,6 +251,21 @@ pub fn plan_train(spec: &TrainSpec, input: &Schema) -> Result<TrainPlan, NativeE
             feature_subset(&features, set)?;
         }
     }
+    let dense_only = sluice_train::ALGORITHMS
+        .iter()
+        .any(|a| a.name == spec.algorithm && !a.sparse);
+    if let Some((name, _)) = features
+        .iter()
+        .find(|(_, ty)| dense_only && *ty == ColumnType::Sparse)
+    {
+        return Err(native_err(
+            "features",
+            format!(
+                "column `{name}` is a sparse vector; `{}` takes dense features only (list numeric columns in `features`)",
+                spec.algorithm
+            ),
+        ));
+    }
     let schema = output_schema(input, &features, task, true);
     Ok(TrainPlan { features, schema })
 }
@@ -334,7 +349,7 @@ fn output_schema(
 /// column among them every feature goes into one sparse row (dense values
 /// appended after the sparse dimensions); otherwise a dense matrix.
 /// `layout`, when given, is the model's: dimensions must match it.
-fn features_of(
+pub(crate) fn features_of(
     batch: &RecordBatch,
     features: &[(String, ColumnType)],
     layout: Option<&[FeatureColumn]>,

@@ -13,7 +13,9 @@ use super::graph::Dag;
 use super::inference::{Grants, InferenceGraph, ModelRef, RegisteredModels};
 use super::native;
 use super::paths::{Access, PathRules};
-use super::spec::{Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec};
+use super::spec::{
+    Pipeline, Source, SourceKind, SpecError, Step, StepAction, TrainSpec, TransformSpec,
+};
 pub use super::work::StepWork;
 use sluice_core::ColumnType;
 use sluice_core::{Digest, DigestError};
@@ -283,6 +285,7 @@ pub fn plan_with(
             StepAction::Train(spec) => planner.train_step(step, spec),
             StepAction::Predict { model } => planner.predict_step(step, model),
             StepAction::PredictRegistered(model) => planner.registered_predict_step(step, model),
+            StepAction::Transform(spec) => planner.transform_step(step, spec),
         };
         match planned {
             Ok(planned) => {
@@ -541,6 +544,33 @@ impl Planner<'_> {
             input: step.input.clone(),
             fit: None,
             schema: planned.schema,
+        })
+    }
+
+    fn transform_step(&self, step: &Step, spec: &TransformSpec) -> Result<PlannedStep, SpecError> {
+        let at = format!("[step.{}]", step.name);
+        let known = |node: &String, field: &str| {
+            self.schemas.get(node).ok_or_else(|| {
+                self.err(
+                    format!("{at} {field}"),
+                    "a transform step cannot read a SQL query source directly (its columns are only known at run time); put a step in between".into(),
+                )
+            })
+        };
+        let input = known(&step.input, "input")?;
+        let fit = step.fit.as_ref().map(|f| known(f, "fit")).transpose()?;
+        let (features, schema) =
+            super::transform::plan_transform(spec, input, fit.map(|f| f.as_ref()))
+                .map_err(|e| self.err(format!("{at} {}", e.field), e.message))?;
+        Ok(PlannedStep {
+            name: step.name.clone(),
+            work: StepWork::Transform {
+                spec: spec.clone(),
+                features,
+            },
+            input: step.input.clone(),
+            fit: step.fit.clone(),
+            schema,
         })
     }
 

@@ -73,6 +73,8 @@ struct StepFile {
     /// a train step's name, or `{ model = "NAME", alias = "..." }` /
     /// `{ model = "NAME", version = N }` for a registered model
     predict: Option<toml::Value>,
+    /// a native fitted transform (`pca`)
+    transform: Option<String>,
     input: String,
     fit: Option<String>,
     #[serde(default)]
@@ -141,6 +143,8 @@ pub struct Source {
     pub types: BTreeMap<String, ColumnType>,
 }
 
+const EXACTLY_ONE_ACTION: &str = "needs exactly one of `plugin`, `train`, `predict` or `transform`";
+
 /// What a step runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepAction {
@@ -157,7 +161,11 @@ pub enum StepAction {
     /// A registered model's inference graph (its plugins, states and
     /// model; see [`crate::inference`]).
     PredictRegistered(ModelRef),
+    /// A native fitted transform (see [`crate::transform`]).
+    Transform(Box<TransformSpec>),
 }
+
+pub use crate::transform::TransformSpec;
 
 /// A `train` step, as written in the pipeline file. Serialised into the
 /// step's cache key, so every field that changes the model is here.
@@ -462,12 +470,16 @@ impl FileContext<'_> {
             ));
         }
         let action = self.action(&at, &step, pipeline_name)?;
-        if !matches!(action, StepAction::Plugin(_)) && step.fit.is_some() {
-            return Err(self.err(format!("{at} fit"), "only plugin steps take `fit`".into()));
+        if !matches!(action, StepAction::Plugin(_) | StepAction::Transform(_)) && step.fit.is_some()
+        {
+            return Err(self.err(
+                format!("{at} fit"),
+                "only plugin and transform steps take `fit`".into(),
+            ));
         }
         let params = match action {
-            // a train step's params are its hyperparameters, in its spec
-            StepAction::Train(_) => Vec::new(),
+            // train and transform params are hyperparameters, in their spec
+            StepAction::Train(_) | StepAction::Transform(_) => Vec::new(),
             StepAction::Predict { .. } | StepAction::PredictRegistered(_)
                 if !step.params.is_empty() =>
             {
@@ -495,6 +507,14 @@ impl FileContext<'_> {
         pipeline_name: &str,
     ) -> Result<StepAction, SpecError> {
         let (plugin, train, predict) = (&step.plugin, &step.train, &step.predict);
+        if let Some(algorithm) = &step.transform {
+            if plugin.is_some() || train.is_some() || predict.is_some() {
+                return Err(self.err(at.to_string(), EXACTLY_ONE_ACTION.into()));
+            }
+            return Ok(StepAction::Transform(Box::new(
+                self.transform_spec(at, algorithm, step)?,
+            )));
+        }
         match (plugin, train, predict) {
             (Some(plugin), None, None) => {
                 self.refuse_train_fields(at, step, "only `train` steps take this field")?;
@@ -526,10 +546,7 @@ impl FileContext<'_> {
                     )),
                 }
             }
-            _ => Err(self.err(
-                at.to_string(),
-                "needs exactly one of `plugin`, `train` or `predict`".into(),
-            )),
+            _ => Err(self.err(at.to_string(), EXACTLY_ONE_ACTION.into())),
         }
     }
 
@@ -583,6 +600,51 @@ impl FileContext<'_> {
             }
         };
         Ok(ModelRef { name, version })
+    }
+
+    /// A `transform = "..."` step: algorithm, feature columns, hyperparameters.
+    fn transform_spec(
+        &self,
+        at: &str,
+        algorithm: &str,
+        step: &StepFile,
+    ) -> Result<TransformSpec, SpecError> {
+        let transforms = sluice_train::reduction::TRANSFORMS;
+        if !transforms.iter().any(|t| t.name == algorithm) {
+            let known: Vec<&str> = transforms.iter().map(|t| t.name).collect();
+            return Err(self.err(
+                format!("{at} transform"),
+                format!(
+                    "unknown transform `{algorithm}` (known: {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let train_only = [
+            ("split", step.split.is_some()),
+            ("search", step.search.is_some()),
+            ("model", step.model.is_some()),
+            ("gate", step.gate.is_some()),
+            ("target", step.target.is_some()),
+        ];
+        if let Some((field, _)) = train_only.iter().find(|(_, set)| *set) {
+            return Err(self.err(
+                format!("{at} {field}"),
+                "only `train` steps take this field".into(),
+            ));
+        }
+        let mut hyper = BTreeMap::new();
+        for (key, value) in &step.params {
+            hyper.insert(
+                key.clone(),
+                hyper_value(value).map_err(|m| self.err(format!("{at} params.{key}"), m))?,
+            );
+        }
+        Ok(TransformSpec {
+            algorithm: algorithm.to_string(),
+            features: step.features.clone(),
+            hyper,
+        })
     }
 
     /// Fields only a train step takes are refused, naming the first given.

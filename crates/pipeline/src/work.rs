@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::inference::InferenceGraph;
-use super::spec::TrainSpec;
+use super::spec::{TrainSpec, TransformSpec};
 use sluice_core::contract::{Params, StepKind};
 use sluice_core::{ColumnType, DigestWriter};
 use sluice_runtime::policy::EffectiveGrant;
@@ -32,6 +32,11 @@ pub enum StepWork {
     /// A registered model's inference graph: its plugins with their
     /// recorded states, then the model.
     PredictRegistered { graph: Arc<InferenceGraph> },
+    /// A native fitted transform; `features` are the columns it reads.
+    Transform {
+        spec: TransformSpec,
+        features: Vec<(String, ColumnType)>,
+    },
 }
 
 /// A step's params as its artifacts and lineage record them: the plugin's
@@ -43,6 +48,7 @@ pub enum StepParams<'a> {
     Train(&'a TrainSpec),
     Predict { model: &'a str },
     Registered { model: &'a str, version: i64 },
+    Transform(&'a TransformSpec),
 }
 
 impl StepParams<'_> {
@@ -86,6 +92,7 @@ impl StepWork {
                 model: graph.name(),
                 version: graph.version(),
             },
+            StepWork::Transform { spec, .. } => StepParams::Transform(spec),
         }
     }
 
@@ -128,6 +135,10 @@ impl StepWork {
             StepWork::PredictRegistered { graph } => {
                 serde_json::json!({ "inference": graph.identity().to_string() })
             }
+            StepWork::Transform { spec, features } => serde_json::json!({
+                "transform": spec,
+                "features": features,
+            }),
         }
     }
 
@@ -150,7 +161,9 @@ impl StepWork {
         match self {
             StepWork::Plugin { plugin, .. } => plugin.info().kind == StepKind::Evaluator,
             StepWork::Train { .. } => true,
-            StepWork::Predict { .. } | StepWork::PredictRegistered { .. } => false,
+            StepWork::Predict { .. }
+            | StepWork::PredictRegistered { .. }
+            | StepWork::Transform { .. } => false,
         }
     }
 
@@ -171,6 +184,7 @@ impl StepWork {
                 graph.version(),
                 graph.steps().count()
             ),
+            StepWork::Transform { spec, .. } => format!("transform {} (native)", spec.algorithm),
         }
     }
 
@@ -205,6 +219,11 @@ impl StepWork {
                     .map(|c| c.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
+            ),
+            StepWork::Transform { spec, features } => format!(
+                "reads [{}]  writes [{}_0, …]  fitted",
+                names(features),
+                spec.algorithm
             ),
         }
     }

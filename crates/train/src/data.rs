@@ -91,6 +91,17 @@ impl Features {
         }
     }
 
+    /// The dense matrix, or an error saying `algorithm` takes dense
+    /// features only (the pipeline names the sparse column at plan time).
+    pub fn dense(&self, algorithm: &str) -> Result<&Array2<f64>, TrainError> {
+        match self {
+            Features::Dense(x) => Ok(x),
+            Features::Sparse(_) => Err(TrainError::Data(format!(
+                "{algorithm} takes dense features only, not a sparse vector column"
+            ))),
+        }
+    }
+
     pub fn select_rows(&self, rows: &[usize]) -> Features {
         match self {
             Features::Dense(x) => Features::Dense(x.select(ndarray::Axis(0), rows)),

@@ -69,6 +69,17 @@ impl HyperParams {
         }
     }
 
+    /// A number with no fixed default: `None` when the key is absent (the
+    /// learner then derives the value from the data).
+    pub fn optional_float(&self, name: &str) -> Result<Option<f64>, TrainError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(HyperValue::Float(v)) => Ok(Some(*v)),
+            Some(HyperValue::Int(v)) => Ok(Some(*v as f64)),
+            Some(other) => Err(Self::wrong(name, "a number", other)),
+        }
+    }
+
     pub fn int(&self, name: &str, default: i64) -> Result<i64, TrainError> {
         match self.get(name) {
             None => Ok(default),

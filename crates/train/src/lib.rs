@@ -8,6 +8,9 @@
 //! - [`bayes`] — Gaussian and multinomial naive Bayes;
 //! - [`tree`] — decision tree and random forest;
 //! - [`cluster`] — k-means;
+//! - [`svm`], [`mixture`] (Gaussian mixture, DBSCAN), [`online`] (FTRL,
+//!   updatable) and [`reduction`] (PCA, a fitted transform): linfa's
+//!   algorithms behind the same shape, where they add what sluice lacks;
 //! - [`split`] — stratified train/test split and k-fold;
 //! - [`search`] — cross-validated grid / random search by a named metric.
 //!
@@ -20,8 +23,12 @@ pub mod data;
 mod error;
 pub mod hyper;
 pub mod linear;
+pub mod mixture;
+pub mod online;
+pub mod reduction;
 pub mod search;
 pub mod split;
+pub mod svm;
 pub mod tree;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +71,10 @@ pub enum Model {
     Tree(tree::TreeModel),
     Forest(tree::ForestModel),
     KMeans(cluster::KMeansModel),
+    Svm(svm::SvmModel),
+    GaussianMixture(mixture::MixtureModel),
+    Dbscan(mixture::DbscanModel),
+    Ftrl(online::FtrlModel),
 }
 
 impl Model {
@@ -76,6 +87,21 @@ impl Model {
             Model::Tree(m) => m.predict(x),
             Model::Forest(m) => m.predict(x),
             Model::KMeans(m) => m.predict(x),
+            Model::Svm(m) => m.predict(x),
+            Model::GaussianMixture(m) => m.predict(x),
+            Model::Dbscan(m) => m.predict(x),
+            Model::Ftrl(m) => m.predict(x),
+        }
+    }
+
+    /// Learns from new labelled rows without a refit, for the algorithms
+    /// that learn online (`ftrl`); any other is an error.
+    pub fn update(&mut self, x: &Features, y: &Target) -> Result<(), TrainError> {
+        match self {
+            Model::Ftrl(m) => m.update(x, y),
+            _ => Err(TrainError::Data(
+                "this model cannot be updated online (only `ftrl` can); refit it".into(),
+            )),
         }
     }
 
@@ -94,6 +120,9 @@ pub struct Algorithm {
     pub name: &'static str,
     pub task: Task,
     pub summary: &'static str,
+    /// Whether it takes sparse vector columns (else dense features only,
+    /// checked when the pipeline is planned).
+    pub sparse: bool,
     /// Builds the learner; reports unknown or out-of-range hyperparameters.
     pub build: BuildLearner,
 }
@@ -107,55 +136,92 @@ pub static ALGORITHMS: &[Algorithm] = &[
         name: "logistic-regression",
         task: Task::Classification,
         summary: "L2-regularised logistic regression, binary or multinomial; dense or sparse features",
+        sparse: true,
         build: linear::logistic_regression,
     },
     Algorithm {
         name: "linear-regression",
         task: Task::Regression,
         summary: "ordinary least squares",
+        sparse: false,
         build: linear::linear_regression,
     },
     Algorithm {
         name: "ridge",
         task: Task::Regression,
         summary: "least squares with an L2 penalty",
+        sparse: false,
         build: linear::ridge,
     },
     Algorithm {
         name: "elastic-net",
         task: Task::Regression,
         summary: "least squares with L1 and L2 penalties",
+        sparse: false,
         build: linear::elastic_net,
     },
     Algorithm {
         name: "gaussian-nb",
         task: Task::Classification,
         summary: "Gaussian naive Bayes",
+        sparse: false,
         build: bayes::gaussian_nb,
     },
     Algorithm {
         name: "multinomial-nb",
         task: Task::Classification,
         summary: "multinomial naive Bayes for counts and tf-idf; dense or sparse features",
+        sparse: true,
         build: bayes::multinomial_nb,
     },
     Algorithm {
         name: "decision-tree",
         task: Task::Classification,
         summary: "CART decision tree (Gini or entropy); dense or sparse features",
+        sparse: true,
         build: tree::decision_tree,
     },
     Algorithm {
         name: "random-forest",
         task: Task::Classification,
         summary: "bagged decision trees with feature subsampling",
+        sparse: true,
         build: tree::random_forest,
     },
     Algorithm {
         name: "k-means",
         task: Task::Clustering,
         summary: "k-means clustering (k-means++ initialisation)",
+        sparse: false,
         build: cluster::k_means,
+    },
+    Algorithm {
+        name: "svm",
+        task: Task::Classification,
+        summary: "support-vector classifier (linfa-svm): RBF or linear kernel, Platt-scaled score",
+        sparse: false,
+        build: svm::svm,
+    },
+    Algorithm {
+        name: "ftrl",
+        task: Task::Classification,
+        summary: "online logistic regression, FTRL-proximal (linfa-ftrl); updatable without a refit",
+        sparse: false,
+        build: online::ftrl,
+    },
+    Algorithm {
+        name: "gaussian-mixture",
+        task: Task::Clustering,
+        summary: "Gaussian mixture by EM, full covariances (linfa-clustering)",
+        sparse: false,
+        build: mixture::gaussian_mixture,
+    },
+    Algorithm {
+        name: "dbscan",
+        task: Task::Clustering,
+        summary: "density-based clustering with noise (linfa-clustering)",
+        sparse: false,
+        build: mixture::dbscan,
     },
 ];
 
