@@ -31,18 +31,18 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use error::StoreError;
-pub use types::{
-    AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
-    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, ModelVersionRecord,
-    NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken, ParseEnumError, PluginRecord,
-    PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord, StepOutcome,
-    StepRunRecord, StepStatus, TokenRecord, TokenRole, prediction_text_hash,
-};
 pub use prediction_log::{
     PredictionLog, PredictionLogConfig, PredictionLogError, PredictionLogStats,
 };
 pub use predictions::PREDICTION_TEXT_LIMIT;
 pub use tokens::{TOKEN_PREFIX, TokenSet};
+pub use types::{
+    AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, ModelVersionRecord,
+    NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken, ParseEnumError,
+    PluginRecord, PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord,
+    StepOutcome, StepRunRecord, StepStatus, TokenRecord, TokenRole, prediction_text_hash,
+};
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
 use error::OpError;

@@ -162,7 +162,11 @@ impl PredictionLog {
         if config.capacity == 0 || config.batch_rows == 0 {
             return Err(error("capacity and batch_rows must be at least 1".into()));
         }
-        if let Some(parent) = config.spill_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Some(parent) = config
+            .spill_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent)
                 .map_err(|e| error(format!("creating its directory: {e}")))?;
         }
@@ -209,7 +213,9 @@ impl PredictionLog {
         let shared = &self.shared;
         let before = shared.logged.fetch_add(1, Ordering::Relaxed);
         if before == shared.settled() {
-            shared.caught_up_at.store(shared.elapsed_ms(), Ordering::Relaxed);
+            shared
+                .caught_up_at
+                .store(shared.elapsed_ms(), Ordering::Relaxed);
         }
         match self.tx.try_send(entry) {
             Ok(()) => {}
@@ -313,7 +319,8 @@ impl Shared {
         match written {
             Ok(()) => {
                 spill.dirty = !sync;
-                self.spilled.fetch_add(entries.len() as u64, Ordering::Relaxed);
+                self.spilled
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
                 self.spill_waiting.store(true, Ordering::Release);
             }
             Err(e) => {
@@ -350,7 +357,8 @@ impl Shared {
             Ok(Ok(_added)) => {
                 self.stored.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 if self.logged.load(Ordering::Relaxed) <= self.settled() {
-                    self.caught_up_at.store(self.elapsed_ms(), Ordering::Relaxed);
+                    self.caught_up_at
+                        .store(self.elapsed_ms(), Ordering::Relaxed);
                 }
                 Ok(())
             }
@@ -450,11 +458,10 @@ async fn replay(shared: &Arc<Shared>, resume_at: &mut u64) -> std::io::Result<bo
         loop {
             let reading = Arc::clone(shared);
             let rows = shared.config.batch_rows;
-            let (back, batch, end) = tokio::task::spawn_blocking(move || {
-                read_batch(replay, rows, &reading.unreadable)
-            })
-            .await
-            .map_err(std::io::Error::other)??;
+            let (back, batch, end) =
+                tokio::task::spawn_blocking(move || read_batch(replay, rows, &reading.unreadable))
+                    .await
+                    .map_err(std::io::Error::other)??;
             replay = back;
             if batch.is_empty() && end == replay.offset {
                 break;

@@ -156,7 +156,8 @@ impl Store {
     ) -> Result<Vec<PredictionRecord>, StoreError> {
         self.op("predictions_since", async {
             check_limit(limit)?;
-            let sql = format!("{SELECT_PREDICTIONS} WHERE at >= $1 ORDER BY at, request_id LIMIT $2");
+            let sql =
+                format!("{SELECT_PREDICTIONS} WHERE at >= $1 ORDER BY at, request_id LIMIT $2");
             let rows: Vec<PredictionRow> = with_pool!(&self.backend, pool =>
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(since)

@@ -1387,7 +1387,10 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
     assert!(admin.secret.starts_with(TOKEN_PREFIX), "{}", admin.secret);
     assert_eq!(admin.secret.len(), TOKEN_PREFIX.len() + 43);
     assert_ne!(admin.secret, predict.secret);
-    assert!(!format!("{admin:?}").contains(&admin.secret), "Debug hides the secret");
+    assert!(
+        !format!("{admin:?}").contains(&admin.secret),
+        "Debug hides the secret"
+    );
     assert_eq!(admin.record.role, TokenRole::Admin);
     assert_eq!(admin.record.created_by, "ops");
 
@@ -1402,7 +1405,14 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
     altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).unwrap();
     let other = format!("{TOKEN_PREFIX}{}", "A".repeat(43));
-    for wrong in [altered.as_str(), other.as_str(), "", "slc_", "Bearer x", &admin.secret[4..]] {
+    for wrong in [
+        altered.as_str(),
+        other.as_str(),
+        "",
+        "slc_",
+        "Bearer x",
+        &admin.secret[4..],
+    ] {
         assert_eq!(store.authenticate(wrong).await.unwrap(), None, "`{wrong}`");
     }
 
@@ -1423,15 +1433,29 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
     assert_eq!(set.authenticate(&admin.secret), Some(&admin.record));
     assert_eq!(set.authenticate(&altered), None);
 
-    let revoked = store.revoke_token(predict.record.id, "alice").await.unwrap();
+    let revoked = store
+        .revoke_token(predict.record.id, "alice")
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_by.as_deref(), Some("alice"));
     assert!(revoked.revoked_at.is_some());
     assert_eq!(store.authenticate(&predict.secret).await.unwrap(), None);
-    assert_eq!(store.active_tokens().await.unwrap().authenticate(&predict.secret), None);
+    assert_eq!(
+        store
+            .active_tokens()
+            .await
+            .unwrap()
+            .authenticate(&predict.secret),
+        None
+    );
     assert!(store.authenticate(&admin.secret).await.unwrap().is_some());
     assert_err_contains(
         store.revoke_token(predict.record.id, "alice").await,
-        &["revoke_token", &format!("token {} was already revoked", predict.record.id), "by alice"],
+        &[
+            "revoke_token",
+            &format!("token {} was already revoked", predict.record.id),
+            "by alice",
+        ],
     );
     assert_err_contains(
         store.revoke_token(999, "alice").await,
@@ -1458,7 +1482,10 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
             ("token.create", format!("token/{a}").as_str(), "ops"),
         ]
     );
-    assert_eq!(audit[2].detail, format!(r#"{{"role":"admin","token":{a}}}"#));
+    assert_eq!(
+        audit[2].detail,
+        format!(r#"{{"role":"admin","token":{a}}}"#)
+    );
     for row in &audit {
         assert!(!row.detail.contains("slc_") && !row.subject.contains("slc_"));
     }
@@ -1506,7 +1533,10 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     let got = store.prediction("req-old").await.unwrap().unwrap();
     assert_eq!(got.request_id, "req-old");
     assert_eq!(got.at, old.at);
-    assert_eq!((got.model.as_str(), got.version, got.variant.as_str()), ("chat-moderation", 3, "production"));
+    assert_eq!(
+        (got.model.as_str(), got.version, got.variant.as_str()),
+        ("chat-moderation", 3, "production")
+    );
     assert_eq!(got.score, Some(0.25));
     assert_eq!(got.label.as_deref(), Some("ok"));
     assert_eq!(got.rules, ["lexicon:slur", "pii:email"]);
@@ -1531,8 +1561,14 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
         .map(|p| p.request_id)
         .collect();
     assert_eq!(since, ["req-mid", "req-extra", "req-new"]);
-    assert_eq!(store.predictions_since(0, 1).await.unwrap()[0].request_id, "req-old");
-    assert_err_contains(store.predictions_since(0, -1).await, &["limit must not be negative"]);
+    assert_eq!(
+        store.predictions_since(0, 1).await.unwrap()[0].request_id,
+        "req-old"
+    );
+    assert_err_contains(
+        store.predictions_since(0, -1).await,
+        &["limit must not be negative"],
+    );
 
     // retention: texts older than a day and a half are nulled, hashes stay
     let purged = store
@@ -1543,14 +1579,31 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     let got = store.prediction("req-old").await.unwrap().unwrap();
     assert_eq!(got.text, None);
     assert_eq!(got.text_hash, prediction_text_hash("hola, ¿qué tal?"));
-    assert_eq!(store.prediction("req-new").await.unwrap().unwrap().text.as_deref(), Some("buenas"));
-    assert_eq!(store.purge_prediction_texts(Duration::from_millis(day as u64)).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prediction("req-new")
+            .await
+            .unwrap()
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("buenas")
+    );
+    assert_eq!(
+        store
+            .purge_prediction_texts(Duration::from_millis(day as u64))
+            .await
+            .unwrap(),
+        0
+    );
 
     // a bad entry fails the batch naming it, and nothing of the batch is stored
     let mut bad = prediction("req-bad", now, None);
     bad.latency_us = -1;
     assert_err_contains(
-        store.append_predictions(&[prediction("req-ok", now, None), bad]).await,
+        store
+            .append_predictions(&[prediction("req-ok", now, None), bad])
+            .await,
         &["append_predictions", "prediction `req-bad`", "latency_us"],
     );
     assert_err_contains(
@@ -1581,7 +1634,10 @@ async fn store_outage(store: &Store, length: Duration) -> u64 {
     match store.backend_name() {
         "sqlite" => {
             let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql("BEGIN EXCLUSIVE").execute(&mut conn).await.unwrap();
+            sqlx::raw_sql("BEGIN EXCLUSIVE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
             tokio::time::sleep(length).await;
             sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
             conn.close().await.unwrap();
@@ -1621,7 +1677,11 @@ async fn prediction_log_loses_nothing_through_a_store_outage(store: &Store) {
             for round in 0..ROUNDS {
                 for i in 0..PER_ROUND {
                     let n = round * PER_ROUND + i;
-                    log.log(prediction(&format!("req-{n:05}"), now + n as i64, Some("hola")));
+                    log.log(prediction(
+                        &format!("req-{n:05}"),
+                        now + n as i64,
+                        Some("hola"),
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -1633,7 +1693,10 @@ async fn prediction_log_loses_nothing_through_a_store_outage(store: &Store) {
     load.await.unwrap();
     let during = log.stats();
     let stats = log.shutdown().await;
-    eprintln!("{}: during {during:?}\nafter {stats:?}", store.backend_name());
+    eprintln!(
+        "{}: during {during:?}\nafter {stats:?}",
+        store.backend_name()
+    );
 
     let total = (ROUNDS * PER_ROUND) as u64;
     assert_eq!(stats.logged, total);
@@ -1644,7 +1707,10 @@ async fn prediction_log_loses_nothing_through_a_store_outage(store: &Store) {
     assert_eq!(stats.lag_ms, 0);
     if store.backend_name() == "sqlite" {
         // the lock outlasts the write timeout: batches were spilled and replayed
-        assert!(stats.store_errors > 0 && stats.spilled > 0 && stats.replayed > 0, "{stats:?}");
+        assert!(
+            stats.store_errors > 0 && stats.spilled > 0 && stats.replayed > 0,
+            "{stats:?}"
+        );
     }
     // every entry is stored once
     assert_eq!(store.prediction_count().await.unwrap(), total as i64);
@@ -1668,7 +1734,10 @@ async fn prediction_log_replays_what_an_earlier_process_spilled(store: &Store) {
     let now = now_ms();
     // an earlier process spilled three entries, one of them already stored,
     // and died in the middle of writing a fourth line
-    store.append_predictions(&[prediction("a", now, None)]).await.unwrap();
+    store
+        .append_predictions(&[prediction("a", now, None)])
+        .await
+        .unwrap();
     let mut lines = String::new();
     for id in ["a", "b", "c"] {
         lines.push_str(&serde_json::to_string(&prediction(id, now, None)).unwrap());

@@ -69,7 +69,7 @@ impl TokenSet {
         }
         let hash = secret_hash(secret);
         let (stored, record) = self.by_hash.get_key_value(&hash)?;
-        bool::from(stored.ct_eq(&hash)).then_some(record)
+        bool::from(stored[..].ct_eq(&hash[..])).then_some(record)
     }
 
     pub fn len(&self) -> usize {
@@ -102,7 +102,8 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
                 let detail = canonical_json(&serde_json::json!({ "token": id, "role": role }));
-                append_audit!(tx, now, &actor, "token.create", &format!("token/{id}"), &detail);
+                let subject = format!("token/{id}");
+                append_audit!(tx, now, &actor, "token.create", &subject, &detail);
                 TokenRecord {
                     id,
                     role,
@@ -134,7 +135,7 @@ impl Store {
                     .await?);
             Ok(row.and_then(|row| {
                 let stored = hex::decode(&row.secret_hash).unwrap_or_default();
-                bool::from(stored.as_slice().ct_eq(&hash)).then_some(row.record)
+                bool::from(stored.as_slice().ct_eq(&hash[..])).then_some(row.record)
             }))
         })
         .await
@@ -168,7 +169,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 let detail = canonical_json(&serde_json::json!({ "token": id, "role": record.role }));
-                append_audit!(tx, now, &actor, "token.revoke", &format!("token/{id}"), &detail);
+                let subject = format!("token/{id}");
+                append_audit!(tx, now, &actor, "token.revoke", &subject, &detail);
                 record.revoked_at = Some(now);
                 record.revoked_by = Some(actor.clone());
                 record
