@@ -1417,8 +1417,11 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
     }
 
     // the secret is not stored: only its SHA-256, and the audit log has neither
-    let hashes: Vec<String> = with_pool!(&store.backend, pool =>
-        sqlx::query_scalar("SELECT secret_hash FROM api_tokens ORDER BY id").fetch_all(pool).await.unwrap());
+    let sql = "SELECT secret_hash FROM api_tokens ORDER BY id";
+    let hashes: Vec<String> = match &store.backend {
+        Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+    };
     assert_eq!(
         hashes[0],
         hex::encode(Sha256::digest(admin.secret.as_bytes()))
