@@ -1378,7 +1378,6 @@ async fn artifact_prefixes_references_and_bad_digest_text(store: &Store) {
     assert_err_contains(store.step_runs(run).await, &["step_runs", "sha256:not-hex"]);
 }
 
-/// Expands each suite fn into `sqlite::<name>` and `postgres::<name>` tests.
 // ---- API tokens and the prediction log ------------------------------------
 
 async fn tokens_authenticate_revoke_and_audit(store: &Store) {
@@ -1772,6 +1771,7 @@ async fn prediction_log_replays_what_an_earlier_process_spilled(store: &Store) {
     assert!(store.prediction("f").await.unwrap().is_some());
 }
 
+/// Expands each suite fn into `sqlite::<name>` and `postgres::<name>` tests.
 macro_rules! store_suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite {
