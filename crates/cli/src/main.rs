@@ -7,6 +7,7 @@ mod pipeline;
 mod plugin;
 mod predict;
 mod runs;
+mod token;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -140,6 +141,9 @@ enum Command {
     /// Export or import a model with the exact plugins and states feeding it.
     #[command(subcommand)]
     Bundle(models::BundleCommand),
+    /// API tokens for `sluice serve` (create, list, revoke).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Write an offline HTML report of a run (metrics, ROC/PR curves, confusion, groups).
     Report {
         run: i64,
@@ -340,6 +344,7 @@ fn main() -> ExitCode {
             },
         ),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
+        Command::Token(command) => token::run(&ctx, command),
         Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),
         Command::CompilePlugin { args } => {
             return ExitCode::from(sluice_runtime::compile_child_main(&args) as u8);

@@ -9,7 +9,7 @@ use sluice_store::{AuditAnchor, RunStatus, STDIO_LIMIT, StepLogKind, StepLogReco
 use super::Context;
 use super::pipeline::short_or;
 
-fn when(ms: i64) -> String {
+pub(crate) fn when(ms: i64) -> String {
     sluice_report::collect::format_time(ms)
 }
 

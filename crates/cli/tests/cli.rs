@@ -679,3 +679,50 @@ fn an_output_that_cannot_be_written_says_why_in_the_run_output() {
         .unwrap_or_else(|| panic!("no output line in:\n{stdout}\n{stderr}"));
     assert!(line.contains("taken.csv: "), "{line}");
 }
+
+#[test]
+fn tokens_are_created_listed_revoked_and_audited() {
+    let home = tempfile::tempdir().unwrap();
+    let out = sluice(home.path(), &["token", "create", "--role", "admin"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("token 1 (admin) created"), "{stderr}");
+    let secret = stdout.trim();
+    assert!(secret.starts_with("slc_") && secret.len() == 47, "{stdout}");
+
+    let out = sluice(home.path(), &["token", "create", "--role", "boss"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("predict, review, admin"),
+        "{:?}",
+        text(&out)
+    );
+
+    let out = sluice(home.path(), &["token", "revoke", "1"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("token 1 (admin) revoked"));
+    let out = sluice(home.path(), &["token", "revoke", "1"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("token 1 was already revoked"),
+        "{:?}",
+        text(&out)
+    );
+
+    let out = sluice(home.path(), &["token", "list"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("admin") && stdout.contains("revoked"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(secret), "the secret is never shown again");
+
+    let out = sluice(home.path(), &["audit", "log"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("token.create") && stdout.contains("token.revoke"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(secret), "{stdout}");
+}

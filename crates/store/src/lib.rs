@@ -1,5 +1,6 @@
 //! The persistent store: runs, step runs, artifacts and their lineage, the
-//! step cache, seen plugins, and a hash-chained append-only audit log.
+//! step cache, seen plugins, a hash-chained append-only audit log, the
+//! model registry, API tokens and the prediction log.
 //!
 //! One SQL dialect serves both backends: `$N` placeholders (SQLite reads
 //! them as numbered parameters), `ON CONFLICT ... DO UPDATE/NOTHING`,
@@ -8,6 +9,7 @@
 
 mod audit;
 mod error;
+mod prediction_log;
 mod query;
 mod types;
 mod url;
@@ -30,12 +32,17 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 pub use error::StoreError;
+pub use prediction_log::{
+    PredictionLog, PredictionLogConfig, PredictionLogError, PredictionLogStats,
+};
+pub use predictions::PREDICTION_TEXT_LIMIT;
+pub use tokens::{TOKEN_PREFIX, TokenSet};
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
-    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord,
-    ModelVersionRecord, NewArtifact, NewModelVersion, NewStepLog, ParseEnumError, PluginRecord,
-    RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord, StepOutcome, StepRunRecord,
-    StepStatus,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord, ModelVersionRecord,
+    NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken, ParseEnumError,
+    PluginRecord, PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord,
+    StepOutcome, StepRunRecord, StepStatus, TokenRecord, TokenRole, prediction_text_hash,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
@@ -516,7 +523,9 @@ macro_rules! append_audit {
     }};
 }
 
+mod predictions;
 mod registry;
+mod tokens;
 
 impl Store {
     /// Opens (creating if needed) and migrates the store at `url`:

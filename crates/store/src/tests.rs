@@ -7,7 +7,7 @@
 //! PostgreSQL half.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -1378,6 +1378,399 @@ async fn artifact_prefixes_references_and_bad_digest_text(store: &Store) {
     assert_err_contains(store.step_runs(run).await, &["step_runs", "sha256:not-hex"]);
 }
 
+// ---- API tokens and the prediction log ------------------------------------
+
+async fn tokens_authenticate_revoke_and_audit(store: &Store) {
+    let admin = store.create_token(TokenRole::Admin, "ops").await.unwrap();
+    let predict = store.create_token(TokenRole::Predict, "ops").await.unwrap();
+    assert!(admin.secret.starts_with(TOKEN_PREFIX), "{}", admin.secret);
+    assert_eq!(admin.secret.len(), TOKEN_PREFIX.len() + 43);
+    assert_ne!(admin.secret, predict.secret);
+    assert!(
+        !format!("{admin:?}").contains(&admin.secret),
+        "Debug hides the secret"
+    );
+    assert_eq!(admin.record.role, TokenRole::Admin);
+    assert_eq!(admin.record.created_by, "ops");
+
+    let found = store.authenticate(&admin.secret).await.unwrap().unwrap();
+    assert_eq!(found, admin.record);
+    let found = store.authenticate(&predict.secret).await.unwrap().unwrap();
+    assert_eq!(found.role, TokenRole::Predict);
+
+    // wrong secrets: one character changed, another well-formed secret, junk
+    let mut altered = admin.secret.clone().into_bytes();
+    let last = altered.len() - 1;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let other = format!("{TOKEN_PREFIX}{}", "A".repeat(43));
+    for wrong in [
+        altered.as_str(),
+        other.as_str(),
+        "",
+        "slc_",
+        "Bearer x",
+        &admin.secret[4..],
+    ] {
+        assert_eq!(store.authenticate(wrong).await.unwrap(), None, "`{wrong}`");
+    }
+
+    // the secret is not stored: only its SHA-256, and the audit log has neither
+    let sql = "SELECT secret_hash FROM api_tokens ORDER BY id";
+    let hashes: Vec<String> = match &store.backend {
+        Backend::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        Backend::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+    };
+    assert_eq!(
+        hashes[0],
+        hex::encode(Sha256::digest(admin.secret.as_bytes()))
+    );
+    for hash in &hashes {
+        assert!(!hash.contains(&admin.secret[4..]) && !hash.contains(&predict.secret[4..]));
+    }
+
+    // the in-memory set agrees
+    let set = store.active_tokens().await.unwrap();
+    assert_eq!(set.len(), 2);
+    assert_eq!(set.authenticate(&admin.secret), Some(&admin.record));
+    assert_eq!(set.authenticate(&altered), None);
+
+    let revoked = store
+        .revoke_token(predict.record.id, "alice")
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_by.as_deref(), Some("alice"));
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(store.authenticate(&predict.secret).await.unwrap(), None);
+    assert_eq!(
+        store
+            .active_tokens()
+            .await
+            .unwrap()
+            .authenticate(&predict.secret),
+        None
+    );
+    assert!(store.authenticate(&admin.secret).await.unwrap().is_some());
+    assert_err_contains(
+        store.revoke_token(predict.record.id, "alice").await,
+        &[
+            "revoke_token",
+            &format!("token {} was already revoked", predict.record.id),
+            "by alice",
+        ],
+    );
+    assert_err_contains(
+        store.revoke_token(999, "alice").await,
+        &["revoke_token", "token `999` does not exist"],
+    );
+
+    let tokens = store.tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0].revoked_at, None);
+    assert_eq!(tokens[1], revoked);
+
+    // audited with the token id, never the secret
+    let audit = store.audit_log(10).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.subject.as_str(), a.actor.as_str()))
+        .collect();
+    let (a, p) = (admin.record.id, predict.record.id);
+    assert_eq!(
+        actions,
+        [
+            ("token.revoke", format!("token/{p}").as_str(), "alice"),
+            ("token.create", format!("token/{p}").as_str(), "ops"),
+            ("token.create", format!("token/{a}").as_str(), "ops"),
+        ]
+    );
+    assert_eq!(
+        audit[2].detail,
+        format!(r#"{{"role":"admin","token":{a}}}"#)
+    );
+    for row in &audit {
+        assert!(!row.detail.contains("slc_") && !row.subject.contains("slc_"));
+    }
+    assert!(store.verify_audit().await.unwrap().is_ok());
+}
+
+fn prediction(request_id: &str, at: i64, text: Option<&str>) -> NewPrediction {
+    NewPrediction {
+        request_id: request_id.to_owned(),
+        at,
+        model: "chat-moderation".into(),
+        version: 3,
+        variant: "production".into(),
+        score: Some(0.25),
+        label: Some("ok".into()),
+        action: "allow".into(),
+        rules: vec!["lexicon:slur".into(), "pii:email".into()],
+        latency_us: 812,
+        text_hash: prediction_text_hash(text.unwrap_or("")),
+        text: text.map(str::to_owned),
+        user_hash: Some(prediction_text_hash("user-7")),
+        channel: Some("chat".into()),
+        lang: Some("es".into()),
+    }
+}
+
+async fn predictions_append_idempotently_query_and_purge(store: &Store) {
+    let now = now_ms();
+    let day = 86_400_000;
+    let old = prediction("req-old", now - 2 * day, Some("hola, ¿qué tal?"));
+    let mut fresh = prediction("req-new", now, Some("buenas"));
+    fresh.score = None;
+    fresh.action = "escalate".into();
+    fresh.rules = vec!["detector_error".into(), "bad\x1b[31mrule".into()];
+    let mid = prediction("req-mid", now - day, None);
+    let batch = [old.clone(), mid.clone(), fresh.clone()];
+    assert_eq!(store.append_predictions(&batch).await.unwrap(), 3);
+    // a replay of the same answers, and one new one: only the new one is added
+    let extra = prediction("req-extra", now, None);
+    let replay = [fresh.clone(), old.clone(), extra.clone(), mid.clone()];
+    assert_eq!(store.append_predictions(&replay).await.unwrap(), 1);
+    assert_eq!(store.prediction_count().await.unwrap(), 4);
+    assert_eq!(store.append_predictions(&[]).await.unwrap(), 0);
+
+    let got = store.prediction("req-old").await.unwrap().unwrap();
+    assert_eq!(got.request_id, "req-old");
+    assert_eq!(got.at, old.at);
+    assert_eq!(
+        (got.model.as_str(), got.version, got.variant.as_str()),
+        ("chat-moderation", 3, "production")
+    );
+    assert_eq!(got.score, Some(0.25));
+    assert_eq!(got.label.as_deref(), Some("ok"));
+    assert_eq!(got.rules, ["lexicon:slur", "pii:email"]);
+    assert_eq!(got.latency_us, 812);
+    assert_eq!(got.text_hash, prediction_text_hash("hola, ¿qué tal?"));
+    assert_eq!(got.text.as_deref(), Some("hola, ¿qué tal?"));
+    assert_eq!(got.channel.as_deref(), Some("chat"));
+    assert_eq!(got.lang.as_deref(), Some("es"));
+    let got = store.prediction("req-new").await.unwrap().unwrap();
+    assert_eq!(got.score, None);
+    assert_eq!(got.action, "escalate");
+    // guest-supplied rule ids are escaped before they are stored
+    assert_eq!(got.rules, ["detector_error", "bad\\x1b[31mrule"]);
+    assert_eq!(store.prediction("nope").await.unwrap(), None);
+
+    // oldest first, from a time on, bounded
+    let since: Vec<String> = store
+        .predictions_since(now - day, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.request_id)
+        .collect();
+    assert_eq!(since, ["req-mid", "req-extra", "req-new"]);
+    assert_eq!(
+        store.predictions_since(0, 1).await.unwrap()[0].request_id,
+        "req-old"
+    );
+    assert_err_contains(
+        store.predictions_since(0, -1).await,
+        &["limit must not be negative"],
+    );
+
+    // retention: texts older than a day and a half are nulled, hashes stay
+    let purged = store
+        .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let got = store.prediction("req-old").await.unwrap().unwrap();
+    assert_eq!(got.text, None);
+    assert_eq!(got.text_hash, prediction_text_hash("hola, ¿qué tal?"));
+    assert_eq!(
+        store
+            .prediction("req-new")
+            .await
+            .unwrap()
+            .unwrap()
+            .text
+            .as_deref(),
+        Some("buenas")
+    );
+    assert_eq!(
+        store
+            .purge_prediction_texts(Duration::from_millis(day as u64))
+            .await
+            .unwrap(),
+        0
+    );
+
+    // a bad entry fails the batch naming it, and nothing of the batch is stored
+    let mut bad = prediction("req-bad", now, None);
+    bad.latency_us = -1;
+    assert_err_contains(
+        store
+            .append_predictions(&[prediction("req-ok", now, None), bad])
+            .await,
+        &["append_predictions", "prediction `req-bad`", "latency_us"],
+    );
+    assert_err_contains(
+        store.append_predictions(&[prediction("", now, None)]).await,
+        &["request_id must be 1 to 256 bytes"],
+    );
+    assert_eq!(store.prediction_count().await.unwrap(), 4);
+}
+
+/// A prediction log configured to notice an outage quickly.
+fn outage_config(spill: &std::path::Path) -> PredictionLogConfig {
+    PredictionLogConfig {
+        capacity: 64,
+        batch_rows: 50,
+        max_wait: Duration::from_millis(10),
+        write_timeout: Duration::from_millis(300),
+        retry_every: Duration::from_millis(200),
+        ..PredictionLogConfig::new(spill)
+    }
+}
+
+/// Makes the store unavailable for `length`: on SQLite another connection
+/// holds an exclusive lock on the file; on PostgreSQL every other
+/// connection to the database (the store's) is terminated again and again.
+/// Returns how many times the store was refused or cut off.
+async fn store_outage(store: &Store, length: Duration) -> u64 {
+    let url = store.url_for_display();
+    match store.backend_name() {
+        "sqlite" => {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql("BEGIN EXCLUSIVE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            tokio::time::sleep(length).await;
+            sqlx::raw_sql("COMMIT").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            1
+        }
+        _ => {
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            let until = Instant::now() + length;
+            let mut ended = 0u64;
+            while Instant::now() < until {
+                let killed: Vec<bool> = sqlx::query_scalar(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .fetch_all(&mut admin)
+                .await
+                .unwrap();
+                ended += killed.into_iter().filter(|k| *k).count() as u64;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            admin.close().await.unwrap();
+            ended
+        }
+    }
+}
+
+async fn prediction_log_loses_nothing_through_a_store_outage(store: &Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("spill/predictions.jsonl");
+    let log = Arc::new(PredictionLog::start(store.clone(), outage_config(&spill)).unwrap());
+    const ROUNDS: usize = 60;
+    const PER_ROUND: usize = 50;
+    let now = now_ms();
+    let load = {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                for i in 0..PER_ROUND {
+                    let n = round * PER_ROUND + i;
+                    log.log(prediction(
+                        &format!("req-{n:05}"),
+                        now + n as i64,
+                        Some("hola"),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = store_outage(store, Duration::from_millis(1000)).await;
+    assert!(refused > 0, "the outage ended no connection");
+    load.await.unwrap();
+    let during = log.stats();
+    let stats = log.shutdown().await;
+    eprintln!(
+        "{}: during {during:?}\nafter {stats:?}",
+        store.backend_name()
+    );
+
+    let total = (ROUNDS * PER_ROUND) as u64;
+    assert_eq!(stats.logged, total);
+    assert_eq!(stats.lost, 0);
+    assert_eq!(stats.unreadable, 0);
+    assert_eq!(stats.pending, 0, "{stats:?}");
+    assert_eq!(stats.queue_depth, 0);
+    assert_eq!(stats.lag_ms, 0);
+    if store.backend_name() == "sqlite" {
+        // the lock outlasts the write timeout: batches were spilled and replayed
+        assert!(
+            stats.store_errors > 0 && stats.spilled > 0 && stats.replayed > 0,
+            "{stats:?}"
+        );
+    }
+    // every entry is stored once
+    assert_eq!(store.prediction_count().await.unwrap(), total as i64);
+    let ids: BTreeSet<String> = store
+        .predictions_since(0, total as i64 + 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.request_id)
+        .collect();
+    assert_eq!(ids.len() as u64, total);
+    assert!(ids.contains("req-00000") && ids.contains(&format!("req-{:05}", total - 1)));
+    // the spill files are gone once replayed
+    assert!(!spill.exists() || std::fs::metadata(&spill).unwrap().len() == 0);
+    assert!(!spill.with_extension("jsonl.replay").exists());
+}
+
+async fn prediction_log_replays_what_an_earlier_process_spilled(store: &Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let spill = dir.path().join("predictions.jsonl");
+    let now = now_ms();
+    // an earlier process spilled three entries, one of them already stored,
+    // and died in the middle of writing a fourth line
+    store
+        .append_predictions(&[prediction("a", now, None)])
+        .await
+        .unwrap();
+    let mut lines = String::new();
+    for id in ["a", "b", "c"] {
+        lines.push_str(&serde_json::to_string(&prediction(id, now, None)).unwrap());
+        lines.push('\n');
+    }
+    lines.push_str(r#"{"request_id":"d","at":"#);
+    std::fs::write(&spill, lines).unwrap();
+
+    let log = PredictionLog::start(store.clone(), outage_config(&spill)).unwrap();
+    log.log(prediction("e", now, None));
+    let stats = log.shutdown().await;
+    assert_eq!(stats.unreadable, 1, "{stats:?}");
+    assert_eq!(stats.replayed, 3);
+    assert_eq!(stats.lost, 0);
+    let ids: Vec<String> = store
+        .predictions_since(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.request_id)
+        .collect();
+    assert_eq!(ids, ["a", "b", "c", "e"]);
+
+    // after shutdown an entry is spilled (and synced), and the next start stores it
+    log.log(prediction("f", now, None));
+    assert!(std::fs::metadata(&spill).unwrap().len() > 0);
+    let again = PredictionLog::start(store.clone(), outage_config(&spill)).unwrap();
+    again.shutdown().await;
+    assert!(store.prediction("f").await.unwrap().is_some());
+}
+
 /// Expands each suite fn into `sqlite::<name>` and `postgres::<name>` tests.
 macro_rules! store_suite {
     ($($name:ident),+ $(,)?) => {
@@ -1535,6 +1928,10 @@ store_suite!(
     reopen_keeps_data,
     step_logs_are_stored_bounded_and_escaped,
     file_fingerprints_match_exactly,
+    tokens_authenticate_revoke_and_audit,
+    predictions_append_idempotently_query_and_purge,
+    prediction_log_loses_nothing_through_a_store_outage,
+    prediction_log_replays_what_an_earlier_process_spilled,
 );
 
 /// A throwaway database on the test server, dropped by [`PgTestDb::drop`].

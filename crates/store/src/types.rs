@@ -490,3 +490,103 @@ pub struct StepLogRecord {
     pub message: String,
     pub value: Option<f64>,
 }
+
+text_enum! {
+    /// What an API token may do on a server.
+    TokenRole, "token role" {
+        /// Ask for predictions.
+        Predict => "predict",
+        /// Read and label predictions for review.
+        Review => "review",
+        /// Everything, including changing what is served.
+        Admin => "admin",
+    }
+}
+
+/// An API token as stored: never its secret, which only its creator saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct TokenRecord {
+    pub id: i64,
+    #[sqlx(try_from = "String")]
+    pub role: TokenRole,
+    pub created_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
+    pub revoked_by: Option<String>,
+}
+
+/// A new token: its record and the secret, shown this once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub record: TokenRecord,
+    /// `slc_` + base64url of 32 random bytes.
+    pub secret: String,
+}
+
+impl fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // a secret must not reach a log through `{:?}`
+        f.debug_struct("NewToken")
+            .field("record", &self.record)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// One answer a server gave, for [`super::Store::append_predictions`] and
+/// the [`super::PredictionLog`]. Serialised as a JSON line in the log's
+/// spill file.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct NewPrediction {
+    /// Unique per answer: a second append of the same id adds nothing.
+    pub request_id: String,
+    /// Unix ms when the answer was given.
+    pub at: i64,
+    pub model: String,
+    pub version: i64,
+    /// `production`, `canary`, ...
+    pub variant: String,
+    /// `None` for a fail-safe answer that computed no score.
+    pub score: Option<f64>,
+    pub label: Option<String>,
+    /// `allow`, `warn`, `block`, `escalate`, ...
+    pub action: String,
+    /// Rule ids the detectors and the policy triggered.
+    pub rules: Vec<String>,
+    pub latency_us: i64,
+    /// [`prediction_text_hash`] of the text, kept whether or not the text is.
+    pub text_hash: String,
+    /// The text itself, only where the service keeps texts.
+    pub text: Option<String>,
+    /// A hash of the caller's user id, never the id itself.
+    pub user_hash: Option<String>,
+    pub channel: Option<String>,
+    pub lang: Option<String>,
+}
+
+/// `sha256:<hex>` of a message text, as [`NewPrediction::text_hash`] holds
+/// it: the same text always hashes the same, so answers about one message
+/// can be found after its text was purged.
+pub fn prediction_text_hash(text: &str) -> String {
+    Digest::of(text.as_bytes()).to_string()
+}
+
+/// A stored prediction; fields as in [`NewPrediction`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PredictionRecord {
+    pub request_id: String,
+    pub at: i64,
+    pub model: String,
+    pub version: i64,
+    pub variant: String,
+    pub score: Option<f64>,
+    pub label: Option<String>,
+    pub action: String,
+    pub rules: Vec<String>,
+    pub latency_us: i64,
+    pub text_hash: String,
+    pub text: Option<String>,
+    pub user_hash: Option<String>,
+    pub channel: Option<String>,
+    pub lang: Option<String>,
+}
