@@ -183,9 +183,11 @@ fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), Ap
         .and_then(|v| v.strip_prefix("Bearer "));
     match state.auth.authorize(bearer, role) {
         Ok(_) => Ok(()),
-        Err(Denied::Unauthenticated(m)) => {
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m))
-        }
+        Err(Denied::Unauthenticated(m)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            m,
+        )),
         Err(Denied::Forbidden(m)) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)),
     }
 }
@@ -225,32 +227,60 @@ struct Message {
     lang: Option<String>,
 }
 
-fn optional_text(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, ApiError> {
+fn optional_text(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, ApiError> {
     match object.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= 256 => Ok(Some(s.clone())),
-        Some(Value::String(_)) => Err(ApiError::invalid(path, format!("`{path}` is longer than 256 characters"))),
-        Some(_) => Err(ApiError::invalid(path, format!("`{path}` must be a string"))),
+        Some(Value::String(_)) => Err(ApiError::invalid(
+            path,
+            format!("`{path}` is longer than 256 characters"),
+        )),
+        Some(_) => Err(ApiError::invalid(
+            path,
+            format!("`{path}` must be a string"),
+        )),
     }
 }
 
 fn message(value: &Value, at: &str, text_chars: usize) -> Result<Message, ApiError> {
     let path = |key: &str| format!("{at}{key}");
-    let object = value
-        .as_object()
-        .ok_or_else(|| ApiError::invalid(if at.is_empty() { "body" } else { at.trim_end_matches('.') }, "must be a JSON object"))?;
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            if at.is_empty() {
+                "body"
+            } else {
+                at.trim_end_matches('.')
+            },
+            "must be a JSON object",
+        )
+    })?;
     let text = match object.get("text") {
         Some(Value::String(text)) => text.clone(),
         None | Some(Value::Null) => {
-            return Err(ApiError::invalid(&path("text"), format!("`{}` is required", path("text"))));
+            return Err(ApiError::invalid(
+                &path("text"),
+                format!("`{}` is required", path("text")),
+            ));
         }
-        Some(_) => return Err(ApiError::invalid(&path("text"), format!("`{}` must be a string", path("text")))),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &path("text"),
+                format!("`{}` must be a string", path("text")),
+            ));
+        }
     };
     let chars = text.chars().count();
     if chars > text_chars {
         return Err(ApiError::invalid(
             &path("text"),
-            format!("`{}` has {chars} characters; the limit is {text_chars}", path("text")),
+            format!(
+                "`{}` has {chars} characters; the limit is {text_chars}",
+                path("text")
+            ),
         ));
     }
     let user_id = optional_text(object, "user_id", &path("user_id"))?;
@@ -260,7 +290,12 @@ fn message(value: &Value, at: &str, text_chars: usize) -> Result<Message, ApiErr
             optional_text(context, "channel", &path("context.channel"))?,
             optional_text(context, "lang", &path("context.lang"))?,
         ),
-        Some(_) => return Err(ApiError::invalid(&path("context"), format!("`{}` must be an object", path("context")))),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &path("context"),
+                format!("`{}` must be an object", path("context")),
+            ));
+        }
     };
     Ok(Message {
         text,
@@ -363,7 +398,14 @@ fn decide(
             } else {
                 &config.service.negative_label
             };
-            (label.clone(), score, action, rules, (served.graph.name().to_string(), served.graph.version()), false)
+            (
+                label.clone(),
+                score,
+                action,
+                rules,
+                (served.graph.name().to_string(), served.graph.version()),
+                false,
+            )
         }
         Err(_) => {
             engine.metrics.fail_safe.inc();
@@ -423,7 +465,7 @@ fn observe(engine: &Engine, route: &str, action: &str, status: StatusCode, start
         route: route.to_string(),
         variant: variant(&engine.reference),
         action: action.to_string(),
-        status: status.as_u16(),
+        status: status.as_u16().to_string(),
     };
     engine.metrics.requests.get_or_create(&labels).inc();
     (engine.metrics.latency.get_or_create(&labels)).observe(started.elapsed().as_secs_f64());
@@ -462,7 +504,11 @@ async fn moderate(
         let message = message(&value, "", engine.config.limits.text_chars)?;
         let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
         let served = engine.served.load_full();
-        let batch = decode_rows(&served, &message_rows(std::slice::from_ref(&message)), "body")?;
+        let batch = decode_rows(
+            &served,
+            &message_rows(std::slice::from_ref(&message)),
+            "body",
+        )?;
         let outcome = engine.score(batch).await;
         let answer = decide(
             &state,
@@ -500,7 +546,12 @@ async fn moderate_batch(
         let value = json_body(body)?;
         let items = match value.get("messages") {
             Some(Value::Array(items)) => items,
-            _ => return Err(ApiError::invalid("messages", "`messages` must be an array of messages")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "messages",
+                    "`messages` must be an array of messages",
+                ));
+            }
         };
         let limit = engine.config.limits.batch_count;
         if items.is_empty() || items.len() > limit {
@@ -552,7 +603,10 @@ async fn graph_for(
 ) -> Result<Arc<Served>, ApiError> {
     let version = match (query.version, &query.alias) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("version", "give `alias` or `version`, not both"));
+            return Err(ApiError::invalid(
+                "version",
+                "give `alias` or `version`, not both",
+            ));
         }
         (Some(n), None) => VersionRef::Number(n),
         (None, alias) => VersionRef::Alias(alias.clone().unwrap_or_else(|| "production".into())),
@@ -561,15 +615,27 @@ async fn graph_for(
         name: name.to_string(),
         version,
     };
-    let not_found = |e: InferenceError| ApiError::new(StatusCode::NOT_FOUND, "no_model", e.to_string()).field("name");
+    let not_found = |e: InferenceError| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_model", e.to_string()).field("name")
+    };
     let number = match &reference.version {
         VersionRef::Number(n) => *n,
         VersionRef::Alias(alias) => {
-            let found = (engine.store.alias_version(name, alias).await)
-                .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+            let found = (engine.store.alias_version(name, alias).await).map_err(|e| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+            })?;
             match found {
                 Some(n) => n,
-                None => return Err(not_found(ModelSource::fetch(&engine.store, &engine.home, &reference).await.err().unwrap_or(InferenceError::Reference(format!("{reference}: no such alias"))))),
+                None => {
+                    return Err(not_found(
+                        ModelSource::fetch(&engine.store, &engine.home, &reference)
+                            .await
+                            .err()
+                            .unwrap_or(InferenceError::Reference(format!(
+                                "{reference}: no such alias"
+                            ))),
+                    ));
+                }
             }
         }
     };
@@ -594,7 +660,13 @@ async fn graph_for(
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "model_unavailable", e.to_string()))?;
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model_unavailable",
+            e.to_string(),
+        )
+    })?;
     let served = Arc::new(Served::new(built));
     others.insert((name.to_string(), number), served.clone());
     Ok(served)
@@ -613,7 +685,12 @@ async fn predict(
         let value = json_body(body)?;
         let rows = match value.get("rows") {
             Some(Value::Array(rows)) => rows,
-            _ => return Err(ApiError::invalid("rows", "`rows` must be an array of JSON objects")),
+            _ => {
+                return Err(ApiError::invalid(
+                    "rows",
+                    "`rows` must be an array of JSON objects",
+                ));
+            }
         };
         let limit = engine.config.limits.batch_count;
         if rows.is_empty() || rows.len() > limit {
@@ -625,14 +702,20 @@ async fn predict(
         let served = graph_for(&state, engine, &name, &query).await?;
         for (i, row) in rows.iter().enumerate() {
             let Some(object) = row.as_object() else {
-                return Err(ApiError::invalid(&format!("rows[{i}]"), "must be a JSON object"));
+                return Err(ApiError::invalid(
+                    &format!("rows[{i}]"),
+                    "must be a JSON object",
+                ));
             };
             for column in served.graph.inputs() {
                 if !object.contains_key(&column.name) {
                     let field = format!("rows[{i}].{}", column.name);
                     return Err(ApiError::invalid(
                         &field,
-                        format!("`{field}` is required ({} reads it as {})", column.reader, column.ty),
+                        format!(
+                            "`{field}` is required ({} reads it as {})",
+                            column.reader, column.ty
+                        ),
                     ));
                 }
             }
@@ -650,33 +733,49 @@ async fn predict(
                     deadline: Some(Instant::now() + timeout),
                     cancel: None,
                 };
-                graph.graph.predict(&batch, &stop).map(|s| (s.batch, graph.clone()))
+                graph
+                    .graph
+                    .predict(&batch, &stop)
+                    .map(|s| (s.batch, graph.clone()))
             })
             .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
             .map_err(|e| Failure {
                 step: None,
                 message: e.to_string(),
             })
         };
         let (batch, model) = scored.map_err(|f| {
-            ApiError::new(StatusCode::BAD_GATEWAY, "plugin_error", f.message.clone())
-                .field(f.step.map(|s| format!("step.{s}")).unwrap_or_else(|| "model".into()))
+            ApiError::new(StatusCode::BAD_GATEWAY, "plugin_error", f.message.clone()).field(
+                f.step
+                    .map(|s| format!("step.{s}"))
+                    .unwrap_or_else(|| "model".into()),
+            )
         })?;
-        let inputs: Vec<&str> = model.input.fields().iter().map(|f| f.name().as_str()).collect();
+        let inputs: Vec<&str> = model
+            .input
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         let keep: Vec<usize> = (batch.schema().fields().iter().enumerate())
             .filter(|(_, f)| !inputs.contains(&f.name().as_str()))
             .map(|(i, _)| i)
             .collect();
-        let outputs = batch
-            .project(&keep)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        let outputs = batch.project(&keep).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
         let mut writer = arrow::json::ArrayWriter::new(Vec::new());
         writer
             .write(&outputs)
             .and_then(|_| writer.finish())
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-        let predictions: Value = serde_json::from_slice(&writer.into_inner()).unwrap_or(Value::Array(Vec::new()));
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+        let predictions: Value =
+            serde_json::from_slice(&writer.into_inner()).unwrap_or(Value::Array(Vec::new()));
         Ok((
             json!({
                 "model": { "name": model.graph.name(), "version": model.graph.version() },

@@ -237,7 +237,9 @@ impl Config {
         // toml's message names the line, column and field (unknown field
         // `x`, missing field `model`, invalid type for `limits.max_rows`)
         let config: Config = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        config.model_ref().map_err(|e| bad(format!("service.model: {e}")))?;
+        config
+            .model_ref()
+            .map_err(|e| bad(format!("service.model: {e}")))?;
         let p = &config.policy;
         for (field, value) in [
             ("policy.warn_at", p.warn_at),
@@ -277,5 +279,62 @@ impl Config {
 
     pub fn model_ref(&self) -> Result<ModelRef, sluice_pipeline::InferenceError> {
         self.service.model.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[service]\nname = \"m\"\nmodel = \"chat-moderation@production\"\n";
+
+    #[test]
+    fn the_example_parses_and_its_policy_decides_by_score_and_rules() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/chat-moderation/serve.toml"
+        ))
+        .unwrap();
+        let config = Config::parse(&text, "serve.toml").unwrap();
+        let policy = &config.policy;
+        assert_eq!(policy.decide(0.1, &[]), Action::Allow);
+        assert_eq!(policy.decide(0.35, &[]), Action::Warn);
+        assert_eq!(policy.decide(0.7, &[]), Action::Escalate);
+        assert_eq!(policy.decide(0.95, &[]), Action::Block);
+        // a slur blocks whatever the score; a rule only raises the action
+        assert_eq!(
+            policy.decide(0.0, &["lexicon.en.bastard".into()]),
+            Action::Block
+        );
+        assert_eq!(policy.decide(0.0, &["pii.phone".into()]), Action::Warn);
+        assert_eq!(policy.decide(0.0, &["pii.card".into()]), Action::Block);
+        assert_eq!(policy.decide(0.7, &["pii.email".into()]), Action::Escalate);
+        // a prefix matches whole segments only
+        assert_eq!(policy.decide(0.0, &["piiish".into()]), Action::Allow);
+        assert_eq!(config.fail_safe.action, Action::Escalate);
+        assert_eq!(config.fail_safe.rule, "detector_error");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let error = |extra: &str| {
+            Config::parse(&format!("{BASE}{extra}"), "serve.toml")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(error("[limits]\nmax_rows = 0\n").contains("limits.max_rows"));
+        assert!(error("[limits]\nmax_rowz = 3\n").contains("max_rowz"));
+        assert!(error("[policy]\nblock_at = 1.5\n").contains("policy.block_at"));
+        assert!(error("[policy]\nwarn_at = 0.8\n").contains("warn_at <= escalate_at"));
+        assert!(error("[policy.rules]\nlexicon = \"ban\"\n").contains("ban"));
+        assert!(error("[fail_safe]\naction = \"maybe\"\n").contains("maybe"));
+        let missing = Config::parse("[service]\nname = \"m\"\n", "serve.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("model"), "{missing}");
+        let bad_ref = Config::parse("[service]\nname = \"m\"\nmodel = \"m\"\n", "serve.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(bad_ref.contains("service.model"), "{bad_ref}");
     }
 }

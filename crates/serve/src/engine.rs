@@ -32,7 +32,7 @@ pub struct Failure {
 pub type Outcome = Result<Scored, Failure>;
 
 /// A job's rows through the graph, and which graph scored them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Scored {
     pub batch: RecordBatch,
     pub model: Arc<Served>,
@@ -232,7 +232,10 @@ impl Engine {
                     .inc();
                 self.breakers.failed(&step);
                 tracing::warn!("step `{step}` failed in the serving path: {error}");
-                Err(failure(Some(step.clone()), &format!("step `{step}` failed")))
+                Err(failure(
+                    Some(step.clone()),
+                    &format!("step `{step}` failed"),
+                ))
             }
             Err(other) => {
                 tracing::warn!("scoring failed: {other}");

@@ -74,7 +74,10 @@ impl Server {
             self.config.limits.body_bytes,
         ));
         let app = api::router(state.clone());
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let http = axum::serve(listener, app).with_graceful_shutdown(shutdown);
         let http = tokio::spawn(async move { http.await });
         let engine = engine::Engine::start(self.config, self.store, self.home, self.runtime).await;

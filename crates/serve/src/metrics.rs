@@ -12,7 +12,7 @@ pub struct RequestLabels {
     pub route: String,
     pub variant: String,
     pub action: String,
-    pub status: u16,
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
