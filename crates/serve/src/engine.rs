@@ -45,7 +45,7 @@ pub struct Served {
 }
 
 impl Served {
-    fn new(graph: InferenceGraph) -> Served {
+    pub fn new(graph: InferenceGraph) -> Served {
         let input = Arc::new(Schema::new(
             (graph.inputs().iter())
                 .map(|c| Field::new(&c.name, data_type(c.ty), true))
