@@ -184,19 +184,19 @@ impl Engine {
             let batches: Vec<&RecordBatch> = jobs.iter().map(|j| &j.batch).collect();
             arrow::compute::concat_batches(&served.input, batches).ok()
         };
-        if let Some(batch) = together {
-            if let Ok(scored) = self.predict(&served, &batch) {
-                let mut offset = 0;
-                for job in jobs {
-                    let n = job.batch.num_rows();
-                    let _ = job.reply.send(Ok(Scored {
-                        batch: scored.slice(offset, n),
-                        model: served.clone(),
-                    }));
-                    offset += n;
-                }
-                return;
+        if let Some(batch) = together
+            && let Ok(scored) = self.predict(&served, &batch)
+        {
+            let mut offset = 0;
+            for job in jobs {
+                let n = job.batch.num_rows();
+                let _ = job.reply.send(Ok(Scored {
+                    batch: scored.slice(offset, n),
+                    model: served.clone(),
+                }));
+                offset += n;
             }
+            return;
         }
         for job in jobs {
             let outcome = self.predict(&served, &job.batch).map(|batch| Scored {
