@@ -8,6 +8,7 @@ mod plugin;
 mod predict;
 mod runs;
 mod token;
+mod serve;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -137,6 +138,16 @@ enum Command {
         /// Rows per batch through the graph.
         #[arg(long, default_value_t = 4096)]
         chunk_rows: usize,
+    },
+    /// Serve a registered model over HTTP: the moderation API, batch and
+    /// generic predict endpoints, health, readiness and metrics (docs/SERVING.md).
+    Serve {
+        /// The service file: model, moderation policy, limits, fail-safe.
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
     /// Export or import a model with the exact plugins and states feeding it.
     #[command(subcommand)]
@@ -343,6 +354,7 @@ fn main() -> ExitCode {
                 chunk_rows,
             },
         ),
+        Command::Serve { config, listen } => serve::serve(&ctx, &config, listen),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
         Command::Token(command) => token::run(&ctx, command),
         Command::Report { run, out } => models::report(&ctx, run, out.as_deref()),

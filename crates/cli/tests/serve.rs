@@ -1,0 +1,411 @@
+//! `sluice serve` as an operator runs it: the example trained in a
+//! temporary project, then the real binary listening on loopback, asked
+//! over real HTTP (a plain HTTP/1.1 client on a TCP socket).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Float64Type;
+use serde_json::{Value, json};
+
+use sluice_data::{TableReader, TableWriter};
+
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/chat-moderation"
+);
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// The example project with the spam detector's chunk-dependent
+    /// `repeated` signal off (so one message scores as it does in a batch),
+    /// trained once and promoted to `production`.
+    fn trained() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::copy(
+            Path::new(EXAMPLE).join("data/messages.csv"),
+            root.join("data/messages.csv"),
+        )
+        .unwrap();
+        std::fs::copy(
+            Path::new(EXAMPLE).join("policy.toml"),
+            root.join("policy.toml"),
+        )
+        .unwrap();
+        let pipeline = std::fs::read_to_string(Path::new(EXAMPLE).join("pipeline.toml"))
+            .unwrap()
+            .replace(
+                "params = { column = \"text\" }\n\n# hashed",
+                "params = { column = \"text\", repeat_threshold = 1000000 }\n\n# hashed",
+            );
+        assert!(pipeline.contains("repeat_threshold = 1000000"));
+        std::fs::write(root.join("pipeline.toml"), pipeline).unwrap();
+        let project = Project { dir };
+        ok(&project.sluice(&["run", "pipeline.toml"]));
+        ok(&project.sluice(&["promote", "chat-moderation", "1", "--alias", "production"]));
+        project
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn sluice(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run sluice")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
+            .args(args)
+            .env("SLUICE_HOME", self.path(".sluice"))
+            .env_remove("SLUICE_DATABASE_URL")
+            .current_dir(self.dir.path());
+        command
+    }
+
+    /// `sluice serve` with `extra` appended to a base serve.toml, on a free
+    /// port, once ready.
+    fn serve(&self, name: &str, extra: &str) -> Served {
+        let config = self.path(&format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[service]\nname = \"{name}\"\nmodel = \"chat-moderation@production\"\nreload_ms = 200\n\n\
+                 [policy]\nwarn_at = 0.3\nescalate_at = 0.5\nblock_at = 0.9\n\
+                 rules = {{ \"lexicon\" = \"block\", \"pii\" = \"warn\" }}\n\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut child = self
+            .command(&[
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        // keep draining so the server never blocks on a full pipe
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let served = Served { child, addr };
+        let started = Instant::now();
+        loop {
+            if let Ok((200, _, _)) = served.try_request("GET", "/readyz", None) {
+                return served;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "never ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+struct Served {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Answer = (u16, String, String);
+
+impl Served {
+    /// One HTTP/1.1 request on a fresh connection: status, headers, body.
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> std::io::Result<Answer> {
+        let mut stream = TcpStream::connect(&self.addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let body = body.unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        )?;
+        // a refused oversized body may be answered before it is all sent
+        let _ = stream.write_all(body);
+        let mut raw = Vec::new();
+        // the server may reset a connection whose body it refused unread
+        let read = stream.read_to_end(&mut raw);
+        if raw.is_empty() {
+            read?;
+        }
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok((status, head.to_ascii_lowercase(), body.to_string()))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, _, body) = self
+            .try_request("POST", path, Some(body.to_string().as_bytes()))
+            .unwrap();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
+        )
+    }
+}
+
+fn read_table(path: &Path) -> RecordBatch {
+    let reader = TableReader::open(path, 1 << 20).unwrap();
+    let schema = reader.schema();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
+#[test]
+fn serve_answers_like_batch_predict_sheds_load_and_follows_promotion() {
+    let project = Project::trained();
+    let server = project.serve("moderation", "");
+
+    assert_eq!(server.try_request("GET", "/healthz", None).unwrap().0, 200);
+
+    // the batch path's scores for a few real messages
+    let messages = read_table(&Path::new(EXAMPLE).join("data/messages.csv"));
+    let texts: Vec<String> = (0..8)
+        .map(|i| {
+            messages
+                .column_by_name("text")
+                .unwrap()
+                .as_string::<i32>()
+                .value(i)
+                .to_string()
+        })
+        .chain(["you stupid bastard, call me on +44 7700 900123".to_string()])
+        .collect();
+    let input = RecordBatch::try_from_iter([(
+        "text",
+        std::sync::Arc::new(arrow::array::StringArray::from(texts.clone())) as _,
+    )])
+    .unwrap();
+    let mut writer = TableWriter::create(&project.path("few.csv")).unwrap();
+    writer.write(&input).unwrap();
+    writer.finish().unwrap();
+    ok(&project.sluice(&[
+        "predict",
+        "chat-moderation@production",
+        "--input",
+        "few.csv",
+        "--out",
+        "few.parquet",
+    ]));
+    let batch = read_table(&project.path("few.parquet"));
+    let scores = batch
+        .column_by_name("score")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+
+    for (i, text) in texts.iter().enumerate() {
+        let (status, answer) = server.post(
+            "/v1/moderate",
+            &json!({ "text": text, "user_id": "u1", "context": { "channel": "chat", "lang": "en" } }),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let served = answer["score"].as_f64().unwrap();
+        assert!(
+            (served - scores.value(i)).abs() <= 1e-12,
+            "{served} vs {}",
+            scores.value(i)
+        );
+        assert_eq!(
+            answer["model"],
+            json!({ "name": "chat-moderation", "version": 1 })
+        );
+        assert_eq!(answer["variant"], "production");
+        assert!(answer["request_id"].is_string());
+        assert!(answer["latency_ms"].as_f64().unwrap() >= 0.0);
+        assert!(
+            ["allow", "warn", "escalate", "block"].contains(&answer["action"].as_str().unwrap())
+        );
+    }
+    // the detectors' rules are merged into the answer and drive the policy
+    let (_, insult) = server.post("/v1/moderate", &json!({ "text": texts[8] }));
+    let rules: Vec<&str> = insult["rules_triggered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(rules.iter().any(|r| r.starts_with("lexicon.")), "{insult}");
+    assert!(rules.iter().any(|r| r.starts_with("pii.")), "{insult}");
+    assert_eq!(insult["action"], "block", "{insult}");
+
+    // batch: one answer per message, the same scores
+    let (status, batch_answer) = server.post(
+        "/v1/moderate/batch",
+        &json!({ "messages": texts.iter().map(|t| json!({ "text": t })).collect::<Vec<_>>() }),
+    );
+    assert_eq!(status, 200, "{batch_answer}");
+    let results = batch_answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), texts.len());
+    for (i, result) in results.iter().enumerate() {
+        assert!((result["score"].as_f64().unwrap() - scores.value(i)).abs() <= 1e-12);
+    }
+
+    // generic predict: rows as JSON objects
+    let (status, predicted) = server.post(
+        "/v1/models/chat-moderation/predict",
+        &json!({ "rows": [{ "text": texts[0] }, { "text": texts[1] }] }),
+    );
+    assert_eq!(status, 200, "{predicted}");
+    let predictions = predicted["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 2);
+    assert!((predictions[1]["score"].as_f64().unwrap() - scores.value(1)).abs() <= 1e-12);
+    let (status, unknown) = server.post(
+        "/v1/models/nope/predict",
+        &json!({ "rows": [{ "text": "x" }] }),
+    );
+    assert_eq!(status, 404, "{unknown}");
+
+    // malformed bodies name the field
+    let (status, _, body) = server
+        .try_request("POST", "/v1/moderate", Some(b"{not json"))
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed_json"), "{body}");
+    for (body, field) in [
+        (json!({ "user_id": "u" }), "text"),
+        (json!({ "text": 3 }), "text"),
+        (
+            json!({ "text": "hi", "context": { "lang": 5 } }),
+            "context.lang",
+        ),
+        (json!({ "text": "x".repeat(5000) }), "text"),
+    ] {
+        let (status, error) = server.post("/v1/moderate", &body);
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let (status, error) = server.post(
+        "/v1/moderate/batch",
+        &json!({ "messages": [{ "text": "ok" }, { "txt": "no" }] }),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(error["error"]["field"], "messages[1].text", "{error}");
+    let (status, error) = server.post(
+        "/v1/models/chat-moderation/predict",
+        &json!({ "rows": [{ "body": "x" }] }),
+    );
+    assert_eq!(status, 422);
+    assert_eq!(error["error"]["field"], "rows[0].text", "{error}");
+    // past the body limit: 413
+    let big = json!({ "text": "a".repeat(300 * 1024) }).to_string();
+    let (status, _, body) = server
+        .try_request("POST", "/v1/moderate", Some(big.as_bytes()))
+        .unwrap();
+    assert_eq!(status, 413, "{body}");
+
+    // metrics: by route, variant and action; queue depth; breaker state
+    let (status, _, metrics) = server.try_request("GET", "/metrics", None).unwrap();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("sluice_requests_total{route=\"/v1/moderate\",variant=\"production\",action=\"block\",status=\"200\"}"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_request_latency_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sluice_queue_depth"), "{metrics}");
+
+    // overload: one request in flight at most
+    {
+        // one request in flight at most, and it waits 500 ms for batch-mates
+        let tiny = std::sync::Arc::new(project.serve(
+            "tiny",
+            "[limits]\nqueue_depth = 1\nworkers = 1\nmax_wait_ms = 500\n",
+        ));
+        let answers: Vec<Answer> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let server = tiny.clone();
+                    scope.spawn(move || {
+                        server
+                            .try_request("POST", "/v1/moderate", Some(br#"{"text":"hello there"}"#))
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(answers.iter().any(|a| a.0 == 200), "{answers:?}");
+        let shed: Vec<&Answer> = answers.iter().filter(|a| a.0 == 503).collect();
+        assert!(!shed.is_empty(), "{answers:?}");
+        for (_, head, body) in shed {
+            assert!(head.contains("retry-after: 1"), "{head}");
+            assert!(body.contains("overloaded"), "{body}");
+        }
+        // a bad serve.toml names the field
+        std::fs::write(
+            project.path("bad.toml"),
+            "[service]\nname = \"x\"\nmodel = \"m@production\"\n[limits]\nmax_rows = 0\n",
+        )
+        .unwrap();
+        let output = project.sluice(&["serve", "--config", "bad.toml"]);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("limits.max_rows"), "{stderr}");
+    }
+
+    // a second version promoted to production is picked up without a
+    // restart, while requests keep being answered
+    let pipeline = std::fs::read_to_string(project.path("pipeline.toml"))
+        .unwrap()
+        .replace("seed = 7", "seed = 8");
+    std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
+    let run = ok(&project.sluice(&["run", "pipeline.toml"]));
+    assert!(run.contains("version 2"), "{run}");
+    ok(&project.sluice(&["promote", "chat-moderation", "2", "--alias", "production"]));
+    let started = Instant::now();
+    loop {
+        let (status, answer) = server.post("/v1/moderate", &json!({ "text": texts[0] }));
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer.get("fail_safe").is_none(), "{answer}");
+        if answer["model"]["version"] == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "version 2 never served"
+        );
+    }
+}

@@ -1,0 +1,788 @@
+//! The HTTP routes: JSON in, JSON out, errors as
+//! `{ "error": { "code", "message", "field" } }`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use sluice_core::Digest;
+use sluice_pipeline::inference::VersionRef;
+use sluice_pipeline::{InferenceError, ModelRef, ModelSource};
+
+use crate::config::Action;
+use crate::engine::{Engine, Failure, Served};
+use crate::hooks::{Authorizer, Denied, Prediction, PredictionLog, Role};
+use crate::metrics::RequestLabels;
+
+/// What every handler shares.
+pub struct AppState {
+    pub engine: OnceLock<Arc<Engine>>,
+    pub auth: Arc<dyn Authorizer>,
+    pub log: Arc<dyn PredictionLog>,
+    pub body_bytes: usize,
+    /// Graphs of other registered models, by (name, version), built on first use.
+    pub others: tokio::sync::Mutex<HashMap<(String, i64), Arc<Served>>>,
+    request_prefix: String,
+    requests: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(auth: Arc<dyn Authorizer>, log: Arc<dyn PredictionLog>, body_bytes: usize) -> Self {
+        let started = (SystemTime::now().duration_since(UNIX_EPOCH))
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        AppState {
+            engine: OnceLock::new(),
+            auth,
+            log,
+            body_bytes,
+            others: Default::default(),
+            request_prefix: format!("{:x}", started & 0xffff_ffff_ffff),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:x}", self.request_prefix)
+    }
+}
+
+type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> axum::Router {
+    let limit = state.body_bytes;
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/moderate", post(moderate))
+        .route("/v1/moderate/batch", post(moderate_batch))
+        .route("/v1/models/{name}/predict", post(predict))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A JSON error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<String>,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).field(field)
+    }
+
+    fn overloaded() -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "the request queue is full; retry later",
+            )
+        }
+    }
+
+    fn not_ready() -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "the model is still loading",
+            )
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": {
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        }});
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Shared>) -> Response {
+    match state.engine.get() {
+        Some(engine) => {
+            let served = engine.served.load();
+            Json(json!({
+                "status": "ready",
+                "model": { "name": served.graph.name(), "version": served.graph.version() },
+            }))
+            .into_response()
+        }
+        None => ApiError::not_ready().into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let text = match state.engine.get() {
+        Some(engine) => engine.metrics.encode(),
+        None => String::new(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
+    let bearer = (headers.get(header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match state.auth.authorize(bearer, role) {
+        Ok(_) => Ok(()),
+        Err(Denied::Unauthenticated(m)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            m,
+        )),
+        Err(Denied::Forbidden(m)) => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)),
+    }
+}
+
+/// The body as JSON: 413 past the limit, 400 when it is not JSON.
+fn json_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                rejection.body_text(),
+            )
+        } else {
+            ApiError::new(rejection.status(), "bad_body", rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not JSON: {e}"),
+        )
+        .field("body")
+    })
+}
+
+fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
+    state.engine.get().ok_or_else(ApiError::not_ready)
+}
+
+/// One message of a moderation request, checked.
+struct Message {
+    text: String,
+    user_id: Option<String>,
+    channel: Option<String>,
+    lang: Option<String>,
+}
+
+fn optional_text(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<String>, ApiError> {
+    match object.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= 256 => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(ApiError::invalid(
+            path,
+            format!("`{path}` is longer than 256 characters"),
+        )),
+        Some(_) => Err(ApiError::invalid(
+            path,
+            format!("`{path}` must be a string"),
+        )),
+    }
+}
+
+fn message(value: &Value, at: &str, text_chars: usize) -> Result<Message, ApiError> {
+    let path = |key: &str| format!("{at}{key}");
+    let object = value.as_object().ok_or_else(|| {
+        ApiError::invalid(
+            if at.is_empty() {
+                "body"
+            } else {
+                at.trim_end_matches('.')
+            },
+            "must be a JSON object",
+        )
+    })?;
+    let text = match object.get("text") {
+        Some(Value::String(text)) => text.clone(),
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                &path("text"),
+                format!("`{}` is required", path("text")),
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &path("text"),
+                format!("`{}` must be a string", path("text")),
+            ));
+        }
+    };
+    let chars = text.chars().count();
+    if chars > text_chars {
+        return Err(ApiError::invalid(
+            &path("text"),
+            format!(
+                "`{}` has {chars} characters; the limit is {text_chars}",
+                path("text")
+            ),
+        ));
+    }
+    let user_id = optional_text(object, "user_id", &path("user_id"))?;
+    let (channel, lang) = match object.get("context") {
+        None | Some(Value::Null) => (None, None),
+        Some(Value::Object(context)) => (
+            optional_text(context, "channel", &path("context.channel"))?,
+            optional_text(context, "lang", &path("context.lang"))?,
+        ),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                &path("context"),
+                format!("`{}` must be an object", path("context")),
+            ));
+        }
+    };
+    Ok(Message {
+        text,
+        user_id,
+        channel,
+        lang,
+    })
+}
+
+/// Rows (JSON objects) in `served`'s input schema.
+fn decode_rows(served: &Served, rows: &[Value], field: &str) -> Result<RecordBatch, ApiError> {
+    let mut decoder = arrow::json::ReaderBuilder::new(served.input.clone())
+        .with_batch_size(rows.len().max(1))
+        .build_decoder()
+        .map_err(|e| ApiError::invalid(field, e.to_string()))?;
+    decoder
+        .serialize(rows)
+        .map_err(|e| ApiError::invalid(field, format!("`{field}`: {e}")))?;
+    Ok(decoder
+        .flush()
+        .map_err(|e| ApiError::invalid(field, format!("`{field}`: {e}")))?
+        .unwrap_or_else(|| RecordBatch::new_empty(served.input.clone())))
+}
+
+fn message_rows(messages: &[Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| {
+            json!({
+                "text": m.text,
+                "lang": m.lang,
+                "channel": m.channel,
+                "user_id": m.user_id,
+            })
+        })
+        .collect()
+}
+
+/// Rule ids a detector wrote (its `*_rules` tag columns) at `row`.
+fn detector_rules(batch: &RecordBatch, row: usize) -> Vec<String> {
+    let mut rules = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.name().ends_with("_rules") || column.is_null(row) {
+            continue;
+        }
+        if let DataType::List(_) = field.data_type() {
+            let values = column.as_list::<i32>().value(row);
+            if let Some(strings) = values.as_string_opt::<i32>() {
+                // guest-supplied: bounded and escaped
+                rules.extend(
+                    (strings.iter().flatten()).map(|id| sluice_core::text::clean_line(id, 128)),
+                );
+            }
+        }
+    }
+    rules
+}
+
+fn score_at(batch: &RecordBatch, row: usize) -> Option<f64> {
+    let column = batch.column_by_name("score")?;
+    let scores = column.as_primitive_opt::<Float64Type>()?;
+    (!scores.is_null(row)).then(|| scores.value(row))
+}
+
+fn predicted_positive(batch: &RecordBatch, row: usize) -> bool {
+    (batch.column_by_name("prediction"))
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .is_some_and(|p| !p.is_null(row) && p.value(row) == 1)
+}
+
+fn now_ms() -> i64 {
+    (SystemTime::now().duration_since(UNIX_EPOCH))
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A decision for message `row` of a scored batch, or the fail-safe.
+fn decide(
+    state: &AppState,
+    engine: &Engine,
+    request_id: String,
+    message: &Message,
+    outcome: Result<(&RecordBatch, &Served), &Failure>,
+    row: usize,
+    started: Instant,
+) -> Value {
+    let config = &engine.config;
+    let variant = variant(&engine.reference);
+    let (label, score, action, rules, model, fail_safe) = match outcome {
+        Ok((batch, served)) => {
+            let score = score_at(batch, row);
+            let positive = predicted_positive(batch, row);
+            let mut rules = detector_rules(batch, row);
+            if positive {
+                rules.push(format!("model.{}", config.service.positive_label));
+            }
+            let action = config.policy.decide(score.unwrap_or(0.0), &rules);
+            let label = if positive {
+                &config.service.positive_label
+            } else {
+                &config.service.negative_label
+            };
+            (
+                label.clone(),
+                score,
+                action,
+                rules,
+                (served.graph.name().to_string(), served.graph.version()),
+                false,
+            )
+        }
+        Err(_) => {
+            engine.metrics.fail_safe.inc();
+            let served = engine.served.load();
+            (
+                "unknown".to_string(),
+                None,
+                config.fail_safe.action,
+                vec![config.fail_safe.rule.clone()],
+                (served.graph.name().to_string(), served.graph.version()),
+                true,
+            )
+        }
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    state.log.record(Prediction {
+        request_id: request_id.clone(),
+        time_ms: now_ms(),
+        service: config.service.name.clone(),
+        variant: variant.clone(),
+        model: model.0.clone(),
+        model_version: model.1,
+        score,
+        label: label.clone(),
+        action,
+        rules: rules.clone(),
+        latency_ms,
+        text_sha256: Digest::of(message.text.as_bytes()).hex(),
+        user_id: message.user_id.clone(),
+        fail_safe,
+    });
+    let mut answer = json!({
+        "request_id": request_id,
+        "label": label,
+        "score": score,
+        "action": action.as_str(),
+        "rules_triggered": rules,
+        "model": { "name": model.0, "version": model.1 },
+        "variant": variant,
+        "latency_ms": latency_ms,
+    });
+    if fail_safe {
+        answer["fail_safe"] = json!(true);
+    }
+    answer
+}
+
+fn variant(reference: &ModelRef) -> String {
+    match &reference.version {
+        VersionRef::Alias(alias) => alias.clone(),
+        VersionRef::Number(n) => format!("version-{n}"),
+    }
+}
+
+fn observe(engine: &Engine, route: &str, action: &str, status: StatusCode, started: Instant) {
+    let labels = RequestLabels {
+        route: route.to_string(),
+        variant: variant(&engine.reference),
+        action: action.to_string(),
+        status: status.as_u16().to_string(),
+    };
+    engine.metrics.requests.get_or_create(&labels).inc();
+    (engine.metrics.latency.get_or_create(&labels)).observe(started.elapsed().as_secs_f64());
+}
+
+/// Runs `handler`, counting and timing it by route and outcome.
+async fn measured<F>(state: &AppState, route: &str, handler: F) -> Response
+where
+    F: Future<Output = Result<(Value, &'static str), ApiError>>,
+{
+    let started = Instant::now();
+    let result = handler.await;
+    let (response, action, status) = match result {
+        Ok((body, action)) => (Json(body).into_response(), action, StatusCode::OK),
+        Err(error) => {
+            let status = error.status;
+            (error.into_response(), "none", status)
+        }
+    };
+    if let Some(engine) = state.engine.get() {
+        observe(engine, route, action, status, started);
+    }
+    response
+}
+
+async fn moderate(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/moderate", async {
+        let started = Instant::now();
+        authorize(&state, &headers, Role::Predict)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let message = message(&value, "", engine.config.limits.text_chars)?;
+        let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
+        let served = engine.served.load_full();
+        let batch = decode_rows(
+            &served,
+            &message_rows(std::slice::from_ref(&message)),
+            "body",
+        )?;
+        let outcome = engine.score(batch).await;
+        let answer = decide(
+            &state,
+            engine,
+            state.request_id(),
+            &message,
+            outcome.as_ref().map(|s| (&s.batch, s.model.as_ref())),
+            0,
+            started,
+        );
+        let action = action_label(&answer);
+        Ok((answer, action))
+    })
+    .await
+}
+
+fn action_label(answer: &Value) -> &'static str {
+    match answer["action"].as_str() {
+        Some("allow") => Action::Allow.as_str(),
+        Some("warn") => Action::Warn.as_str(),
+        Some("block") => Action::Block.as_str(),
+        _ => Action::Escalate.as_str(),
+    }
+}
+
+async fn moderate_batch(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/moderate/batch", async {
+        let started = Instant::now();
+        authorize(&state, &headers, Role::Predict)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let items = match value.get("messages") {
+            Some(Value::Array(items)) => items,
+            _ => {
+                return Err(ApiError::invalid(
+                    "messages",
+                    "`messages` must be an array of messages",
+                ));
+            }
+        };
+        let limit = engine.config.limits.batch_count;
+        if items.is_empty() || items.len() > limit {
+            return Err(ApiError::invalid(
+                "messages",
+                format!("`messages` has {} entries; send 1 to {limit}", items.len()),
+            ));
+        }
+        let text_chars = engine.config.limits.text_chars;
+        let messages = (items.iter().enumerate())
+            .map(|(i, item)| message(item, &format!("messages[{i}]."), text_chars))
+            .collect::<Result<Vec<_>, _>>()?;
+        let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
+        let served = engine.served.load_full();
+        let batch = decode_rows(&served, &message_rows(&messages), "messages")?;
+        let outcome = engine.score(batch).await;
+        let batch_id = state.request_id();
+        let results: Vec<Value> = (messages.iter().enumerate())
+            .map(|(row, message)| {
+                decide(
+                    &state,
+                    engine,
+                    format!("{batch_id}.{row}"),
+                    message,
+                    outcome.as_ref().map(|s| (&s.batch, s.model.as_ref())),
+                    row,
+                    started,
+                )
+            })
+            .collect();
+        Ok((json!({ "results": results }), "batch"))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct PredictQuery {
+    alias: Option<String>,
+    version: Option<i64>,
+}
+
+/// The graph for model `name` at the query's alias (default `production`)
+/// or version: the served one when it is that, else built once and kept.
+async fn graph_for(
+    state: &AppState,
+    engine: &Engine,
+    name: &str,
+    query: &PredictQuery,
+) -> Result<Arc<Served>, ApiError> {
+    let version = match (query.version, &query.alias) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "version",
+                "give `alias` or `version`, not both",
+            ));
+        }
+        (Some(n), None) => VersionRef::Number(n),
+        (None, alias) => VersionRef::Alias(alias.clone().unwrap_or_else(|| "production".into())),
+    };
+    let reference = ModelRef {
+        name: name.to_string(),
+        version,
+    };
+    let not_found = |e: InferenceError| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_model", e.to_string()).field("name")
+    };
+    let number = match &reference.version {
+        VersionRef::Number(n) => *n,
+        VersionRef::Alias(alias) => {
+            let found = (engine.store.alias_version(name, alias).await).map_err(|e| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+            })?;
+            match found {
+                Some(n) => n,
+                None => {
+                    return Err(not_found(
+                        ModelSource::fetch(&engine.store, &engine.home, &reference)
+                            .await
+                            .err()
+                            .unwrap_or(InferenceError::Reference(format!(
+                                "{reference}: no such alias"
+                            ))),
+                    ));
+                }
+            }
+        }
+    };
+    let served = engine.served.load_full();
+    if served.graph.name() == name && served.graph.version() == number {
+        return Ok(served);
+    }
+    let mut others = state.others.lock().await;
+    if let Some(found) = others.get(&(name.to_string(), number)) {
+        return Ok(found.clone());
+    }
+    let exact = ModelRef {
+        name: name.to_string(),
+        version: VersionRef::Number(number),
+    };
+    let source = ModelSource::fetch(&engine.store, &engine.home, &exact)
+        .await
+        .map_err(not_found)?;
+    let runtime = engine.runtime.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        sluice_pipeline::InferenceGraph::build(&source, &runtime, sluice_pipeline::Grants::Recorded)
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model_unavailable",
+            e.to_string(),
+        )
+    })?;
+    let served = Arc::new(Served::new(built));
+    others.insert((name.to_string(), number), served.clone());
+    Ok(served)
+}
+
+async fn predict(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Query(query): Query<PredictQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/models/{name}/predict", async {
+        authorize(&state, &headers, Role::Predict)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let rows = match value.get("rows") {
+            Some(Value::Array(rows)) => rows,
+            _ => {
+                return Err(ApiError::invalid(
+                    "rows",
+                    "`rows` must be an array of JSON objects",
+                ));
+            }
+        };
+        let limit = engine.config.limits.batch_count;
+        if rows.is_empty() || rows.len() > limit {
+            return Err(ApiError::invalid(
+                "rows",
+                format!("`rows` has {} entries; send 1 to {limit}", rows.len()),
+            ));
+        }
+        let served = graph_for(&state, engine, &name, &query).await?;
+        for (i, row) in rows.iter().enumerate() {
+            let Some(object) = row.as_object() else {
+                return Err(ApiError::invalid(
+                    &format!("rows[{i}]"),
+                    "must be a JSON object",
+                ));
+            };
+            for column in served.graph.inputs() {
+                if !object.contains_key(&column.name) {
+                    let field = format!("rows[{i}].{}", column.name);
+                    return Err(ApiError::invalid(
+                        &field,
+                        format!(
+                            "`{field}` is required ({} reads it as {})",
+                            column.reader, column.ty
+                        ),
+                    ));
+                }
+            }
+        }
+        let batch = decode_rows(&served, rows, "rows")?;
+        let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
+        let is_served = Arc::ptr_eq(&served, &engine.served.load_full());
+        let scored = if is_served {
+            engine.score(batch).await.map(|s| (s.batch, s.model))
+        } else {
+            let graph = served.clone();
+            let timeout = engine.config.limits.timeout();
+            tokio::task::spawn_blocking(move || {
+                let stop = sluice_runtime::Stop {
+                    deadline: Some(Instant::now() + timeout),
+                    cancel: None,
+                };
+                graph
+                    .graph
+                    .predict(&batch, &stop)
+                    .map(|s| (s.batch, graph.clone()))
+            })
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+            .map_err(|e| Failure {
+                step: None,
+                message: e.to_string(),
+            })
+        };
+        let (batch, model) = scored.map_err(|f| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "plugin_error", f.message.clone()).field(
+                f.step
+                    .map(|s| format!("step.{s}"))
+                    .unwrap_or_else(|| "model".into()),
+            )
+        })?;
+        let inputs: Vec<&str> = model
+            .input
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let keep: Vec<usize> = (batch.schema().fields().iter().enumerate())
+            .filter(|(_, f)| !inputs.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let outputs = batch.project(&keep).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+        writer
+            .write(&outputs)
+            .and_then(|_| writer.finish())
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?;
+        let predictions: Value =
+            serde_json::from_slice(&writer.into_inner()).unwrap_or(Value::Array(Vec::new()));
+        Ok((
+            json!({
+                "model": { "name": model.graph.name(), "version": model.graph.version() },
+                "predictions": predictions,
+            }),
+            "predict",
+        ))
+    })
+    .await
+}
