@@ -7,8 +7,8 @@ mod pipeline;
 mod plugin;
 mod predict;
 mod runs;
-mod token;
 mod serve;
+mod token;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};

@@ -95,14 +95,19 @@ impl Project {
                 "plugin = \"spam-detector\"\ninput = \"offensive\"\nparams = { column = \"text\" }",
                 "plugin = \"local/spam-detector.wasm\"\ninput = \"offensive\"\nparams = { column = \"text\", repeat_threshold = 1000000 }",
             );
+        // The registered model must be the one that scored the held-out
+        // rows: without refitting on every labelled row.
+        let pipeline = pipeline.replace(
+            "split = { test = 0.2, seed = 7 }",
+            "split = { test = 0.2, seed = 7 }\nrefit = false",
+        );
         assert!(pipeline.contains("repeat_threshold = 1000000"));
-        std::fs::write(
-            root.join("pipeline.toml"),
-            format!(
-                "{pipeline}\n[output.held_out]\nstep = \"model\"\npath = \"out/held_out.parquet\"\n"
-            ),
-        )
-        .unwrap();
+        assert!(pipeline.contains("refit = false"));
+        assert!(
+            pipeline
+                .contains("[output.held_out]\nstep = \"model\"\npath = \"out/held_out.parquet\"")
+        );
+        std::fs::write(root.join("pipeline.toml"), pipeline).unwrap();
         let project = Project { dir };
         let run = ok(&project.sluice(&["run", "pipeline.toml"]));
         assert!(

@@ -390,7 +390,9 @@ fn serve_answers_like_batch_predict_sheds_load_and_follows_promotion() {
     // restart, while requests keep being answered
     let pipeline = std::fs::read_to_string(project.path("pipeline.toml"))
         .unwrap()
-        .replace("seed = 7", "seed = 8");
+        .replace("seed = 7", "seed = 8")
+        // the gate compares with production: another split may score lower
+        .replace("and f1 >= production.f1 - 0.01", "");
     std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
     let run = ok(&project.sluice(&["run", "pipeline.toml"]));
     assert!(run.contains("version 2"), "{run}");

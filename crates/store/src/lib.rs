@@ -39,10 +39,11 @@ pub use predictions::PREDICTION_TEXT_LIMIT;
 pub use tokens::{TOKEN_PREFIX, TokenSet};
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
-    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord, ModelVersionRecord,
-    NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken, ParseEnumError,
-    PluginRecord, PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind, StepLogRecord,
-    StepOutcome, StepRunRecord, StepStatus, TokenRecord, TokenRole, prediction_text_hash,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord,
+    ModelVersionRecord, NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken,
+    ParseEnumError, PluginRecord, PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind,
+    StepLogRecord, StepOutcome, StepRunRecord, StepStatus, TokenRecord, TokenRole,
+    prediction_text_hash,
 };
 
 use audit::{GENESIS, PG_AUDIT_LOCK, RowContent, canonical_json, row_hash};
