@@ -9,12 +9,10 @@ use std::process::{Command, Output};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 
-use sluice_data::{TableReader, TableWriter};
+use sluice_data::TableWriter;
 
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/chat-moderation"
-);
+mod common;
+use common::{copy_example, ok, read_table};
 
 fn sluice(home: &Path, dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -24,13 +22,6 @@ fn sluice(home: &Path, dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .output()
         .expect("run sluice")
-}
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    stdout
 }
 
 fn failed(output: &Output) -> String {
@@ -67,47 +58,37 @@ impl Project {
     fn trained() -> Project {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::create_dir_all(root.join("data")).unwrap();
         std::fs::create_dir_all(root.join("local")).unwrap();
-        std::fs::copy(
-            Path::new(EXAMPLE).join("data/messages.csv"),
-            root.join("data/messages.csv"),
-        )
-        .unwrap();
-        std::fs::copy(
-            Path::new(EXAMPLE).join("policy.toml"),
-            root.join("policy.toml"),
-        )
-        .unwrap();
         std::fs::write(
             root.join("local/spam-detector.wasm"),
             local_copy("spam-detector"),
         )
         .unwrap();
-        // The spam detector's `repeated` signal counts a message's copies
-        // within the chunk, so it depends on which rows share a batch, not
-        // on the row alone: held-out rows scored apart from the training
-        // table would differ (2 of 726 rows do). Switched off here, every
-        // step is a function of its row, and the scores must be identical.
-        let pipeline = std::fs::read_to_string(Path::new(EXAMPLE).join("pipeline.toml"))
-            .unwrap()
-            .replace(
+        copy_example(root, |pipeline| {
+            // The spam detector's `repeated` signal counts a message's copies
+            // within the chunk, so it depends on which rows share a batch, not
+            // on the row alone: held-out rows scored apart from the training
+            // table would differ (2 of 726 rows do). Switched off here, every
+            // step is a function of its row, and the scores must be identical.
+            let pipeline = pipeline.replace(
                 "plugin = \"spam-detector\"\ninput = \"offensive\"\nparams = { column = \"text\" }",
                 "plugin = \"local/spam-detector.wasm\"\ninput = \"offensive\"\nparams = { column = \"text\", repeat_threshold = 1000000 }",
             );
-        // The registered model must be the one that scored the held-out
-        // rows: without refitting on every labelled row.
-        let pipeline = pipeline.replace(
-            "split = { test = 0.2, seed = 7 }",
-            "split = { test = 0.2, seed = 7 }\nrefit = false",
-        );
-        assert!(pipeline.contains("repeat_threshold = 1000000"));
-        assert!(pipeline.contains("refit = false"));
-        assert!(
+            // The registered model must be the one that scored the held-out
+            // rows: without refitting on every labelled row.
+            let pipeline = pipeline.replace(
+                "split = { test = 0.2, seed = 7 }",
+                "split = { test = 0.2, seed = 7 }\nrefit = false",
+            );
+            assert!(pipeline.contains("repeat_threshold = 1000000"));
+            assert!(pipeline.contains("refit = false"));
+            assert!(
+                pipeline.contains(
+                    "[output.held_out]\nstep = \"model\"\npath = \"out/held_out.parquet\""
+                )
+            );
             pipeline
-                .contains("[output.held_out]\nstep = \"model\"\npath = \"out/held_out.parquet\"")
-        );
-        std::fs::write(root.join("pipeline.toml"), pipeline).unwrap();
+        });
         let project = Project { dir };
         let run = ok(&project.sluice(&["run", "pipeline.toml"]));
         assert!(
@@ -144,13 +125,6 @@ impl Project {
     fn read(&self, name: &str) -> RecordBatch {
         read_table(&self.path(name))
     }
-}
-
-fn read_table(path: &Path) -> RecordBatch {
-    let reader = TableReader::open(path, 1 << 20).unwrap();
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
 
 /// `scored` has the held-out rows' scores bit for bit, the same

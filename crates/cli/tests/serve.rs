@@ -12,19 +12,10 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use serde_json::{Value, json};
 
-use sluice_data::{TableReader, TableWriter};
+use sluice_data::TableWriter;
 
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../examples/chat-moderation"
-);
-
-fn ok(output: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    stdout
-}
+mod common;
+use common::{EXAMPLE, copy_example, ok, read_table};
 
 struct Project {
     dir: tempfile::TempDir,
@@ -37,25 +28,14 @@ impl Project {
     fn trained() -> Project {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        std::fs::create_dir_all(root.join("data")).unwrap();
-        std::fs::copy(
-            Path::new(EXAMPLE).join("data/messages.csv"),
-            root.join("data/messages.csv"),
-        )
-        .unwrap();
-        std::fs::copy(
-            Path::new(EXAMPLE).join("policy.toml"),
-            root.join("policy.toml"),
-        )
-        .unwrap();
-        let pipeline = std::fs::read_to_string(Path::new(EXAMPLE).join("pipeline.toml"))
-            .unwrap()
-            .replace(
+        copy_example(root, |pipeline| {
+            let pipeline = pipeline.replace(
                 "params = { column = \"text\" }\n\n# hashed",
                 "params = { column = \"text\", repeat_threshold = 1000000 }\n\n# hashed",
             );
-        assert!(pipeline.contains("repeat_threshold = 1000000"));
-        std::fs::write(root.join("pipeline.toml"), pipeline).unwrap();
+            assert!(pipeline.contains("repeat_threshold = 1000000"));
+            pipeline
+        });
         let project = Project { dir };
         ok(&project.sluice(&["run", "pipeline.toml"]));
         ok(&project.sluice(&["promote", "chat-moderation", "1", "--alias", "production"]));
@@ -186,13 +166,6 @@ impl Served {
             serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
         )
     }
-}
-
-fn read_table(path: &Path) -> RecordBatch {
-    let reader = TableReader::open(path, 1 << 20).unwrap();
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
 
 #[test]
