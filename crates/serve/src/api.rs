@@ -16,20 +16,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
-use sluice_core::Digest;
 use sluice_pipeline::inference::VersionRef;
 use sluice_pipeline::{InferenceError, ModelRef, ModelSource};
 
-use crate::config::Action;
+use sluice_store::{NewPrediction, PredictionLog, prediction_text_hash};
+
+use crate::auth::{Auth, Caller, Denied, Role};
+use crate::config::{Action, Config};
 use crate::engine::{Engine, Failure, Served};
-use crate::hooks::{Authorizer, Denied, Prediction, PredictionLog, Role};
 use crate::metrics::RequestLabels;
 
 /// What every handler shares.
 pub struct AppState {
     pub engine: OnceLock<Arc<Engine>>,
-    pub auth: Arc<dyn Authorizer>,
-    pub log: Arc<dyn PredictionLog>,
+    pub auth: Auth,
+    pub log: Arc<PredictionLog>,
+    /// `log.keep_text`: the prediction log keeps texts, not only hashes.
+    pub keep_text: bool,
     pub body_bytes: usize,
     /// Graphs of other registered models, by (name, version), built on first use.
     pub others: tokio::sync::Mutex<HashMap<(String, i64), Arc<Served>>>,
@@ -38,7 +41,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(auth: Arc<dyn Authorizer>, log: Arc<dyn PredictionLog>, body_bytes: usize) -> Self {
+    pub fn new(auth: Auth, log: Arc<PredictionLog>, config: &Config) -> Self {
         let started = (SystemTime::now().duration_since(UNIX_EPOCH))
             .map(|d| d.as_nanos())
             .unwrap_or_default();
@@ -46,7 +49,8 @@ impl AppState {
             engine: OnceLock::new(),
             auth,
             log,
-            body_bytes,
+            keep_text: config.log.keep_text,
+            body_bytes: config.limits.body_bytes,
             others: Default::default(),
             request_prefix: format!("{:x}", started & 0xffff_ffff_ffff),
             requests: AtomicU64::new(0),
@@ -70,6 +74,9 @@ pub fn router(state: Shared) -> axum::Router {
         .route("/v1/moderate", post(moderate))
         .route("/v1/moderate/batch", post(moderate_batch))
         .route("/v1/models/{name}/predict", post(predict))
+        .route("/v1/admin/status", get(admin_status))
+        .route("/v1/admin/reload", post(admin_reload))
+        .route("/v1/admin/purge-texts", post(admin_purge_texts))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -164,7 +171,10 @@ async fn readyz(State(state): State<Shared>) -> Response {
 
 async fn metrics(State(state): State<Shared>) -> Response {
     let text = match state.engine.get() {
-        Some(engine) => engine.metrics.encode(),
+        Some(engine) => {
+            engine.metrics.record_log(&state.log.stats());
+            engine.metrics.encode()
+        }
         None => String::new(),
     };
     (
@@ -177,12 +187,12 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
+fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
     let bearer = (headers.get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match state.auth.authorize(bearer, role) {
-        Ok(_) => Ok(()),
+        Ok(caller) => Ok(caller),
         Err(Denied::Unauthenticated(m)) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -420,22 +430,25 @@ fn decide(
             )
         }
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    state.log.record(Prediction {
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    state.log.log(NewPrediction {
         request_id: request_id.clone(),
-        time_ms: now_ms(),
-        service: config.service.name.clone(),
-        variant: variant.clone(),
+        at: now_ms(),
         model: model.0.clone(),
-        model_version: model.1,
+        version: model.1,
+        variant: variant.clone(),
         score,
-        label: label.clone(),
-        action,
+        label: Some(label.clone()),
+        action: action.as_str().to_string(),
         rules: rules.clone(),
-        latency_ms,
-        text_sha256: Digest::of(message.text.as_bytes()).hex(),
-        user_id: message.user_id.clone(),
-        fail_safe,
+        latency_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
+        text_hash: prediction_text_hash(&message.text),
+        text: state.keep_text.then(|| message.text.clone()),
+        // pseudonymous, not anonymous: a known id can be hashed and found
+        user_hash: (message.user_id.as_deref()).map(|u| prediction_text_hash(&format!("user:{u}"))),
+        channel: message.channel.clone(),
+        lang: message.lang.clone(),
     });
     let mut answer = json!({
         "request_id": request_id,
@@ -783,6 +796,100 @@ async fn predict(
             }),
             "predict",
         ))
+    })
+    .await
+}
+
+fn phase_name(phase: crate::breaker::Phase) -> &'static str {
+    match phase {
+        crate::breaker::Phase::Closed => "closed",
+        crate::breaker::Phase::Open => "open",
+        crate::breaker::Phase::HalfOpen => "half-open",
+    }
+}
+
+/// `GET /v1/admin/status` (role `admin`): what is served and how the
+/// server is doing. Read-only, so not audited.
+async fn admin_status(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/status", async {
+        authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let served = engine.served.load();
+        let breakers: Vec<Value> = (engine.breakers.phases().into_iter())
+            .map(|(step, phase)| json!({ "step": step, "state": phase_name(phase) }))
+            .collect();
+        Ok((
+            json!({
+                "service": engine.config.service.name,
+                "follows": engine.reference.to_string(),
+                "model": { "name": served.graph.name(), "version": served.graph.version() },
+                "queue_depth": engine.metrics.queue_depth.get(),
+                "breakers": breakers,
+                "prediction_log": state.log.stats(),
+            }),
+            "admin",
+        ))
+    })
+    .await
+}
+
+/// Appends an admin action to the store's audit chain as the caller's
+/// token (`token/<id>`, never the secret).
+async fn audit_admin(
+    engine: &Engine,
+    caller: &Caller,
+    action: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let subject = format!("service/{}", engine.config.service.name);
+    (engine.store)
+        .audit(&caller.actor(), action, &subject, &detail)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
+}
+
+/// `POST /v1/admin/reload` (role `admin`): checks the followed alias now
+/// instead of at the next `service.reload_ms` tick; audited.
+async fn admin_reload(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/reload", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let before = engine.served.load().graph.version();
+        crate::engine::reload_once(engine).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reload_failed",
+                e.to_string(),
+            )
+        })?;
+        let after = engine.served.load().graph.version();
+        let detail = json!({
+            "follows": engine.reference.to_string(),
+            "from": before,
+            "to": after,
+        });
+        audit_admin(engine, &caller, "serve.reload", detail.clone()).await?;
+        Ok((detail, "admin"))
+    })
+    .await
+}
+
+/// `POST /v1/admin/purge-texts` (role `admin`): purges the served model's
+/// prediction texts past `log.text_retention_days` now; audited.
+async fn admin_purge_texts(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/purge-texts", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let model = engine.reference.name.clone();
+        let retention_days = engine.config.log.text_retention_days;
+        let purged = (engine.store)
+            .purge_prediction_texts(engine.config.log.text_retention(), Some(&model))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+        let detail = json!({ "model": model, "retention_days": retention_days, "purged": purged });
+        audit_admin(engine, &caller, "serve.purge_texts", detail.clone()).await?;
+        Ok((detail, "admin"))
     })
     .await
 }

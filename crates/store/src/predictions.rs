@@ -196,15 +196,24 @@ impl Store {
         .await
     }
 
-    /// Nulls the text of every prediction made more than `retention` ago
-    /// (hash, score and decision stay). Returns the rows changed.
-    pub async fn purge_prediction_texts(&self, retention: Duration) -> Result<u64, StoreError> {
+    /// Nulls the text of every prediction (of `model`, or of every model)
+    /// made more than `retention` ago; hash, score and decision stay.
+    /// Returns the rows changed.
+    pub async fn purge_prediction_texts(
+        &self,
+        retention: Duration,
+        model: Option<&str>,
+    ) -> Result<u64, StoreError> {
         self.op("purge_prediction_texts", async {
             let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
             let cutoff = now_ms().saturating_sub(retention_ms);
             let purged = with_pool!(&self.backend, pool =>
-                sqlx::query("UPDATE predictions SET text = NULL WHERE at < $1 AND text IS NOT NULL")
+                sqlx::query(
+                    "UPDATE predictions SET text = NULL \
+                     WHERE at < $1 AND text IS NOT NULL AND ($2 IS NULL OR model = $2)",
+                )
                     .bind(cutoff)
+                    .bind(model)
                     .execute(pool)
                     .await?
                     .rows_affected());

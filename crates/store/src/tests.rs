@@ -1573,8 +1573,16 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     );
 
     // retention: texts older than a day and a half are nulled, hashes stay
+    // (another model's texts are not this retention's to purge)
+    assert_eq!(
+        store
+            .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2), Some("other"))
+            .await
+            .unwrap(),
+        0
+    );
     let purged = store
-        .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2))
+        .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2), None)
         .await
         .unwrap();
     assert_eq!(purged, 1);
@@ -1593,7 +1601,7 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     );
     assert_eq!(
         store
-            .purge_prediction_texts(Duration::from_millis(day as u64))
+            .purge_prediction_texts(Duration::from_millis(day as u64), None)
             .await
             .unwrap(),
         0

@@ -1,5 +1,12 @@
-//! Set-up shared by the tests that train the example pipeline in a
-//! temporary project (`predict.rs`, `serve.rs`).
+//! Set-up shared by the CLI tests: the example pipeline trained in a
+//! temporary project, throwaway PostgreSQL databases, and a served model
+//! asked over real HTTP.
+
+// each test file uses a part of this
+#![allow(dead_code)]
+
+pub mod postgres;
+pub mod serving;
 
 use std::path::Path;
 use std::process::Output;
