@@ -14,7 +14,7 @@ const FIELD_LIMIT: usize = 256;
 /// Bytes kept of a message text (a server bounds it before this).
 pub const PREDICTION_TEXT_LIMIT: usize = 64 * 1024;
 
-const SELECT_PREDICTIONS: &str = "SELECT request_id, at, model, version, variant, score, label, \
+pub(crate) const SELECT_PREDICTIONS: &str = "SELECT request_id, at, model, version, variant, score, label, \
      action, rules, latency_us, text_hash, text, user_hash, channel, lang FROM predictions";
 
 fn field(text: &str) -> String {
@@ -38,7 +38,7 @@ fn check_prediction(p: &NewPrediction) -> Result<(), OpError> {
 }
 
 #[derive(sqlx::FromRow)]
-struct PredictionRow {
+pub(crate) struct PredictionRow {
     request_id: String,
     at: i64,
     model: String,
