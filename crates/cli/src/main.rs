@@ -141,6 +141,10 @@ enum Command {
         #[arg(long, default_value = "rolled back by hand")]
         reason: String,
     },
+    /// People in the loop: escalated answers awaiting a decision, and
+    /// recording one (the same as the server's /v1/review routes).
+    #[command(subcommand)]
+    Review(rollout::ReviewCommand),
     /// Deployments, newest first: mode, split, status, and why each ended.
     Deployments {
         /// Only this model's.
@@ -390,6 +394,7 @@ fn main() -> ExitCode {
         } => rollout::deploy(&ctx, &name, version, &mode, variant.as_deref()),
         Command::Rollback { name, reason } => rollout::rollback(&ctx, &name, &reason),
         Command::Deployments { name, limit } => rollout::list(&ctx, name.as_deref(), limit),
+        Command::Review(command) => rollout::review(&ctx, command),
         Command::Serve { config, listen } => serve::serve(&ctx, &config, listen),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
         Command::Token(command) => token::run(&ctx, command),

@@ -2,10 +2,10 @@
 //! of rollouts (the logic and its audit live in `sluice_registry::rollout`).
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, Subcommand};
 use sluice_core::text;
 use sluice_registry::rollout::{self, RolledBack};
-use sluice_store::{DeploymentMode, NewDeployment};
+use sluice_store::{DeploymentMode, NewDeployment, NewFeedback};
 
 use super::Context;
 
@@ -126,6 +126,76 @@ pub fn list(ctx: &Context, name: Option<&str>, limit: i64) -> Result<()> {
             );
             if let Some(figures) = &d.figures {
                 println!("       figures: {}", text::escaped(figures));
+            }
+        }
+        Ok(())
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Escalated answers of MODEL no person has decided yet, oldest first.
+    List {
+        model: String,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Record a decision on answer REQUEST_ID.
+    Decide {
+        request_id: String,
+        /// The label it should have had (the service's labels).
+        #[arg(long)]
+        label: String,
+        /// allow, warn, escalate or block.
+        #[arg(long, value_parser = ["allow", "warn", "escalate", "block"])]
+        action: String,
+    },
+}
+
+pub fn review(ctx: &Context, command: ReviewCommand) -> Result<()> {
+    ctx.tokio()?.block_on(async {
+        let store = ctx.store().await?;
+        match command {
+            ReviewCommand::List { model, limit } => {
+                let queue = store.review_queue(&model, limit).await?;
+                if queue.is_empty() {
+                    println!("nothing to review for {}", text::escaped(&model));
+                }
+                for p in queue {
+                    println!(
+                        "{}  {}  v{} {}  score {}  rules {}\n    {}",
+                        text::escaped(&p.request_id),
+                        super::runs::when(p.at),
+                        p.version,
+                        text::escaped(&p.variant),
+                        p.score.map_or("-".to_string(), |s| format!("{s:.3}")),
+                        text::escaped(&p.rules.join(",")),
+                        p.text
+                            .as_deref()
+                            .map_or("(text not kept)".into(), text::escaped),
+                    );
+                }
+            }
+            ReviewCommand::Decide {
+                request_id,
+                label,
+                action,
+            } => {
+                let record = store
+                    .record_feedback(&NewFeedback {
+                        request_id,
+                        label,
+                        source: "review".into(),
+                        actor: ctx.actor(),
+                        action: Some(action),
+                    })
+                    .await?;
+                println!(
+                    "{}: decided `{}` ({})",
+                    text::escaped(&record.request_id),
+                    text::escaped(&record.label),
+                    record.action.as_deref().unwrap_or("")
+                );
             }
         }
         Ok(())

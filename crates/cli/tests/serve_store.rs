@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::Connection;
 
 mod common;
@@ -342,4 +342,117 @@ fn tls_serves_https_with_the_configured_certificate() {
         stderr.contains("bad-key.pem") && stderr.contains("tls.key"),
         "{stderr}"
     );
+}
+
+/// Users' feedback and reviewers' decisions over HTTP and from the CLI:
+/// roles, the review queue oldest first, bad verdicts named by field.
+fn feedback_and_review(project: Project) {
+    let review = project.token("review");
+    // every answer escalates: a person decides
+    let server = project.serve(
+        "reviewed",
+        "[policy]\nwarn_at = 0.0\nescalate_at = 0.0\nblock_at = 1.0\n[log]\nkeep_text = true\n",
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let (status, answer) = server.post(
+                "/v1/moderate",
+                &json!({ "text": format!("message number {i}") }),
+            );
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["action"], "escalate", "{answer}");
+            answer["request_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+
+    // a user's verdict, sent right after the answer
+    let (status, answer) = server.post(
+        "/v1/feedback",
+        &json!({ "request_id": ids[0], "label": "flagged" }),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["feedback"]["source"], "user");
+    for (bad, status, field) in [
+        (
+            json!({ "request_id": ids[0], "label": "maybe" }),
+            422,
+            "label",
+        ),
+        (json!({ "label": "ok" }), 422, "request_id"),
+        (
+            json!({ "request_id": ids[0], "label": "ok", "source": "review" }),
+            422,
+            "source",
+        ),
+        (
+            json!({ "request_id": "never-answered", "label": "ok" }),
+            404,
+            "request_id",
+        ),
+    ] {
+        let (got, error) = server.post("/v1/feedback", &bad);
+        assert_eq!(got, status, "{bad}: {error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+
+    // the queue: reviewers only, oldest first, with the text kept
+    let (status, _, _) = server.try_request("GET", "/v1/review", None).unwrap();
+    assert_eq!(status, 403);
+    let queue = |server: &Served| {
+        let (status, _, body) = server
+            .request_as(Some(&review), "GET", "/v1/review?limit=10", None)
+            .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        body["queue"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                assert!(p["text"].as_str().unwrap().starts_with("message number"));
+                p["request_id"].as_str().unwrap().to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(queue(&server), ids);
+    let decide = |id: &str, body: &str| {
+        server
+            .request_as(
+                Some(&review),
+                "POST",
+                &format!("/v1/review/{id}"),
+                Some(body.as_bytes()),
+            )
+            .unwrap()
+    };
+    let (status, _, decided) = decide(&ids[1], r#"{"label":"ok","action":"allow"}"#);
+    assert_eq!(status, 200, "{decided}");
+    assert!(decided.contains("token/"), "{decided}");
+    let (status, _, error) = decide(&ids[2], r#"{"label":"ok","action":"ban"}"#);
+    assert_eq!(status, 422, "{error}");
+    assert_eq!(queue(&server), [ids[0].clone(), ids[2].clone()]);
+
+    // the CLI sees and decides the same queue
+    let listed = ok(&project.sluice(&["review", "list", "chat-moderation"]));
+    assert!(
+        listed.contains(&ids[0]) && listed.contains("message number 2"),
+        "{listed}"
+    );
+    ok(&project.sluice(&[
+        "review", "decide", &ids[2], "--label", "flagged", "--action", "block",
+    ]));
+    assert_eq!(queue(&server), [ids[0].clone()]);
+}
+
+#[test]
+fn sqlite_feedback_and_review() {
+    feedback_and_review(Project::trained(None));
+}
+
+#[test]
+fn postgres_feedback_and_review() {
+    let Some(db) = PgTestDb::create("serve_feedback_and_review") else {
+        return;
+    };
+    feedback_and_review(Project::trained(Some(db.url.clone())));
 }

@@ -74,6 +74,9 @@ pub fn router(state: Shared) -> axum::Router {
         .route("/v1/moderate", post(moderate))
         .route("/v1/moderate/batch", post(moderate_batch))
         .route("/v1/models/{name}/predict", post(predict))
+        .route("/v1/feedback", post(feedback))
+        .route("/v1/review", get(review_queue))
+        .route("/v1/review/{request_id}", post(review_decide))
         .route("/v1/admin/status", get(admin_status))
         .route("/v1/admin/reload", post(admin_reload))
         .route("/v1/admin/purge-texts", post(admin_purge_texts))
@@ -890,6 +893,182 @@ async fn admin_purge_texts(State(state): State<Shared>, headers: HeaderMap) -> R
         let detail = json!({ "model": model, "retention_days": retention_days, "purged": purged });
         audit_admin(engine, &caller, "serve.purge_texts", detail.clone()).await?;
         Ok((detail, "admin"))
+    })
+    .await
+}
+
+/// A required short string field of a JSON object, or 422 naming it.
+fn required_text(value: &Value, key: &str) -> Result<String, ApiError> {
+    match value.get(key) {
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
+        Some(Value::String(_)) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be 1 to 256 characters"),
+        )),
+        Some(_) => Err(ApiError::invalid(key, format!("`{key}` must be a string"))),
+        None => Err(ApiError::invalid(key, format!("`{key}` is required"))),
+    }
+}
+
+/// `label` must be one of the service's two labels.
+fn service_label(engine: &Engine, value: &Value) -> Result<String, ApiError> {
+    let label = required_text(value, "label")?;
+    let service = &engine.config.service;
+    if label != service.positive_label && label != service.negative_label {
+        return Err(ApiError::invalid(
+            "label",
+            format!(
+                "`label` must be `{}` or `{}`",
+                service.positive_label, service.negative_label
+            ),
+        ));
+    }
+    Ok(label)
+}
+
+/// Stores a verdict. An answer given moments ago may still be on its way
+/// to the store (the prediction log writes in batches): while the log has
+/// answers pending, an unknown request id is looked up again for up to a
+/// second before it is 404.
+async fn store_verdict(
+    state: &AppState,
+    engine: &Engine,
+    verdict: sluice_store::NewFeedback,
+) -> Result<sluice_store::FeedbackRecord, ApiError> {
+    let mut tries = 0;
+    loop {
+        match engine.store.record_feedback(&verdict).await {
+            Ok(record) => return Ok(record),
+            Err(e) if e.is_not_found() && tries < 10 && state.log.stats().pending > 0 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) if e.is_not_found() => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_prediction",
+                    "no answer with this request id",
+                )
+                .field("request_id"));
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store",
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// `POST /v1/feedback {request_id, label, source?}` (role `predict`): a
+/// user's (or an app's) verdict on an answer. `source` defaults to `user`;
+/// `review` is the review route's own.
+async fn feedback(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/feedback", async {
+        let caller = authorize(&state, &headers, Role::Predict)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let request_id = required_text(&value, "request_id")?;
+        let label = service_label(engine, &value)?;
+        let source = match value.get("source") {
+            None | Some(Value::Null) => "user".to_string(),
+            Some(_) => required_text(&value, "source")?,
+        };
+        if source == "review" {
+            return Err(ApiError::invalid(
+                "source",
+                "`review` verdicts go through POST /v1/review/{request_id}",
+            ));
+        }
+        let record = store_verdict(
+            &state,
+            engine,
+            sluice_store::NewFeedback {
+                request_id,
+                label,
+                source,
+                actor: caller.actor(),
+                action: None,
+            },
+        )
+        .await?;
+        Ok((json!({ "feedback": record }), "feedback"))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct ReviewQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /v1/review?limit=N` (role `review`): the served model's escalated
+/// answers no person has decided yet, oldest first, with what the model
+/// saw (the text, where kept) and said.
+async fn review_queue(
+    State(state): State<Shared>,
+    Query(query): Query<ReviewQuery>,
+    headers: HeaderMap,
+) -> Response {
+    measured(&state.clone(), "/v1/review", async {
+        authorize(&state, &headers, Role::Review)?;
+        let engine = engine(&state)?;
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid("limit", "`limit` must be 1 to 1000"));
+        }
+        let queue = (engine.store)
+            .review_queue(&engine.reference.name, limit)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+        Ok((
+            json!({ "model": engine.reference.name, "queue": queue }),
+            "review",
+        ))
+    })
+    .await
+}
+
+/// `POST /v1/review/{request_id} {label, action}` (role `review`): a
+/// person's decision on an answer, kept as a `review` verdict by the
+/// reviewer's token.
+async fn review_decide(
+    State(state): State<Shared>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/review/{request_id}", async {
+        let caller = authorize(&state, &headers, Role::Review)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let label = service_label(engine, &value)?;
+        let action = required_text(&value, "action")?;
+        let action = serde_json::from_value::<Action>(Value::String(action))
+            .map_err(|_| {
+                ApiError::invalid("action", "`action` must be allow, warn, escalate or block")
+            })?
+            .as_str()
+            .to_string();
+        let record = store_verdict(
+            &state,
+            engine,
+            sluice_store::NewFeedback {
+                request_id,
+                label,
+                source: "review".into(),
+                actor: caller.actor(),
+                action: Some(action),
+            },
+        )
+        .await?;
+        Ok((json!({ "review": record }), "review"))
     })
     .await
 }

@@ -79,12 +79,18 @@ impl Project {
     /// port, once ready.
     pub fn serve(&self, name: &str, extra: &str) -> Served {
         let config = self.path(&format!("{name}.toml"));
+        // `extra` may bring its own policy
+        let policy = if extra.contains("[policy]") {
+            ""
+        } else {
+            "[policy]\nwarn_at = 0.3\nescalate_at = 0.5\nblock_at = 0.9\n\
+             rules = { \"lexicon\" = \"block\", \"pii\" = \"warn\" }\n\n"
+        };
         std::fs::write(
             &config,
             format!(
                 "[service]\nname = \"{name}\"\nmodel = \"chat-moderation@production\"\nreload_ms = 200\n\n\
-                 [policy]\nwarn_at = 0.3\nescalate_at = 0.5\nblock_at = 0.9\n\
-                 rules = {{ \"lexicon\" = \"block\", \"pii\" = \"warn\" }}\n\n{extra}"
+                 {policy}{extra}"
             ),
         )
         .unwrap();
