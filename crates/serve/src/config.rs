@@ -50,6 +50,8 @@ pub struct Config {
     pub log: Log,
     /// Absent: plain HTTP.
     pub tls: Option<Tls>,
+    #[serde(default)]
+    pub rollout: Rollout,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +291,63 @@ impl Log {
     }
 }
 
+/// How a deployment (canary, A/B, shadow) is followed and judged against
+/// production: rollback when the candidate is worse beyond a threshold,
+/// promotion after enough healthy requests; never on fewer than
+/// `min_requests` per side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rollout {
+    /// Decide automatically (else only people roll back and promote).
+    pub auto: bool,
+    /// Requests each side must have answered before any decision.
+    pub min_requests: u64,
+    /// Roll back when the candidate's p99 latency exceeds production's by
+    /// this factor.
+    pub max_p99_ratio: f64,
+    /// Roll back when the candidate's fail-safe (trap, timeout) rate
+    /// exceeds production's by this much (a fraction: 0.01 = 1 point).
+    pub max_error_rate_increase: f64,
+    /// Roll back when the share of any action differs from production's
+    /// by more than this (a fraction).
+    pub max_action_rate_diff: f64,
+    /// Roll back when the candidate's score distribution drifted from
+    /// production's beyond this PSI.
+    pub max_score_psi: f64,
+    /// Roll back when agreement with feedback labels falls below
+    /// production's by this much, once `min_feedback` verdicts exist per side.
+    pub max_agreement_drop: f64,
+    pub min_feedback: u64,
+    /// Promote after this many healthy candidate requests (0: never by count).
+    pub promote_after_requests: u64,
+    /// Promote after the deployment has run this long healthy (0: never by time).
+    pub promote_after_s: u64,
+    /// How often the comparison is judged.
+    pub check_ms: u64,
+    /// Mirrored requests waiting for a shadow at most; beyond, dropped
+    /// (a shadow never slows production).
+    pub shadow_queue: usize,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            auto: true,
+            min_requests: 200,
+            max_p99_ratio: 2.0,
+            max_error_rate_increase: 0.01,
+            max_action_rate_diff: 0.10,
+            max_score_psi: 0.25,
+            max_agreement_drop: 0.05,
+            min_feedback: 50,
+            promote_after_requests: 2000,
+            promote_after_s: 0,
+            check_ms: 1000,
+            shadow_queue: 256,
+        }
+    }
+}
+
 /// TLS (rustls) from PEM files; relative paths are relative to serve.toml.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -356,6 +415,9 @@ impl Config {
             ("log.capacity", config.log.capacity),
             ("log.batch_rows", config.log.batch_rows),
             ("log.write_timeout_ms", config.log.write_timeout_ms as usize),
+            ("rollout.min_requests", config.rollout.min_requests as usize),
+            ("rollout.check_ms", config.rollout.check_ms as usize),
+            ("rollout.shadow_queue", config.rollout.shadow_queue),
             (
                 "log.text_retention_days",
                 config.log.text_retention_days as usize,

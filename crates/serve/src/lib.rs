@@ -20,6 +20,7 @@ pub mod breaker;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod rollout;
 pub mod tls;
 
 use std::fs::File;

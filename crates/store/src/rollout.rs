@@ -329,4 +329,32 @@ impl Store {
         })
         .await
     }
+
+    /// How many verdicts answers of `model` version `version` served as
+    /// `variant` since `since` (unix ms) got, and how many agreed with the
+    /// label answered: `(verdicts, agreed)`.
+    pub async fn feedback_agreement(
+        &self,
+        model: &str,
+        version: i64,
+        variant: &str,
+        since: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        self.op("feedback_agreement", async {
+            let (verdicts, agreed): (i64, i64) = with_pool!(&self.backend, pool =>
+                sqlx::query_as(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN f.label = p.label THEN 1 ELSE 0 END), 0) \
+                     FROM feedback f JOIN predictions p ON p.request_id = f.request_id \
+                     WHERE p.model = $1 AND p.version = $2 AND p.variant = $3 AND p.at >= $4",
+                )
+                .bind(model)
+                .bind(version)
+                .bind(variant)
+                .bind(since)
+                .fetch_one(pool)
+                .await?);
+            Ok((verdicts.max(0) as u64, agreed.max(0) as u64))
+        })
+        .await
+    }
 }

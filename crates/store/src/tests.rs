@@ -1702,6 +1702,21 @@ async fn feedback_and_the_review_queue(store: &Store) {
     let on_r0 = store.feedback_for("r0").await.unwrap();
     assert_eq!(on_r0.len(), 2);
     assert_eq!(on_r0[1].action.as_deref(), Some("block"));
+    // r0 was answered `ok`: the user's `spam` disagrees, the review's `ok` agrees
+    assert_eq!(
+        store
+            .feedback_agreement("chat-moderation", 3, "production", 0)
+            .await
+            .unwrap(),
+        (2, 1)
+    );
+    assert_eq!(
+        store
+            .feedback_agreement("chat-moderation", 3, "canary", 0)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
     // a verdict on an answer never given is refused, naming it
     assert_err_contains(
         store
