@@ -1,5 +1,13 @@
-//! Set-up shared by the tests that train the example pipeline in a
-//! temporary project (`predict.rs`, `serve.rs`).
+//! Set-up shared by the CLI tests: the example pipeline trained in a
+//! temporary project (`predict.rs`, `serve.rs`, `serve_hostile.rs`), a
+//! served model asked over HTTP ([`serve`]) and throwaway PostgreSQL
+//! databases ([`postgres`]).
+
+// each test binary compiles all of it and uses a part
+#![allow(dead_code)]
+
+pub mod postgres;
+pub mod serve;
 
 use std::path::Path;
 use std::process::Output;
