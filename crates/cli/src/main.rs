@@ -6,6 +6,7 @@ mod models;
 mod pipeline;
 mod plugin;
 mod predict;
+mod rollout;
 mod runs;
 mod serve;
 mod token;
@@ -119,6 +120,37 @@ enum Command {
         version: i64,
         #[arg(long)]
         alias: String,
+    },
+    /// Roll a version out next to production: to a share of users
+    /// (`--canary 5`, `--ab 50`) or on mirrored traffic (`--shadow`).
+    /// Running servers pick it up within a second.
+    Deploy {
+        name: String,
+        version: i64,
+        #[command(flatten)]
+        mode: rollout::ModeArgs,
+        /// The A/B variant's name in answers and metrics (default `b`).
+        #[arg(long)]
+        variant: Option<String>,
+    },
+    /// End the model's active deployment as rolled back, or, with none,
+    /// point `production` back at the version it named before.
+    Rollback {
+        name: String,
+        /// Why (kept in the audit log).
+        #[arg(long, default_value = "rolled back by hand")]
+        reason: String,
+    },
+    /// People in the loop: escalated answers awaiting a decision, and
+    /// recording one (the same as the server's /v1/review routes).
+    #[command(subcommand)]
+    Review(rollout::ReviewCommand),
+    /// Deployments, newest first: mode, split, status, and why each ended.
+    Deployments {
+        /// Only this model's.
+        name: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
     },
     /// Score a table with a registered model: the exact plugins, params and
     /// fitted states that fed it at training, then the model; nothing is refitted.
@@ -354,6 +386,15 @@ fn main() -> ExitCode {
                 chunk_rows,
             },
         ),
+        Command::Deploy {
+            name,
+            version,
+            mode,
+            variant,
+        } => rollout::deploy(&ctx, &name, version, &mode, variant.as_deref()),
+        Command::Rollback { name, reason } => rollout::rollback(&ctx, &name, &reason),
+        Command::Deployments { name, limit } => rollout::list(&ctx, name.as_deref(), limit),
+        Command::Review(command) => rollout::review(&ctx, command),
         Command::Serve { config, listen } => serve::serve(&ctx, &config, listen),
         Command::Bundle(command) => models::bundle_command(&ctx, command),
         Command::Token(command) => token::run(&ctx, command),

@@ -4,11 +4,10 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Result;
 
-use sluice_serve::{Config, Open, Server, TraceLog};
+use sluice_serve::{Config, Server};
 
 use super::Context;
 
@@ -18,8 +17,13 @@ pub fn serve(ctx: &Context, config: &Path, listen: SocketAddr) -> Result<()> {
     ctx.tokio()?.block_on(async {
         let store = ctx.store().await?;
         let listener = Server::bind(listen).await?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
-            "serving {} on http://{} (ready once /readyz answers 200)",
+            "serving {} on {scheme}://{} (ready once /readyz answers 200)",
             config.service.model,
             listener.local_addr()?
         );
@@ -28,9 +32,6 @@ pub fn serve(ctx: &Context, config: &Path, listen: SocketAddr) -> Result<()> {
             store,
             home: ctx.home.clone(),
             runtime,
-            // tokens and the prediction log are wired here when the store has them
-            auth: Arc::new(Open),
-            log: Arc::new(TraceLog),
         };
         server.run(listener, shutdown_signal()).await?;
         anyhow::Ok(())

@@ -12,28 +12,12 @@ use serde_json::json;
 use sluice_data::TableWriter;
 
 mod common;
-use common::serve::{Answer, Project};
+use common::serving::{Answer, Project, load};
 use common::{EXAMPLE, ok, read_table};
-
-/// The example project with the spam detector's chunk-dependent
-/// `repeated` signal off (so one message scores as it does in a batch),
-/// trained once and promoted to `production`.
-fn trained() -> Project {
-    let project = Project::example(None, |pipeline| {
-        let pipeline = pipeline.replace(
-            "params = { column = \"text\" }\n\n# hashed",
-            "params = { column = \"text\", repeat_threshold = 1000000 }\n\n# hashed",
-        );
-        assert!(pipeline.contains("repeat_threshold = 1000000"));
-        pipeline
-    });
-    project.train();
-    project
-}
 
 #[test]
 fn serve_answers_like_batch_predict_sheds_load_and_follows_promotion() {
-    let project = trained();
+    let project = Project::trained(None);
     let server = project.serve("moderation", "");
 
     assert_eq!(server.try_request("GET", "/healthz", None).unwrap().0, 200);
@@ -232,6 +216,13 @@ fn serve_answers_like_batch_predict_sheds_load_and_follows_promotion() {
     std::fs::write(project.path("pipeline.toml"), pipeline).unwrap();
     let run = ok(&project.sluice(&["run", "pipeline.toml"]));
     assert!(run.contains("version 2"), "{run}");
+    // under load: every request through the swap is answered 200
+    let server = std::sync::Arc::new(server);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loader = {
+        let (server, stop) = (server.clone(), stop.clone());
+        std::thread::spawn(move || load(&server, 3, &stop))
+    };
     ok(&project.sluice(&["promote", "chat-moderation", "2", "--alias", "production"]));
     let started = Instant::now();
     loop {
@@ -246,4 +237,9 @@ fn serve_answers_like_batch_predict_sheds_load_and_follows_promotion() {
             "version 2 never served"
         );
     }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // `load` asserts each answer was 200
+    let answered = loader.join().expect("a request failed during the swap");
+    assert!(answered.len() > 10, "{} answers under load", answered.len());
 }

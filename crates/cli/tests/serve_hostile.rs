@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::postgres::PgTestDb;
-use common::serve::{Project, Served};
+use common::serving::{Project, Served};
 
 /// The server's deadline for a micro-batch through the plugins.
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -39,27 +39,28 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// the features, granted 60 s of CPU (only the server's deadline stops
 /// a hang) and 64 MiB; trained and promoted to `production`.
 fn trained(db: Option<String>) -> Project {
-    let project = Project::example(db, |pipeline| {
+    Project::trained_with(db, |root| {
+        let pipeline = root.join("pipeline.toml");
+        let text = std::fs::read_to_string(&pipeline).unwrap();
         let features = "[step.features]\nplugin = \"hash-features\"\ninput = \"spam\"";
-        assert!(pipeline.contains(features));
-        pipeline.replace(
+        assert!(text.contains(features));
+        let text = text.replace(
             features,
             &format!(
                 "[step.poison]\nplugin = \"{}\"\ninput = \"spam\"\n\n\
                  [step.features]\nplugin = \"hash-features\"\ninput = \"poison\"",
                 sluice_tests::POISONED_DETECTOR
             ),
-        )
-    });
-    let policy = project.path("policy.toml");
-    let mut text = std::fs::read_to_string(&policy).unwrap();
-    text.push_str(
-        "\n[plugin.poisoned-detector]\nread = [\"text\"]\n\
-         write = [\"poisoned_score\", \"poisoned_rules\"]\ncpu = \"60s\"\nmemory = \"64MiB\"\n",
-    );
-    std::fs::write(policy, text).unwrap();
-    project.train();
-    project
+        );
+        std::fs::write(pipeline, text).unwrap();
+        let policy = root.join("policy.toml");
+        let mut text = std::fs::read_to_string(&policy).unwrap();
+        text.push_str(
+            "\n[plugin.poisoned-detector]\nread = [\"text\"]\n\
+             write = [\"poisoned_score\", \"poisoned_rules\"]\ncpu = \"60s\"\nmemory = \"64MiB\"\n",
+        );
+        std::fs::write(policy, text).unwrap();
+    })
 }
 
 /// `POST /v1/moderate`: asserts 200; the answer and how long it took.

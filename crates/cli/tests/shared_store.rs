@@ -2,8 +2,7 @@
 //! long `sluice run` while others list runs or start runs of their own, on
 //! SQLite and on PostgreSQL, and a run whose process is killed.
 //!
-//! PostgreSQL: see tests/common/postgres.rs for the database each test
-//! creates and how to skip them.
+//! PostgreSQL: see `common::postgres` (`SLUICE_TEST_POSTGRES`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod gate;
 pub mod register;
+pub mod rollout;
 
 pub use register::{Registration, register_model};
 
@@ -64,6 +65,10 @@ pub enum RegistryError {
     },
     #[error("bundle {path}: {message}")]
     Bundle { path: String, message: String },
+    #[error(
+        "model `{name}` has no active deployment and no earlier `production` version to roll back to"
+    )]
+    NothingToRollBack { name: String },
 }
 
 /// A metric as registered with a model version: which step reported it.

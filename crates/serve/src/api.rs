@@ -16,20 +16,23 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
-use sluice_core::Digest;
 use sluice_pipeline::inference::VersionRef;
 use sluice_pipeline::{InferenceError, ModelRef, ModelSource};
 
-use crate::config::Action;
+use sluice_store::{NewPrediction, PredictionLog, prediction_text_hash};
+
+use crate::auth::{Auth, Caller, Denied, Role};
+use crate::config::{Action, Config};
 use crate::engine::{Engine, Failure, Served};
-use crate::hooks::{Authorizer, Denied, Prediction, PredictionLog, Role};
 use crate::metrics::RequestLabels;
 
 /// What every handler shares.
 pub struct AppState {
     pub engine: OnceLock<Arc<Engine>>,
-    pub auth: Arc<dyn Authorizer>,
-    pub log: Arc<dyn PredictionLog>,
+    pub auth: Auth,
+    pub log: Arc<PredictionLog>,
+    /// `log.keep_text`: the prediction log keeps texts, not only hashes.
+    pub keep_text: bool,
     pub body_bytes: usize,
     /// Graphs of other registered models, by (name, version), built on first use.
     pub others: tokio::sync::Mutex<HashMap<(String, i64), Arc<Served>>>,
@@ -38,7 +41,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(auth: Arc<dyn Authorizer>, log: Arc<dyn PredictionLog>, body_bytes: usize) -> Self {
+    pub fn new(auth: Auth, log: Arc<PredictionLog>, config: &Config) -> Self {
         let started = (SystemTime::now().duration_since(UNIX_EPOCH))
             .map(|d| d.as_nanos())
             .unwrap_or_default();
@@ -46,7 +49,8 @@ impl AppState {
             engine: OnceLock::new(),
             auth,
             log,
-            body_bytes,
+            keep_text: config.log.keep_text,
+            body_bytes: config.limits.body_bytes,
             others: Default::default(),
             request_prefix: format!("{:x}", started & 0xffff_ffff_ffff),
             requests: AtomicU64::new(0),
@@ -70,6 +74,12 @@ pub fn router(state: Shared) -> axum::Router {
         .route("/v1/moderate", post(moderate))
         .route("/v1/moderate/batch", post(moderate_batch))
         .route("/v1/models/{name}/predict", post(predict))
+        .route("/v1/feedback", post(feedback))
+        .route("/v1/review", get(review_queue))
+        .route("/v1/review/{request_id}", post(review_decide))
+        .route("/v1/admin/status", get(admin_status))
+        .route("/v1/admin/reload", post(admin_reload))
+        .route("/v1/admin/purge-texts", post(admin_purge_texts))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -164,7 +174,10 @@ async fn readyz(State(state): State<Shared>) -> Response {
 
 async fn metrics(State(state): State<Shared>) -> Response {
     let text = match state.engine.get() {
-        Some(engine) => engine.metrics.encode(),
+        Some(engine) => {
+            engine.metrics.record_log(&state.log.stats());
+            engine.metrics.encode()
+        }
         None => String::new(),
     };
     (
@@ -177,12 +190,12 @@ async fn metrics(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
+fn authorize(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Caller, ApiError> {
     let bearer = (headers.get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match state.auth.authorize(bearer, role) {
-        Ok(_) => Ok(()),
+        Ok(caller) => Ok(caller),
         Err(Denied::Unauthenticated(m)) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
@@ -420,22 +433,25 @@ fn decide(
             )
         }
     };
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    state.log.record(Prediction {
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    state.log.log(NewPrediction {
         request_id: request_id.clone(),
-        time_ms: now_ms(),
-        service: config.service.name.clone(),
-        variant: variant.clone(),
+        at: now_ms(),
         model: model.0.clone(),
-        model_version: model.1,
+        version: model.1,
+        variant: variant.clone(),
         score,
-        label: label.clone(),
-        action,
+        label: Some(label.clone()),
+        action: action.as_str().to_string(),
         rules: rules.clone(),
-        latency_ms,
-        text_sha256: Digest::of(message.text.as_bytes()).hex(),
-        user_id: message.user_id.clone(),
-        fail_safe,
+        latency_us: i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX),
+        text_hash: prediction_text_hash(&message.text),
+        text: state.keep_text.then(|| message.text.clone()),
+        // pseudonymous, not anonymous: a known id can be hashed and found
+        user_hash: (message.user_id.as_deref()).map(|u| prediction_text_hash(&format!("user:{u}"))),
+        channel: message.channel.clone(),
+        lang: message.lang.clone(),
     });
     let mut answer = json!({
         "request_id": request_id,
@@ -784,6 +800,276 @@ async fn predict(
             }),
             "predict",
         ))
+    })
+    .await
+}
+
+fn phase_name(phase: crate::breaker::Phase) -> &'static str {
+    match phase {
+        crate::breaker::Phase::Closed => "closed",
+        crate::breaker::Phase::Open => "open",
+        crate::breaker::Phase::HalfOpen => "half-open",
+    }
+}
+
+/// `GET /v1/admin/status` (role `admin`): what is served and how the
+/// server is doing. Read-only, so not audited.
+async fn admin_status(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/status", async {
+        authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let served = engine.served.load();
+        let breakers: Vec<Value> = (engine.breakers.phases().into_iter())
+            .map(|(step, phase)| json!({ "step": step, "state": phase_name(phase) }))
+            .collect();
+        Ok((
+            json!({
+                "service": engine.config.service.name,
+                "follows": engine.reference.to_string(),
+                "model": { "name": served.graph.name(), "version": served.graph.version() },
+                "queue_depth": engine.metrics.queue_depth.get(),
+                "breakers": breakers,
+                "prediction_log": state.log.stats(),
+            }),
+            "admin",
+        ))
+    })
+    .await
+}
+
+/// Appends an admin action to the store's audit chain as the caller's
+/// token (`token/<id>`, never the secret).
+async fn audit_admin(
+    engine: &Engine,
+    caller: &Caller,
+    action: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let subject = format!("service/{}", engine.config.service.name);
+    (engine.store)
+        .audit(&caller.actor(), action, &subject, &detail)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))
+}
+
+/// `POST /v1/admin/reload` (role `admin`): checks the followed alias now
+/// instead of at the next `service.reload_ms` tick; audited.
+async fn admin_reload(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/reload", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let before = engine.served.load().graph.version();
+        crate::engine::reload_once(engine).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reload_failed",
+                e.to_string(),
+            )
+        })?;
+        let after = engine.served.load().graph.version();
+        let detail = json!({
+            "follows": engine.reference.to_string(),
+            "from": before,
+            "to": after,
+        });
+        audit_admin(engine, &caller, "serve.reload", detail.clone()).await?;
+        Ok((detail, "admin"))
+    })
+    .await
+}
+
+/// `POST /v1/admin/purge-texts` (role `admin`): purges the served model's
+/// prediction texts past `log.text_retention_days` now; audited.
+async fn admin_purge_texts(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/purge-texts", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let model = engine.reference.name.clone();
+        let retention_days = engine.config.log.text_retention_days;
+        let purged = (engine.store)
+            .purge_prediction_texts(engine.config.log.text_retention(), Some(&model))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+        let detail = json!({ "model": model, "retention_days": retention_days, "purged": purged });
+        audit_admin(engine, &caller, "serve.purge_texts", detail.clone()).await?;
+        Ok((detail, "admin"))
+    })
+    .await
+}
+
+/// A required short string field of a JSON object, or 422 naming it.
+fn required_text(value: &Value, key: &str) -> Result<String, ApiError> {
+    match value.get(key) {
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
+        Some(Value::String(_)) => Err(ApiError::invalid(
+            key,
+            format!("`{key}` must be 1 to 256 characters"),
+        )),
+        Some(_) => Err(ApiError::invalid(key, format!("`{key}` must be a string"))),
+        None => Err(ApiError::invalid(key, format!("`{key}` is required"))),
+    }
+}
+
+/// `label` must be one of the service's two labels.
+fn service_label(engine: &Engine, value: &Value) -> Result<String, ApiError> {
+    let label = required_text(value, "label")?;
+    let service = &engine.config.service;
+    if label != service.positive_label && label != service.negative_label {
+        return Err(ApiError::invalid(
+            "label",
+            format!(
+                "`label` must be `{}` or `{}`",
+                service.positive_label, service.negative_label
+            ),
+        ));
+    }
+    Ok(label)
+}
+
+/// Stores a verdict. An answer given moments ago may still be on its way
+/// to the store (the prediction log writes in batches): while the log has
+/// answers pending, an unknown request id is looked up again for up to a
+/// second before it is 404.
+async fn store_verdict(
+    state: &AppState,
+    engine: &Engine,
+    verdict: sluice_store::NewFeedback,
+) -> Result<sluice_store::FeedbackRecord, ApiError> {
+    let mut tries = 0;
+    loop {
+        match engine.store.record_feedback(&verdict).await {
+            Ok(record) => return Ok(record),
+            Err(e) if e.is_not_found() && tries < 10 && state.log.stats().pending > 0 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) if e.is_not_found() => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_prediction",
+                    "no answer with this request id",
+                )
+                .field("request_id"));
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store",
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// `POST /v1/feedback {request_id, label, source?}` (role `predict`): a
+/// user's (or an app's) verdict on an answer. `source` defaults to `user`;
+/// `review` is the review route's own.
+async fn feedback(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/feedback", async {
+        let caller = authorize(&state, &headers, Role::Predict)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let request_id = required_text(&value, "request_id")?;
+        let label = service_label(engine, &value)?;
+        let source = match value.get("source") {
+            None | Some(Value::Null) => "user".to_string(),
+            Some(_) => required_text(&value, "source")?,
+        };
+        if source == "review" {
+            return Err(ApiError::invalid(
+                "source",
+                "`review` verdicts go through POST /v1/review/{request_id}",
+            ));
+        }
+        let record = store_verdict(
+            &state,
+            engine,
+            sluice_store::NewFeedback {
+                request_id,
+                label,
+                source,
+                actor: caller.actor(),
+                action: None,
+            },
+        )
+        .await?;
+        Ok((json!({ "feedback": record }), "feedback"))
+    })
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct ReviewQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /v1/review?limit=N` (role `review`): the served model's escalated
+/// answers no person has decided yet, oldest first, with what the model
+/// saw (the text, where kept) and said.
+async fn review_queue(
+    State(state): State<Shared>,
+    Query(query): Query<ReviewQuery>,
+    headers: HeaderMap,
+) -> Response {
+    measured(&state.clone(), "/v1/review", async {
+        authorize(&state, &headers, Role::Review)?;
+        let engine = engine(&state)?;
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::invalid("limit", "`limit` must be 1 to 1000"));
+        }
+        let queue = (engine.store)
+            .review_queue(&engine.reference.name, limit)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string()))?;
+        Ok((
+            json!({ "model": engine.reference.name, "queue": queue }),
+            "review",
+        ))
+    })
+    .await
+}
+
+/// `POST /v1/review/{request_id} {label, action}` (role `review`): a
+/// person's decision on an answer, kept as a `review` verdict by the
+/// reviewer's token.
+async fn review_decide(
+    State(state): State<Shared>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/review/{request_id}", async {
+        let caller = authorize(&state, &headers, Role::Review)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let label = service_label(engine, &value)?;
+        let action = required_text(&value, "action")?;
+        let action = serde_json::from_value::<Action>(Value::String(action))
+            .map_err(|_| {
+                ApiError::invalid("action", "`action` must be allow, warn, escalate or block")
+            })?
+            .as_str()
+            .to_string();
+        let record = store_verdict(
+            &state,
+            engine,
+            sluice_store::NewFeedback {
+                request_id,
+                label,
+                source: "review".into(),
+                actor: caller.actor(),
+                action: Some(action),
+            },
+        )
+        .await?;
+        Ok((json!({ "review": record }), "review"))
     })
     .await
 }

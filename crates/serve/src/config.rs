@@ -2,7 +2,7 @@
 //! limits, the fail-safe answer and the circuit breaker.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -44,6 +44,12 @@ pub struct Config {
     pub fail_safe: FailSafe,
     #[serde(default)]
     pub breaker: Breaker,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub log: Log,
+    /// Absent: plain HTTP.
+    pub tls: Option<Tls>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +225,80 @@ impl Default for Breaker {
     }
 }
 
+/// Who may call: bearer tokens from `sluice token create`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Auth {
+    /// `false` answers every caller without a token; allowed only on a
+    /// loopback listen address (local development).
+    pub required: bool,
+    /// How often the live tokens are re-read (creations and revocations
+    /// take effect within this).
+    pub refresh_ms: u64,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            required: true,
+            refresh_ms: 1000,
+        }
+    }
+}
+
+/// The prediction log: every answer, written to the store off the
+/// request path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// Keep each message's text (else only its hash).
+    pub keep_text: bool,
+    /// Texts older than this are purged (hash, score and decision stay).
+    pub text_retention_days: u64,
+    /// Where answers go while the store cannot take them; relative to the
+    /// store's home. Default `serve/<service.name>.spill.jsonl`.
+    pub spill: Option<PathBuf>,
+    /// Answers waiting in memory at most; past it they go to the spill file.
+    pub capacity: usize,
+    /// Rows per store transaction at most.
+    pub batch_rows: usize,
+    /// How long a batch waits to fill.
+    pub max_wait_ms: u64,
+    /// A store write slower than this counts as failed and its batch goes
+    /// to the spill file (SQLite would otherwise wait out a lock).
+    pub write_timeout_ms: u64,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            keep_text: false,
+            text_retention_days: 30,
+            spill: None,
+            capacity: 10_000,
+            batch_rows: 500,
+            max_wait_ms: 50,
+            write_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Log {
+    pub fn text_retention(&self) -> Duration {
+        Duration::from_secs(self.text_retention_days.saturating_mul(86_400))
+    }
+}
+
+/// TLS (rustls) from PEM files; relative paths are relative to serve.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
 impl Config {
     /// Reads and checks `path`; errors name the file and the field.
     pub fn load(path: &Path) -> Result<Config, ServeError> {
@@ -226,7 +306,13 @@ impl Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        if let Some(tls) = &mut config.tls {
+            let base = path.parent().unwrap_or(Path::new(""));
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
+        Ok(config)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ServeError> {
@@ -266,13 +352,31 @@ impl Config {
             ("limits.timeout_ms", l.timeout_ms as usize),
             ("breaker.failures", config.breaker.failures as usize),
             ("service.reload_ms", config.service.reload_ms as usize),
+            ("auth.refresh_ms", config.auth.refresh_ms as usize),
+            ("log.capacity", config.log.capacity),
+            ("log.batch_rows", config.log.batch_rows),
+            ("log.write_timeout_ms", config.log.write_timeout_ms as usize),
+            (
+                "log.text_retention_days",
+                config.log.text_retention_days as usize,
+            ),
         ] {
             if value == 0 {
                 return Err(bad(format!("{field}: must be at least 1")));
             }
         }
-        if config.service.name.trim().is_empty() {
-            return Err(bad("service.name: must not be empty".into()));
+        // the name also names the spill file and the prediction log's rows
+        let name = &config.service.name;
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || name.starts_with('.')
+        {
+            return Err(bad(format!(
+                "service.name: {name:?} must be 1 to 64 of A-Z a-z 0-9 - _ . (not starting with .)"
+            )));
         }
         Ok(config)
     }
@@ -328,6 +432,19 @@ mod tests {
         assert!(error("[policy]\nwarn_at = 0.8\n").contains("warn_at <= escalate_at"));
         assert!(error("[policy.rules]\nlexicon = \"ban\"\n").contains("ban"));
         assert!(error("[fail_safe]\naction = \"maybe\"\n").contains("maybe"));
+        assert!(error("[log]\nbatch_rows = 0\n").contains("log.batch_rows"));
+        assert!(error("[auth]\nrefresh_ms = 0\n").contains("auth.refresh_ms"));
+        assert!(error("[tls]\ncert = \"c.pem\"\n").contains("key"));
+        // the service name also names a file: no path tricks
+        for name in ["../x", "a/b", ".hidden", ""] {
+            let text = format!("[service]\nname = \"{name}\"\nmodel = \"m@production\"\n");
+            let e = Config::parse(&text, "serve.toml").unwrap_err().to_string();
+            assert!(e.contains("service.name"), "{e}");
+        }
+        let defaults = Config::parse(BASE, "serve.toml").unwrap();
+        assert!(defaults.auth.required);
+        assert!(!defaults.log.keep_text);
+        assert!(defaults.tls.is_none());
         let missing = Config::parse("[service]\nname = \"m\"\n", "serve.toml")
             .unwrap_err()
             .to_string();

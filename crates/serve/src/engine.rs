@@ -355,7 +355,9 @@ async fn follow_alias(engine: std::sync::Weak<Engine>) {
     }
 }
 
-async fn reload_once(engine: &Arc<Engine>) -> Result<(), ServeError> {
+/// Checks the followed alias once and swaps in the version it names, if
+/// another.
+pub async fn reload_once(engine: &Arc<Engine>) -> Result<(), ServeError> {
     let sluice_pipeline::inference::VersionRef::Alias(alias) = &engine.reference.version else {
         return Ok(());
     };

@@ -6,6 +6,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use sluice_store::PredictionLogStats;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -18,6 +20,11 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
     pub step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LogLabels {
+    pub state: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -36,6 +43,8 @@ pub struct Metrics {
     pub batch_rows: Histogram,
     pub model_version: Gauge,
     pub reloads: Counter,
+    pub log_entries: Family<LogLabels, Gauge>,
+    pub log_lag: Gauge<f64, AtomicU64>,
 }
 
 impl Metrics {
@@ -97,8 +106,22 @@ impl Metrics {
             "new versions swapped in without a restart",
             reloads.clone(),
         );
+        let log_entries = Family::<LogLabels, Gauge>::default();
+        registry.register(
+            "prediction_log_entries",
+            "prediction log since start: logged, stored, spilled, replayed, pending, lost, store_errors, queued",
+            log_entries.clone(),
+        );
+        let log_lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "prediction_log_lag_seconds",
+            "how long the prediction log has had answers not yet in the store",
+            log_lag.clone(),
+        );
         Metrics {
             registry,
+            log_entries,
+            log_lag,
             requests,
             latency,
             plugin_failures,
@@ -109,6 +132,24 @@ impl Metrics {
             model_version,
             reloads,
         }
+    }
+
+    /// Copies the prediction log's counts into the gauges (at scrape time).
+    pub fn record_log(&self, stats: &PredictionLogStats) {
+        for (state, value) in [
+            ("logged", stats.logged),
+            ("stored", stats.stored),
+            ("spilled", stats.spilled),
+            ("replayed", stats.replayed),
+            ("pending", stats.pending),
+            ("lost", stats.lost),
+            ("store_errors", stats.store_errors),
+            ("queued", stats.queue_depth),
+        ] {
+            (self.log_entries.get_or_create(&LogLabels { state }))
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        self.log_lag.set(stats.lag_ms as f64 / 1000.0);
     }
 
     pub fn encode(&self) -> String {

@@ -51,6 +51,14 @@ pub enum StoreError {
         url: String,
         reason: String,
     },
+    /// A conditional state change lost to another process's (a deployment
+    /// already ended, one already active).
+    #[error("{op} on {url}: {reason}")]
+    Conflict {
+        op: &'static str,
+        url: String,
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -66,6 +74,15 @@ impl StoreError {
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, StoreError::LeaseLost { .. })
     }
+
+    /// Whether another process changed the row first.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::Conflict { .. })
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
 }
 
 /// What an operation body fails with; [`super::Store`] adds the op name and URL.
@@ -77,6 +94,7 @@ pub(super) enum OpError {
         key: String,
     },
     Invalid(String),
+    Conflict(String),
     LeaseLost {
         run: i64,
         owner: String,
@@ -96,6 +114,7 @@ impl OpError {
             OpError::Sql(cause) => StoreError::Database { op, url, cause },
             OpError::NotFound { what, key } => StoreError::NotFound { op, url, what, key },
             OpError::Invalid(reason) => StoreError::Invalid { op, url, reason },
+            OpError::Conflict(reason) => StoreError::Conflict { op, url, reason },
             OpError::LeaseLost { run, owner, reason } => StoreError::LeaseLost {
                 op,
                 url,

@@ -39,8 +39,9 @@ pub use predictions::PREDICTION_TEXT_LIMIT;
 pub use tokens::{TOKEN_PREFIX, TokenSet};
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,
-    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, FileRecord,
-    ModelVersionRecord, NewArtifact, NewModelVersion, NewPrediction, NewStepLog, NewToken,
+    AuditRecord, AuditVerification, BrokenAuditRow, CacheEntry, CacheHit, DeploymentMode,
+    DeploymentRecord, DeploymentStatus, FeedbackRecord, FileRecord, ModelVersionRecord,
+    NewArtifact, NewDeployment, NewFeedback, NewModelVersion, NewPrediction, NewStepLog, NewToken,
     ParseEnumError, PluginRecord, PredictionRecord, RunLease, RunRecord, RunStatus, StepLogKind,
     StepLogRecord, StepOutcome, StepRunRecord, StepStatus, TokenRecord, TokenRole,
     prediction_text_hash,
@@ -526,6 +527,7 @@ macro_rules! append_audit {
 
 mod predictions;
 mod registry;
+mod rollout;
 mod tokens;
 
 impl Store {

@@ -14,7 +14,7 @@ const FIELD_LIMIT: usize = 256;
 /// Bytes kept of a message text (a server bounds it before this).
 pub const PREDICTION_TEXT_LIMIT: usize = 64 * 1024;
 
-const SELECT_PREDICTIONS: &str = "SELECT request_id, at, model, version, variant, score, label, \
+pub(crate) const SELECT_PREDICTIONS: &str = "SELECT request_id, at, model, version, variant, score, label, \
      action, rules, latency_us, text_hash, text, user_hash, channel, lang FROM predictions";
 
 fn field(text: &str) -> String {
@@ -38,7 +38,7 @@ fn check_prediction(p: &NewPrediction) -> Result<(), OpError> {
 }
 
 #[derive(sqlx::FromRow)]
-struct PredictionRow {
+pub(crate) struct PredictionRow {
     request_id: String,
     at: i64,
     model: String,
@@ -196,15 +196,24 @@ impl Store {
         .await
     }
 
-    /// Nulls the text of every prediction made more than `retention` ago
-    /// (hash, score and decision stay). Returns the rows changed.
-    pub async fn purge_prediction_texts(&self, retention: Duration) -> Result<u64, StoreError> {
+    /// Nulls the text of every prediction (of `model`, or of every model)
+    /// made more than `retention` ago; hash, score and decision stay.
+    /// Returns the rows changed.
+    pub async fn purge_prediction_texts(
+        &self,
+        retention: Duration,
+        model: Option<&str>,
+    ) -> Result<u64, StoreError> {
         self.op("purge_prediction_texts", async {
             let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
             let cutoff = now_ms().saturating_sub(retention_ms);
             let purged = with_pool!(&self.backend, pool =>
-                sqlx::query("UPDATE predictions SET text = NULL WHERE at < $1 AND text IS NOT NULL")
+                sqlx::query(
+                    "UPDATE predictions SET text = NULL \
+                     WHERE at < $1 AND text IS NOT NULL AND ($2 IS NULL OR model = $2)",
+                )
                     .bind(cutoff)
+                    .bind(model)
                     .execute(pool)
                     .await?
                     .rows_affected());

@@ -1494,6 +1494,234 @@ async fn tokens_authenticate_revoke_and_audit(store: &Store) {
     assert!(store.verify_audit().await.unwrap().is_ok());
 }
 
+/// Model `spam` with versions 1..=`versions` registered, version 1 in production.
+async fn spam_versions(store: &Store, versions: usize) {
+    let run = new_lease(store, "p").await.run();
+    for v in 1..=versions {
+        let seed = format!("m{v}");
+        let mut model = new_artifact(&seed, run, &[]);
+        model.kind = ArtifactKind::Model;
+        model.rows = None;
+        store.put_artifact(&model).await.unwrap();
+        store
+            .register_model(&new_model(run, &seed), None)
+            .await
+            .unwrap();
+    }
+    store
+        .set_alias("spam", "production", 1, "ops", &serde_json::json!({}))
+        .await
+        .unwrap();
+}
+
+async fn deployments_one_active_per_model_ended_once(store: &Store) {
+    spam_versions(store, 3).await;
+    let canary = |version| NewDeployment {
+        model: "spam".into(),
+        version,
+        mode: DeploymentMode::Canary,
+        variant: "canary".into(),
+        percent: 5.0,
+    };
+    let first = store.start_deployment(&canary(2), "ops").await.unwrap();
+    assert_eq!(first.status, DeploymentStatus::Active);
+    assert_eq!(first.baseline, Some(1));
+    // one active deployment per model
+    assert_err_contains(
+        store.start_deployment(&canary(3), "ops").await,
+        &[
+            "start_deployment",
+            "already has active deployment",
+            "canary of version 2",
+        ],
+    );
+    // bad input names what is wrong, and nothing is stored
+    for (bad, words) in [
+        (
+            NewDeployment {
+                percent: 0.0,
+                ..canary(3)
+            },
+            &["percent"][..],
+        ),
+        (
+            NewDeployment {
+                percent: 100.0,
+                ..canary(3)
+            },
+            &["percent"],
+        ),
+        (
+            NewDeployment {
+                version: 9,
+                ..canary(3)
+            },
+            &["model version", "spam 9"],
+        ),
+        (
+            NewDeployment {
+                variant: "production".into(),
+                ..canary(3)
+            },
+            &["variant"],
+        ),
+        (
+            NewDeployment {
+                mode: DeploymentMode::Shadow,
+                ..canary(3)
+            },
+            &["shadow", "percent"],
+        ),
+    ] {
+        assert_err_contains(store.start_deployment(&bad, "ops").await, words);
+    }
+    assert_eq!(
+        store.active_deployment("spam").await.unwrap().unwrap().id,
+        first.id
+    );
+
+    // two processes end it at once: exactly one wins, the other is told who did
+    let (rolled, none) = (serde_json::json!({"p99_ratio": 2.3}), serde_json::json!({}));
+    let (a, b) = tokio::join!(
+        store.end_deployment(
+            first.id,
+            DeploymentStatus::RolledBack,
+            "monitor",
+            "p99 2.3x production",
+            &rolled
+        ),
+        store.end_deployment(
+            first.id,
+            DeploymentStatus::Promoted,
+            "ops",
+            "looks good",
+            &none
+        ),
+    );
+    let (won, lost) = match (a, b) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one end should win: {other:?}"),
+    };
+    assert!(lost.is_conflict(), "{lost}");
+    assert!(lost.to_string().contains("already ended"), "{lost}");
+    assert!(store.active_deployment("spam").await.unwrap().is_none());
+    let ended = &store.deployments(Some("spam"), 10).await.unwrap()[0];
+    assert_eq!(ended, &won);
+    assert!(ended.ended_at.is_some());
+    let audit = store.audit_log(5).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "deployment.start"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == format!("deployment.{}", won.status))
+    );
+
+    // a new one may start once the last ended; shadows carry no percent
+    let shadow = store
+        .start_deployment(
+            &NewDeployment {
+                mode: DeploymentMode::Shadow,
+                variant: "shadow".into(),
+                percent: 0.0,
+                ..canary(3)
+            },
+            "ops",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.deployments(None, 10).await.unwrap().len(), 2);
+    assert_err_contains(
+        store
+            .end_deployment(
+                shadow.id,
+                DeploymentStatus::Active,
+                "x",
+                "",
+                &serde_json::json!({}),
+            )
+            .await,
+        &["cannot end as `active`"],
+    );
+    assert_err_contains(
+        store
+            .end_deployment(99, DeploymentStatus::Ended, "x", "", &serde_json::json!({}))
+            .await,
+        &["deployment", "99"],
+    );
+}
+
+async fn feedback_and_the_review_queue(store: &Store) {
+    let now = now_ms();
+    let mut rows = Vec::new();
+    for (i, action) in ["escalate", "allow", "escalate", "block", "escalate"]
+        .iter()
+        .enumerate()
+    {
+        let mut p = prediction(&format!("r{i}"), now + i as i64, Some("hola"));
+        p.action = action.to_string();
+        rows.push(p);
+    }
+    store.append_predictions(&rows).await.unwrap();
+    let queue = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .review_queue("chat-moderation", 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.request_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(queue(store).await, ["r0", "r2", "r4"]);
+    let verdict = |request_id: &str, source: &str, label: &str| NewFeedback {
+        request_id: request_id.into(),
+        label: label.into(),
+        source: source.into(),
+        actor: "token/3".into(),
+        action: (source == "review").then(|| "block".to_string()),
+    };
+    // a user's verdict does not take an answer off the review queue
+    store
+        .record_feedback(&verdict("r0", "user", "spam"))
+        .await
+        .unwrap();
+    assert_eq!(queue(store).await, ["r0", "r2", "r4"]);
+    store
+        .record_feedback(&verdict("r0", "review", "spam"))
+        .await
+        .unwrap();
+    // a second verdict of the same source and actor replaces the first
+    let again = store
+        .record_feedback(&verdict("r0", "review", "ok"))
+        .await
+        .unwrap();
+    assert_eq!(again.label, "ok");
+    assert_eq!(queue(store).await, ["r2", "r4"]);
+    let on_r0 = store.feedback_for("r0").await.unwrap();
+    assert_eq!(on_r0.len(), 2);
+    assert_eq!(on_r0[1].action.as_deref(), Some("block"));
+    // a verdict on an answer never given is refused, naming it
+    assert_err_contains(
+        store
+            .record_feedback(&verdict("nope", "user", "spam"))
+            .await,
+        &["prediction", "nope"],
+    );
+    assert_err_contains(
+        store.record_feedback(&verdict("r1", "user", "")).await,
+        &["label"],
+    );
+    // guest-controlled text is bounded and escaped on the way in
+    let mut hostile = verdict("r1", "user\u{1b}[2J", &"x".repeat(10_000));
+    hostile.actor = "a\u{202e}b".into();
+    let stored = store.record_feedback(&hostile).await.unwrap();
+    assert!(stored.label.len() < 400, "{}", stored.label.len());
+    assert!(!stored.source.contains('\u{1b}'));
+    assert!(!stored.actor.contains('\u{202e}'));
+}
+
 fn prediction(request_id: &str, at: i64, text: Option<&str>) -> NewPrediction {
     NewPrediction {
         request_id: request_id.to_owned(),
@@ -1573,8 +1801,16 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     );
 
     // retention: texts older than a day and a half are nulled, hashes stay
+    // (another model's texts are not this retention's to purge)
+    assert_eq!(
+        store
+            .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2), Some("other"))
+            .await
+            .unwrap(),
+        0
+    );
     let purged = store
-        .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2))
+        .purge_prediction_texts(Duration::from_millis(day as u64 * 3 / 2), None)
         .await
         .unwrap();
     assert_eq!(purged, 1);
@@ -1593,7 +1829,7 @@ async fn predictions_append_idempotently_query_and_purge(store: &Store) {
     );
     assert_eq!(
         store
-            .purge_prediction_texts(Duration::from_millis(day as u64))
+            .purge_prediction_texts(Duration::from_millis(day as u64), None)
             .await
             .unwrap(),
         0
@@ -1932,6 +2168,8 @@ store_suite!(
     predictions_append_idempotently_query_and_purge,
     prediction_log_loses_nothing_through_a_store_outage,
     prediction_log_replays_what_an_earlier_process_spilled,
+    deployments_one_active_per_model_ended_once,
+    feedback_and_the_review_queue,
 );
 
 /// A throwaway database on the test server, dropped by [`PgTestDb::drop`].

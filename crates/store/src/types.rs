@@ -590,3 +590,91 @@ pub struct PredictionRecord {
     pub channel: Option<String>,
     pub lang: Option<String>,
 }
+
+text_enum! {
+    /// How a candidate version meets traffic.
+    DeploymentMode, "deployment mode" {
+        /// A share of users (sticky by user), answered by the candidate.
+        Canary => "canary",
+        /// A named variant for a share of users, compared with production.
+        Ab => "ab",
+        /// Mirrored traffic scored off the request path; answers discarded.
+        Shadow => "shadow",
+    }
+}
+
+text_enum! {
+    /// Where a deployment stands.
+    DeploymentStatus, "deployment status" {
+        Active => "active",
+        /// Its version became `production`.
+        Promoted => "promoted",
+        /// Ended because the candidate was worse (or by a person).
+        #[serde(rename = "rolled_back")]
+        RolledBack => "rolled_back",
+        /// Ended without a verdict.
+        Ended => "ended",
+    }
+}
+
+/// A deployment to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDeployment {
+    pub model: String,
+    pub version: i64,
+    pub mode: DeploymentMode,
+    /// The answers' `variant` for the candidate (`canary`, `shadow`, or an
+    /// A/B variant's name).
+    pub variant: String,
+    /// Share of users routed to the candidate, 0..=100 (0 for shadow).
+    pub percent: f64,
+}
+
+/// A deployment as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct DeploymentRecord {
+    pub id: i64,
+    pub model: String,
+    pub version: i64,
+    /// The version `production` named when it began.
+    pub baseline: Option<i64>,
+    #[sqlx(try_from = "String")]
+    pub mode: DeploymentMode,
+    pub variant: String,
+    pub percent: f64,
+    #[sqlx(try_from = "String")]
+    pub status: DeploymentStatus,
+    pub created_at: i64,
+    pub created_by: String,
+    pub ended_at: Option<i64>,
+    pub ended_by: Option<String>,
+    pub reason: Option<String>,
+    /// JSON: the comparator's figures when it ended.
+    pub figures: Option<String>,
+}
+
+/// A verdict on one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFeedback {
+    pub request_id: String,
+    /// The label the answer should have had (the service's labels).
+    pub label: String,
+    /// `user`, `review`, or another source the caller names.
+    pub source: String,
+    /// `token/<id>`, a user name: who gave the verdict.
+    pub actor: String,
+    /// For a review: the action the person decided.
+    pub action: Option<String>,
+}
+
+/// A verdict as stored, with what the model had answered.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct FeedbackRecord {
+    pub id: i64,
+    pub request_id: String,
+    pub label: String,
+    pub source: String,
+    pub actor: String,
+    pub action: Option<String>,
+    pub at: i64,
+}

@@ -1,13 +1,12 @@
 //! Set-up shared by the CLI tests: the example pipeline trained in a
-//! temporary project (`predict.rs`, `serve.rs`, `serve_hostile.rs`), a
-//! served model asked over HTTP ([`serve`]) and throwaway PostgreSQL
-//! databases ([`postgres`]).
+//! temporary project, throwaway PostgreSQL databases, and a served model
+//! asked over real HTTP.
 
-// each test binary compiles all of it and uses a part
+// each test file uses a part of this
 #![allow(dead_code)]
 
 pub mod postgres;
-pub mod serve;
+pub mod serving;
 
 use std::path::Path;
 use std::process::Output;

@@ -1,4 +1,4 @@
-//! Throwaway PostgreSQL databases for the tests that run on PostgreSQL.
+//! Throwaway PostgreSQL databases for the tests that run on both stores.
 //!
 //! `SLUICE_TEST_POSTGRES` names a database to connect to for creating and
 //! dropping the per-test database (default
@@ -16,7 +16,6 @@ pub struct PgTestDb {
 }
 
 impl PgTestDb {
-    /// A fresh database, or `None` (said on stderr) when told `off`.
     pub fn create(test: &str) -> Option<PgTestDb> {
         let admin_url =
             std::env::var("SLUICE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG_ADMIN_URL.into());
@@ -51,7 +50,7 @@ impl Drop for PgTestDb {
     }
 }
 
-fn pg_admin(admin_url: &str, sql: &str) {
+pub fn pg_admin(admin_url: &str, sql: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
