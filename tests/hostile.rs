@@ -304,6 +304,58 @@ fn panic_mid_chunk() {
     assert_host_still_works(&runtime);
 }
 
+/// The detector `sluice serve` is tested against (crates/cli/tests/
+/// serve_hostile.rs): clean rows answered, each trigger stopped by its bound.
+#[test]
+fn poisoned_detector() {
+    let runtime = runtime();
+    let policy = policy(
+        "[plugin.poisoned-detector]\nread = [\"text\"]\nwrite = [\"poisoned_score\", \"poisoned_rules\"]\ncpu = \"60s\"\nmemory = \"64MiB\"\n",
+        Path::new("."),
+    );
+    let plugin = load_file_named(&runtime, POISONED_DETECTOR, "poisoned-detector", &policy);
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    let run = |rows: &[&str], deadline: Duration| {
+        let stop = sluice_runtime::Stop {
+            deadline: Some(Instant::now() + deadline),
+            cancel: None,
+        };
+        let mut session = plugin.session_until(&params, &effective, None, stop)?;
+        session.process(text_chunk("text", rows))
+    };
+    let out = run(&["hello", "poison in lower case"], Duration::from_secs(5)).unwrap();
+    assert_eq!(out.rows, 2);
+    let Some(sluice_core::ColumnValues::Tags {
+        data, row_offsets, ..
+    }) = out.column("poisoned_rules")
+    else {
+        panic!("no tags column: {out:?}");
+    };
+    assert_eq!(
+        (data.as_str(), row_offsets.as_slice()),
+        ("poisoned.checkedpoisoned.checked", &[0, 1, 2][..])
+    );
+
+    let err = run(&["hello", "a POISON pill"], Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(err, RuntimeError::Trap { .. }), "{err}");
+    assert!(err.to_string().contains("poisoned by"), "{err}");
+
+    // only the deadline stops the spin (its CPU budget is 60 s)
+    let started = Instant::now();
+    let err = run(&["HANG"], Duration::from_millis(300)).unwrap_err();
+    assert!(matches!(err, RuntimeError::StepTimeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let err = run(&["BLOAT"], Duration::from_secs(5)).unwrap_err();
+    assert!(matches!(err, RuntimeError::MemoryLimit { .. }), "{err}");
+    assert!(err.to_string().contains("64.0 MiB"), "{err}");
+    assert_host_still_works(&runtime);
+}
+
 #[test]
 fn column_snoop() {
     let runtime = runtime();

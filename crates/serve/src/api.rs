@@ -583,17 +583,18 @@ async fn moderate_batch(
         let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
         let served = engine.served.load_full();
         let batch = decode_rows(&served, &message_rows(&messages), "messages")?;
-        let outcome = engine.score(batch).await;
+        // a message per job: a poisoned one gets the fail-safe alone
+        let outcomes = engine.score_rows(batch).await;
         let batch_id = state.request_id();
-        let results: Vec<Value> = (messages.iter().enumerate())
-            .map(|(row, message)| {
+        let results: Vec<Value> = (messages.iter().zip(&outcomes).enumerate())
+            .map(|(row, (message, outcome))| {
                 decide(
                     &state,
                     engine,
                     format!("{batch_id}.{row}"),
                     message,
                     outcome.as_ref().map(|s| (&s.batch, s.model.as_ref())),
-                    row,
+                    0,
                     started,
                 )
             })

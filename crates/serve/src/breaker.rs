@@ -63,15 +63,29 @@ impl Breakers {
     pub fn admit(&self) -> Admit {
         let now = Instant::now();
         let mut steps = self.lock();
-        for (name, step) in steps.iter_mut() {
-            if let Some(opened) = step.opened_at {
-                if now < opened + self.cooldown || step.probing {
-                    return Admit::Refuse(name.clone());
-                }
-                step.probing = true;
-            }
+        let refusing = steps.iter().find(|(_, step)| {
+            step.probing
+                || step
+                    .opened_at
+                    .is_some_and(|opened| now < opened + self.cooldown)
+        });
+        if let Some((name, _)) = refusing {
+            return Admit::Refuse(name.clone());
+        }
+        // every open breaker has cooled down: this batch is their probe
+        // (marked only now, so a refusal never leaves a probe no batch runs)
+        for step in steps.values_mut().filter(|s| s.opened_at.is_some()) {
+            step.probing = true;
         }
         Admit::Run
+    }
+
+    /// The batch admitted failed before any plugin could (not a plugin's
+    /// failure): a probe it carried no longer holds the breakers half-open.
+    pub fn abandoned(&self) {
+        for step in self.lock().values_mut() {
+            step.probing = false;
+        }
     }
 
     /// Every step ran: all breakers close.
@@ -137,6 +151,31 @@ mod tests {
         assert_eq!(breakers.admit(), Admit::Run);
         breakers.succeeded();
         assert_eq!(breakers.phases(), vec![("spam".into(), Phase::Closed)]);
+        assert_eq!(breakers.admit(), Admit::Run);
+    }
+
+    #[test]
+    fn a_cooled_breaker_is_not_left_probing_while_another_refuses() {
+        let breakers = Breakers::new(1, Duration::from_millis(50));
+        breakers.failed("a");
+        std::thread::sleep(Duration::from_millis(60));
+        breakers.failed("b");
+        // `b` refuses: `a` must not be marked as probed by a batch that never ran
+        assert_eq!(breakers.admit(), Admit::Refuse("b".into()));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(breakers.admit(), Admit::Run);
+        breakers.succeeded();
+        assert_eq!(breakers.admit(), Admit::Run);
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_batch_probe() {
+        let breakers = Breakers::new(1, Duration::from_millis(10));
+        breakers.failed("spam");
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(breakers.admit(), Admit::Run);
+        assert_eq!(breakers.admit(), Admit::Refuse("spam".into()));
+        breakers.abandoned();
         assert_eq!(breakers.admit(), Admit::Run);
     }
 }

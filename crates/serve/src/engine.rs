@@ -151,15 +151,38 @@ impl Engine {
     }
 
     /// Scores `batch` (rows in the served graph's input schema) in the next
-    /// micro-batch.
+    /// micro-batch, as one job: its rows succeed or fail together.
     pub async fn score(&self, batch: RecordBatch) -> Outcome {
-        let (reply, answer) = oneshot::channel();
-        if self.jobs.send(Job { batch, reply }).await.is_err() {
-            return Err(failure(None, "the server is shutting down"));
+        match self.submit(batch).await {
+            Ok(answer) => answered(answer).await,
+            Err(failed) => Err(failed),
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(failure(None, "the batch was dropped")))
+    }
+
+    /// Scores each row of `batch` as a job of its own (all queued at once,
+    /// so they share micro-batches), so a poisoned message fails alone
+    /// rather than taking its request's other messages with it.
+    pub async fn score_rows(&self, batch: RecordBatch) -> Vec<Outcome> {
+        let mut answers = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            answers.push(self.submit(batch.slice(row, 1)).await);
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(match answer {
+                Ok(answer) => answered(answer).await,
+                Err(failed) => Err(failed),
+            });
+        }
+        outcomes
+    }
+
+    async fn submit(&self, batch: RecordBatch) -> Result<oneshot::Receiver<Outcome>, Failure> {
+        let (reply, answer) = oneshot::channel();
+        match self.jobs.send(Job { batch, reply }).await {
+            Ok(()) => Ok(answer),
+            Err(_) => Err(failure(None, "the server is shutting down")),
+        }
     }
 
     fn record_breakers(&self) {
@@ -173,8 +196,11 @@ impl Engine {
 
     /// One micro-batch on a blocking thread: every job's rows together,
     /// and when a plugin fails, each job alone, so one poisoned message
-    /// does not take its batch-mates' answers with it.
+    /// does not take its batch-mates' answers with it. The retries share
+    /// the micro-batch's one deadline: a guest that hangs costs the worker
+    /// `limits.timeout_ms` once, not once per job.
     fn run_blocking(&self, jobs: Vec<Job>) {
+        let deadline = Instant::now() + self.config.limits.timeout();
         let served = self.served.load_full();
         let rows: usize = jobs.iter().map(|j| j.batch.num_rows()).sum();
         self.metrics.batch_rows.observe(rows as f64);
@@ -184,30 +210,48 @@ impl Engine {
             let batches: Vec<&RecordBatch> = jobs.iter().map(|j| &j.batch).collect();
             arrow::compute::concat_batches(&served.input, batches).ok()
         };
-        if let Some(batch) = together
-            && let Ok(scored) = self.predict(&served, &batch)
-        {
-            let mut offset = 0;
-            for job in jobs {
-                let n = job.batch.num_rows();
-                let _ = job.reply.send(Ok(Scored {
-                    batch: scored.slice(offset, n),
-                    model: served.clone(),
-                }));
-                offset += n;
+        let mut failed_step = None;
+        if let Some(batch) = together {
+            match self.predict(&served, &batch, deadline) {
+                Ok(scored) => {
+                    let mut offset = 0;
+                    for job in jobs {
+                        let n = job.batch.num_rows();
+                        let _ = job.reply.send(Ok(Scored {
+                            batch: scored.slice(offset, n),
+                            model: served.clone(),
+                        }));
+                        offset += n;
+                    }
+                    return;
+                }
+                Err(failed) => failed_step = failed.step,
             }
-            return;
         }
         for job in jobs {
-            let outcome = self.predict(&served, &job.batch).map(|batch| Scored {
-                batch,
-                model: served.clone(),
-            });
+            let outcome = if Instant::now() < deadline {
+                self.predict(&served, &job.batch, deadline)
+                    .map(|batch| Scored {
+                        batch,
+                        model: served.clone(),
+                    })
+            } else {
+                // the batch's time went to a hung guest: no run, no breaker count
+                Err(failure(
+                    failed_step.clone(),
+                    "the micro-batch's deadline passed before this message could be retried alone",
+                ))
+            };
             let _ = job.reply.send(outcome);
         }
     }
 
-    fn predict(&self, served: &Served, batch: &RecordBatch) -> Result<RecordBatch, Failure> {
+    fn predict(
+        &self,
+        served: &Served,
+        batch: &RecordBatch,
+        deadline: Instant,
+    ) -> Result<RecordBatch, Failure> {
         if let Admit::Refuse(step) = self.breakers.admit() {
             self.record_breakers();
             return Err(failure(
@@ -216,7 +260,7 @@ impl Engine {
             ));
         }
         let stop = Stop {
-            deadline: Some(Instant::now() + self.config.limits.timeout()),
+            deadline: Some(deadline),
             cancel: None,
         };
         let result = served.graph.predict(batch, &stop);
@@ -238,6 +282,8 @@ impl Engine {
                 ))
             }
             Err(other) => {
+                // not a plugin's failure: a probe it was must not stay in flight
+                self.breakers.abandoned();
                 tracing::warn!("scoring failed: {other}");
                 Err(failure(None, &other.to_string()))
             }
@@ -245,6 +291,12 @@ impl Engine {
         self.record_breakers();
         outcome
     }
+}
+
+async fn answered(answer: oneshot::Receiver<Outcome>) -> Outcome {
+    answer
+        .await
+        .unwrap_or_else(|_| Err(failure(None, "the batch was dropped")))
 }
 
 fn failure(step: Option<String>, message: &str) -> Failure {

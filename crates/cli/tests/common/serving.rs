@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +27,12 @@ impl Project {
     /// `repeated` signal off (so one message scores as it does in a batch),
     /// trained once and promoted to `production`, with a `predict` token.
     pub fn trained(db: Option<String>) -> Project {
+        Project::trained_with(db, |_| {})
+    }
+
+    /// [`Project::trained`], with `edit` changing the project's files
+    /// (pipeline.toml, policy.toml) before the run.
+    pub fn trained_with(db: Option<String>, edit: impl FnOnce(&Path)) -> Project {
         let dir = tempfile::tempdir().unwrap();
         copy_example(dir.path(), |pipeline| {
             let pipeline = pipeline.replace(
@@ -36,6 +42,7 @@ impl Project {
             assert!(pipeline.contains("repeat_threshold = 1000000"));
             pipeline
         });
+        edit(dir.path());
         let mut project = Project {
             dir,
             db,
@@ -189,6 +196,16 @@ impl Served {
             status,
             serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}")),
         )
+    }
+
+    /// The value of one series of `/metrics` (`name{labels}` exactly as
+    /// exposed), or `None` when it is not there.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let (status, _, text) = self.try_request("GET", "/metrics", None).unwrap();
+        assert_eq!(status, 200, "{text}");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().unwrap())
     }
 }
 
