@@ -539,7 +539,7 @@ impl Lexicon {
             }
         };
         if let Some(ids) = self.first.get(collapsed) {
-            for &id in ids {
+            for &id in ids.iter() {
                 let term = &self.terms[id as usize];
                 let term_runs = &term.words[0].runs;
                 let direct = if shared_first {
@@ -554,7 +554,7 @@ impl Lexicon {
         }
         let last = *collapsed.as_bytes().last()?;
         let candidates = self.rules_by_last.get(last as usize)?;
-        for &(lang, token_tail, term_tail) in candidates {
+        for &(lang, token_tail, term_tail) in candidates.iter() {
             if !langs.has(lang) {
                 continue;
             }
@@ -575,7 +575,7 @@ impl Lexicon {
             let Some(ids) = self.first.get(key.as_str()) else {
                 continue;
             };
-            for &id in ids {
+            for &id in ids.iter() {
                 let term = &self.terms[id as usize];
                 if (term.lang == lang || term.lang == Lang::Any)
                     && fits(
@@ -640,32 +640,60 @@ impl Lexicon {
             return None;
         }
         let rank = |severity: Severity| match severity {
-            Severity::Strong => 0,
+            Severity::Strong => 0u8,
             Severity::Mild => 1,
             Severity::Slur => 2,
         };
-        let from = self
-            .wild_forms()
-            .partition_point(|f| f.letters.len() < letters.len());
-        self.wild_forms()[from..]
+        let key = |id: u32| (rank(self.terms[id as usize].severity), id);
+        let fits = |form: &[char], pattern: &[char]| {
+            form.iter().zip(pattern).all(|(&f, &l)| l == WILD || f == l)
+        };
+        // a term's own form ranks before any inflected one
+        let own = self
+            .wild_terms(letters.len())
             .iter()
-            .take_while(|f| f.letters.len() == letters.len())
-            .filter(|form| {
-                langs.has(self.terms[form.term as usize].lang)
-                    && form
-                        .letters
-                        .iter()
-                        .zip(letters)
-                        .all(|(&f, &l)| l == WILD || f == l)
+            .copied()
+            .filter(|&id| {
+                let term = &self.terms[id as usize];
+                langs.has(term.lang) && fits(&term.words[0].letters, letters)
             })
-            .min_by_key(|form| {
-                (
-                    form.inflected,
-                    rank(self.terms[form.term as usize].severity),
-                    form.term,
-                )
-            })
-            .map(|form| form.term)
+            .min_by_key(|&id| key(id));
+        if own.is_some() {
+            return own;
+        }
+        // inflected forms: a term's letters less a rule's term tail, plus
+        // its token tail (`f**king`: `fuck` less ``, plus `ing`), made
+        // here rather than stored (there are some 16,000 of them)
+        let mut best: Option<(u8, u32)> = None;
+        for lang in [Lang::En, Lang::Es] {
+            for &(token_tail, term_tail) in rules(lang) {
+                let Some(stem) = letters.len().checked_sub(token_tail.chars().count()) else {
+                    continue;
+                };
+                if !letters[stem..]
+                    .iter()
+                    .zip(token_tail.chars())
+                    .all(|(&l, t)| l == WILD || l == t)
+                {
+                    continue;
+                }
+                let tail = term_tail.chars().count();
+                for &id in self.wild_terms(stem + tail) {
+                    let term = &self.terms[id as usize];
+                    let term_letters = &term.words[0].letters;
+                    if (term.lang == lang || term.lang == Lang::Any)
+                        && langs.has(term.lang)
+                        && term_letters.len() > tail + 1
+                        && term_letters[stem..].iter().copied().eq(term_tail.chars())
+                        && fits(&term_letters[..stem], &letters[..stem])
+                        && best.is_none_or(|best| key(id) < best)
+                    {
+                        best = Some(key(id));
+                    }
+                }
+            }
+        }
+        best.map(|(_, id)| id)
     }
 
     /// Whether a collapsed word can start any term (or be an inflection of
@@ -832,4 +860,93 @@ fn read(syms: &[Sym], ranges: &[(u32, u32)], ambiguous: &[u32], variant: u32, ou
 fn read_primary(syms: &[Sym], token: Token, out: &mut Canon) {
     read(syms, &[(token.a, token.b)], &[], 0, out);
     out.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A word form: letters, made by an inflection rule, term id.
+    type Form = (Vec<char>, bool, u32);
+
+    /// Every word form a wildcard word may stand for, as once stored: each
+    /// wildcard term's letters (not inflected), and each with one rule of
+    /// its language applied (inflected), with the term's id.
+    fn stored_forms(lexicon: &Lexicon) -> Vec<Form> {
+        let mut forms = Vec::new();
+        for (id, term) in lexicon.terms.iter().enumerate() {
+            let letters = &term.words[0].letters;
+            if term.words.len() != 1 || !letters.iter().all(|c| c.is_alphabetic()) {
+                continue;
+            }
+            forms.push((letters.to_vec(), false, id as u32));
+            for lang in [Lang::En, Lang::Es] {
+                if term.lang != lang && term.lang != Lang::Any {
+                    continue;
+                }
+                for (token_tail, term_tail) in rules(lang) {
+                    let tail: Vec<char> = term_tail.chars().collect();
+                    if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
+                        continue;
+                    }
+                    let mut form = letters[..letters.len() - tail.len()].to_vec();
+                    form.extend(token_tail.chars());
+                    forms.push((form, true, id as u32));
+                }
+            }
+        }
+        forms
+    }
+
+    /// `match_wild` picks what the least (inflected, severity rank, term)
+    /// of the stored forms that fit would be, for a pattern made from
+    /// every form (its second letter hidden, and every other form's last
+    /// too), with each language setting in turn.
+    #[test]
+    fn wildcards_rank_as_the_stored_forms_did() {
+        let lexicon = Lexicon::builtin();
+        let forms = stored_forms(&lexicon);
+        assert!(forms.len() > 10_000, "{}", forms.len());
+        let mut by_len: std::collections::HashMap<usize, Vec<&Form>> = Default::default();
+        for form in &forms {
+            by_len.entry(form.0.len()).or_default().push(form);
+        }
+        let rank = |id: u32| match lexicon.terms[id as usize].severity {
+            Severity::Strong => 0,
+            Severity::Mild => 1,
+            Severity::Slur => 2,
+        };
+        let (mut checked, mut found) = (0, 0);
+        for (i, (form, _, _)) in forms.iter().enumerate() {
+            if form.len() < 4 {
+                continue;
+            }
+            let mut pattern = form.clone();
+            pattern[1] = WILD;
+            if i % 2 == 1 {
+                pattern[form.len() - 1] = WILD;
+            }
+            let langs = [Langs::EN, Langs::ES, Langs::BOTH][i % 3];
+            let expected = by_len[&pattern.len()]
+                .iter()
+                .filter(|(letters, _, id)| {
+                    langs.has(lexicon.terms[*id as usize].lang)
+                        && letters
+                            .iter()
+                            .zip(&pattern)
+                            .all(|(&f, &l)| l == WILD || f == l)
+                })
+                .min_by_key(|&&&(_, inflected, id)| (inflected, rank(id), id))
+                .map(|&&(_, _, id)| id);
+            assert_eq!(
+                lexicon.match_wild(&pattern, langs),
+                expected,
+                "{}",
+                pattern.iter().collect::<String>()
+            );
+            checked += 1;
+            found += usize::from(expected.is_some());
+        }
+        assert!(checked > 10_000 && found > 5_000, "{checked} {found}");
+    }
 }

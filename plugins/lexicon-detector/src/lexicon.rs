@@ -10,10 +10,15 @@
 //! `fuck` and `ass`, while `as`, `but`, `bob`, `con` and `Niger` do not
 //! match `ass`, `butt`, `boob`, `coon`, `nigger`, and words that merely
 //! double a letter (`rapping`, `annals`) do not match `raping`, `anal`.
+//!
+//! The built-in lists' tables are built by build.rs with this very code and
+//! emitted as statics (see `builtin.rs`): every session is a fresh Wasm
+//! instance, and parsing the lists in `open` cost over a millisecond. So
+//! every table here is a `Cow`: borrowed from those statics, owned when
+//! built at run time from extra lists.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
 
 use crate::normalize::{Class, Sym, symbols};
 
@@ -298,11 +303,11 @@ pub(crate) fn rules(lang: Lang) -> &'static [(&'static str, &'static str)] {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Word {
     /// Canonical letters, runs kept (`asshole`).
-    pub letters: Box<[char]>,
+    pub letters: Cow<'static, [char]>,
     /// Runs squashed (`ashole`): the index key.
-    pub collapsed: Box<str>,
+    pub collapsed: Cow<'static, str>,
     /// Length of each run of `collapsed`, capped at 255.
-    pub runs: Box<[u8]>,
+    pub runs: Cow<'static, [u8]>,
 }
 
 impl Word {
@@ -339,8 +344,8 @@ pub(crate) fn collapse(letters: &[char], collapsed: &mut String, runs: &mut Vec<
 /// Which (first, second, third) letter triples start a term's collapsed
 /// first word. Letters a–z and ñ have their own slot; any other character
 /// shares one "other" slot, so the table errs on the side of "maybe".
-#[derive(Debug, Clone)]
-pub(crate) struct PrefixTable(Box<[u32]>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PrefixTable(pub(crate) Cow<'static, [u32]>);
 
 const SLOTS: usize = 28;
 /// Bit for "the word ends after two letters".
@@ -348,7 +353,7 @@ const END: u32 = 1 << 28;
 
 impl Default for PrefixTable {
     fn default() -> Self {
-        PrefixTable(vec![0; SLOTS * SLOTS].into_boxed_slice())
+        PrefixTable(Cow::Owned(vec![0; SLOTS * SLOTS]))
     }
 }
 
@@ -366,7 +371,7 @@ impl PrefixTable {
         let mut chars = word.chars();
         if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
             let bit = chars.next().map_or(END, |c| 1 << slot(c));
-            self.0[slot(a) * SLOTS + slot(b)] |= bit;
+            self.0.to_mut()[slot(a) * SLOTS + slot(b)] |= bit;
         }
     }
 
@@ -383,18 +388,18 @@ impl PrefixTable {
 }
 
 /// A term of a list.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Term {
     /// As written in the list.
-    pub text: String,
+    pub text: Cow<'static, str>,
     pub lang: Lang,
     pub severity: Severity,
     pub category: Category,
     /// `lexicon.<category>.<lang>.<id>`.
-    pub rule_id: String,
+    pub rule_id: Cow<'static, str>,
     /// Index of `rule_id` in the sorted list of distinct rule ids.
     pub(crate) rule: u32,
-    pub(crate) words: Vec<Word>,
+    pub(crate) words: Cow<'static, [Word]>,
 }
 
 impl Term {
@@ -410,60 +415,92 @@ impl Term {
     }
 }
 
-/// A word form for wildcard matching (`f*ck`): a term word with one
-/// inflection applied, letters uncollapsed.
-#[derive(Debug, Clone)]
-pub(crate) struct WildForm {
-    pub letters: Box<[char]>,
-    pub term: u32,
-    /// Made by an inflection rule (ranks after the term's own form).
-    pub inflected: bool,
-}
-
 /// FNV-1a: the keys are short and trusted (built from the lists), so a
-/// cheap hash beats SipHash in the per-token lookups.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
+/// cheap hash beats SipHash in the per-token lookups. 64-bit on every
+/// target, so the tables build.rs lays out are the ones a Wasm guest
+/// probes.
+#[inline]
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut hash = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = hash;
-    }
+    hash
 }
 
-pub(crate) type FnvMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+/// A read-only map from strings: open addressing with linear probing, at
+/// most half full. Unlike a `HashMap` it can be a static (build.rs emits
+/// the built-in lists' maps), and its layout is deterministic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StrMap<V: Clone + 'static> {
+    /// Power-of-two length: index into `entries` + 1, or 0 for empty.
+    pub(crate) slots: Cow<'static, [u32]>,
+    /// Sorted by key.
+    pub(crate) entries: Cow<'static, [(Cow<'static, str>, V)]>,
+}
+
+impl<V: Clone + 'static> StrMap<V> {
+    /// Keys must be distinct.
+    pub(crate) fn new(mut entries: Vec<(Cow<'static, str>, V)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let len = (entries.len() * 2).next_power_of_two();
+        let mut slots = vec![0u32; len];
+        for (i, (key, _)) in entries.iter().enumerate() {
+            let mut at = fnv1a(key.as_bytes()) as usize & (len - 1);
+            while slots[at] != 0 {
+                at = (at + 1) & (len - 1);
+            }
+            slots[at] = i as u32 + 1;
+        }
+        StrMap {
+            slots: Cow::Owned(slots),
+            entries: Cow::Owned(entries),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        let mask = self.slots.len() - 1;
+        let mut at = fnv1a(key.as_bytes()) as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return None;
+            }
+            let (k, v) = &self.entries[slot as usize - 1];
+            if k.as_ref() == key {
+                return Some(v);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_ref())
+    }
+}
 
 /// A term's identity for de-duplication: language and canonical words.
-type TermForm = (Lang, Vec<Box<[char]>>);
+type TermForm = (Lang, Vec<Cow<'static, [char]>>);
 
-/// The terms and their index. Build once (in `open`), share, match many.
+/// The terms and their index: built at compile time for the built-in lists
+/// ([`Lexicon::builtin`]), in `open` when extra lists are given; shared,
+/// matched many times.
 #[derive(Debug, Clone)]
 pub struct Lexicon {
-    pub(crate) terms: Vec<Term>,
+    pub(crate) terms: Cow<'static, [Term]>,
     /// Collapsed first word → terms starting with it, most specific
     /// (longest runs) first.
-    pub(crate) first: FnvMap<Box<str>, Vec<u32>>,
+    pub(crate) first: StrMap<Cow<'static, [u32]>>,
     /// Words that never fire, exact canonical letters (`butter`, `cocky`),
     /// with the languages (`Langs` bits) whose lists declared them.
-    pub(crate) innocent_words: FnvMap<Box<str>, u8>,
+    pub(crate) innocent_words: StrMap<u8>,
     /// Phrases whose words never fire together (`cum laude`), collapsed.
-    pub(crate) innocent_phrases: Vec<Vec<Box<str>>>,
-    /// Word forms for wildcard matching, built on the first word with a
-    /// `*` (rare), so that `open` does not pay for them.
-    pub(crate) wild_forms: OnceLock<Vec<WildForm>>,
+    pub(crate) innocent_phrases: Cow<'static, [Cow<'static, [Cow<'static, str>]>]>,
+    /// Single-word terms of letters only, by the number of their letters
+    /// (then list order): the candidates of a wildcard word (`f*ck`).
+    pub(crate) wild_terms: Cow<'static, [u32]>,
     /// First three letters of every collapsed first word (two for
     /// two-letter words) as a bit table: a filter before any hash lookup.
     pub(crate) prefixes: PrefixTable,
@@ -471,11 +508,11 @@ pub struct Lexicon {
     pub(crate) compound_prefixes: PrefixTable,
     /// Inflection rules of both languages by the last byte of their token
     /// tail, so a word only tries the rules that can fit its ending.
-    pub(crate) rules_by_last: Vec<Vec<(Lang, &'static str, &'static str)>>,
+    pub(crate) rules_by_last: Cow<'static, [RulesEnding]>,
     /// Distinct rule ids, sorted; `Term::rule` indexes this.
-    pub(crate) rule_ids: Vec<String>,
+    pub(crate) rule_ids: Cow<'static, [Cow<'static, str>]>,
     /// Highest severity per rule index.
-    pub(crate) rule_severity: Vec<Severity>,
+    pub(crate) rule_severity: Cow<'static, [Severity]>,
     /// Rule index of [`TARGETED_RULE`].
     pub(crate) targeted_rule: u32,
 }
@@ -484,6 +521,10 @@ pub struct Lexicon {
 /// `eres un imbécil`): a second-person word within [`TARGET_WINDOW`]
 /// words of it. Weighs as a mild term.
 pub const TARGETED_RULE: &str = "lexicon.insult.targeted";
+
+/// Inflection rules whose token tail ends in one byte: (language, token
+/// tail, term tail).
+pub(crate) type RulesEnding = Cow<'static, [(Lang, &'static str, &'static str)]>;
 
 /// A term list to build a lexicon from.
 #[derive(Debug, Clone, Copy)]
@@ -494,20 +535,7 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
-static BUILTIN: OnceLock<Arc<Lexicon>> = OnceLock::new();
-
 impl Lexicon {
-    /// The built-in English and Spanish lists, built once per process.
-    pub fn builtin() -> Arc<Lexicon> {
-        BUILTIN
-            .get_or_init(|| {
-                Arc::new(
-                    Lexicon::build(&Self::builtin_sources()).expect("built-in lists are valid"),
-                )
-            })
-            .clone()
-    }
-
     /// The built-in lists as sources, to build on with extra lists.
     pub fn builtin_sources() -> [Source<'static>; 2] {
         [
@@ -532,7 +560,7 @@ impl Lexicon {
         let mut terms: Vec<Term> = Vec::new();
         // (language, canonical words) → index in `terms`
         let mut by_form: HashMap<TermForm, usize> = HashMap::new();
-        let mut innocent_words: FnvMap<Box<str>, u8> = FnvMap::default();
+        let mut innocent_words: HashMap<String, u8> = HashMap::new();
         let mut innocent_phrases = Vec::new();
         let mut syms = Vec::new();
         for source in sources {
@@ -568,12 +596,11 @@ impl Lexicon {
                                 Lang::Any => Langs::BOTH.0,
                             };
                             *innocent_words
-                                .entry(words[0].letters.iter().collect::<String>().into())
+                                .entry(words[0].letters.iter().collect::<String>())
                                 .or_default() |= bits;
                         }
-                        _ => {
-                            innocent_phrases.push(words.into_iter().map(|w| w.collapsed).collect())
-                        }
+                        _ => innocent_phrases
+                            .push(Cow::Owned(words.into_iter().map(|w| w.collapsed).collect())),
                     }
                     continue;
                 }
@@ -594,7 +621,8 @@ impl Lexicon {
                 if words.is_empty() {
                     return Err(format!("{}: `{text}` has no letters to match", at()));
                 }
-                let form: Vec<Box<[char]>> = words.iter().map(|w| w.letters.clone()).collect();
+                let form: Vec<Cow<'static, [char]>> =
+                    words.iter().map(|w| w.letters.clone()).collect();
                 let existing = by_form.get(&(source.lang, form.clone())).copied();
                 let category = match existing {
                     Some(existing) if !categorised => terms[existing].category,
@@ -610,18 +638,18 @@ impl Lexicon {
                     Some(existing) => {
                         terms[existing].severity = severity;
                         terms[existing].category = category;
-                        terms[existing].rule_id = rule_id;
+                        terms[existing].rule_id = rule_id.into();
                     }
                     None => {
                         by_form.insert((source.lang, form), terms.len());
                         terms.push(Term {
-                            text: text.to_string(),
+                            text: text.to_string().into(),
                             lang: source.lang,
                             severity,
                             category,
-                            rule_id,
+                            rule_id: rule_id.into(),
                             rule: 0,
-                            words,
+                            words: words.into(),
                         });
                     }
                 }
@@ -632,15 +660,16 @@ impl Lexicon {
 
     fn index(
         mut terms: Vec<Term>,
-        innocent_words: FnvMap<Box<str>, u8>,
-        innocent_phrases: Vec<Vec<Box<str>>>,
+        innocent_words: HashMap<String, u8>,
+        innocent_phrases: Vec<Cow<'static, [Cow<'static, str>]>>,
     ) -> Lexicon {
-        let mut rule_ids: Vec<String> = terms.iter().map(|t| t.rule_id.clone()).collect();
-        rule_ids.push(TARGETED_RULE.to_string());
+        let mut rule_ids: Vec<Cow<'static, str>> =
+            terms.iter().map(|t| t.rule_id.clone()).collect();
+        rule_ids.push(TARGETED_RULE.into());
         rule_ids.sort();
         rule_ids.dedup();
         let targeted_rule = rule_ids
-            .binary_search_by(|id| id.as_str().cmp(TARGETED_RULE))
+            .binary_search_by(|id| id.as_ref().cmp(TARGETED_RULE))
             .expect("targeted rule listed") as u32;
         let mut rule_severity = vec![Severity::Mild; rule_ids.len()];
         for term in &mut terms {
@@ -650,7 +679,7 @@ impl Lexicon {
             let slot = &mut rule_severity[term.rule as usize];
             *slot = (*slot).max(term.severity);
         }
-        let mut first: FnvMap<Box<str>, Vec<u32>> = FnvMap::default();
+        let mut first: HashMap<Cow<'static, str>, Vec<u32>> = HashMap::new();
         for (id, term) in terms.iter().enumerate() {
             first
                 .entry(term.words[0].collapsed.clone())
@@ -674,6 +703,12 @@ impl Lexicon {
                 )
             });
         }
+        let first = StrMap::new(
+            first
+                .into_iter()
+                .map(|(key, ids)| (key, Cow::Owned(ids)))
+                .collect(),
+        );
         let mut prefixes = PrefixTable::default();
         for key in first.keys() {
             prefixes.insert(key);
@@ -682,76 +717,51 @@ impl Lexicon {
         for term in terms.iter().filter(|t| t.compounds()) {
             compound_prefixes.insert(&term.words[0].collapsed);
         }
-        let mut rules_by_last = vec![Vec::new(); 128];
+        let mut wild_terms: Vec<u32> = (0..terms.len() as u32)
+            .filter(|&id| {
+                let words = &terms[id as usize].words;
+                words.len() == 1 && words[0].letters.iter().all(|c| c.is_alphabetic())
+            })
+            .collect();
+        wild_terms.sort_by_key(|&id| terms[id as usize].words[0].letters.len());
+        let mut rules_by_last: Vec<RulesEnding> = vec![Cow::Borrowed(&[]); 128];
         for lang in [Lang::En, Lang::Es] {
             for &(token_tail, term_tail) in rules(lang) {
                 let last = *token_tail
                     .as_bytes()
                     .last()
                     .expect("rule tails are not empty");
-                rules_by_last[last as usize].push((lang, token_tail, term_tail));
+                rules_by_last[last as usize]
+                    .to_mut()
+                    .push((lang, token_tail, term_tail));
             }
         }
         Lexicon {
-            terms,
+            terms: terms.into(),
             first,
-            innocent_words,
-            innocent_phrases,
-            wild_forms: OnceLock::new(),
+            innocent_words: StrMap::new(
+                innocent_words
+                    .into_iter()
+                    .map(|(word, langs)| (word.into(), langs))
+                    .collect(),
+            ),
+            innocent_phrases: innocent_phrases.into(),
+            wild_terms: wild_terms.into(),
             prefixes,
             compound_prefixes,
-            rules_by_last,
-            rule_ids,
-            rule_severity,
+            rules_by_last: rules_by_last.into(),
+            rule_ids: rule_ids.into(),
+            rule_severity: rule_severity.into(),
             targeted_rule,
         }
     }
 
-    /// Every single-word term's letters and their inflected forms, sorted
-    /// by length, for [`Lexicon::match_wild`](crate::Lexicon).
-    pub(crate) fn wild_forms(&self) -> &[WildForm] {
-        self.wild_forms.get_or_init(|| {
-            let mut wild_forms = Vec::new();
-            for (id, term) in self.terms.iter().enumerate() {
-                if term.words.len() != 1 || !term.words[0].letters.iter().all(|c| c.is_alphabetic())
-                {
-                    continue;
-                }
-                let letters = &term.words[0].letters;
-                wild_forms.push(WildForm {
-                    letters: letters.clone(),
-                    term: id as u32,
-                    inflected: false,
-                });
-                for lang in [Lang::En, Lang::Es] {
-                    if term.lang != lang && term.lang != Lang::Any {
-                        continue;
-                    }
-                    for (token_tail, term_tail) in rules(lang) {
-                        let tail: Vec<char> = term_tail.chars().collect();
-                        if letters.len() <= tail.len() + 1 || !letters.ends_with(&tail) {
-                            continue;
-                        }
-                        let mut form: Vec<char> = letters[..letters.len() - tail.len()].to_vec();
-                        form.extend(token_tail.chars());
-                        wild_forms.push(WildForm {
-                            letters: form.into(),
-                            term: id as u32,
-                            inflected: true,
-                        });
-                    }
-                }
-            }
-            wild_forms.sort_by(|a, b| {
-                a.letters
-                    .len()
-                    .cmp(&b.letters.len())
-                    .then(a.inflected.cmp(&b.inflected))
-                    .then(a.term.cmp(&b.term))
-            });
-            wild_forms.dedup_by(|a, b| a.letters == b.letters && a.term == b.term);
-            wild_forms
-        })
+    /// The wildcard candidates (the `wild_terms` field) of `len` letters.
+    pub(crate) fn wild_terms(&self, len: usize) -> &[u32] {
+        let len_of = |id: &u32| self.terms[*id as usize].words[0].letters.len();
+        let from = self.wild_terms.partition_point(|id| len_of(id) < len);
+        let count = self.wild_terms[from..].partition_point(|id| len_of(id) == len);
+        &self.wild_terms[from..from + count]
     }
 
     /// All terms.
@@ -836,7 +846,7 @@ mod tests {
         let lexicon = Lexicon::builtin();
         assert!(lexicon.count(Lang::En) > 100, "{}", lexicon.count(Lang::En));
         assert!(lexicon.count(Lang::Es) > 30, "{}", lexicon.count(Lang::Es));
-        let ids: Vec<&str> = lexicon.terms().iter().map(|t| t.rule_id.as_str()).collect();
+        let ids: Vec<&str> = lexicon.terms().iter().map(|t| t.rule_id.as_ref()).collect();
         assert!(ids.contains(&"lexicon.profanity.en.fuck"));
         assert!(ids.contains(&"lexicon.sexual.en.blow-job"));
         assert!(ids.contains(&"lexicon.insult.es.cabron"));

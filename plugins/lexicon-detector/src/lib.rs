@@ -7,6 +7,7 @@
 //! The matcher is plain Rust ([`Lexicon::builtin`], [`Lexicon::detect`]) so
 //! that native benchmarks and tools run the very code the plugin runs.
 
+mod builtin;
 mod detect;
 mod lexicon;
 pub mod normalize;
