@@ -23,7 +23,7 @@ use sluice_store::{NewPrediction, PredictionLog, prediction_text_hash};
 
 use crate::auth::{Auth, Caller, Denied, Role};
 use crate::config::{Action, Config};
-use crate::engine::{Engine, Failure, Served};
+use crate::engine::{Candidate, Engine, Failure, Served};
 use crate::metrics::RequestLabels;
 
 /// What every handler shares.
@@ -78,6 +78,9 @@ pub fn router(state: Shared) -> axum::Router {
         .route("/v1/review", get(review_queue))
         .route("/v1/review/{request_id}", post(review_decide))
         .route("/v1/admin/status", get(admin_status))
+        .route("/v1/admin/deploy", post(admin_deploy))
+        .route("/v1/admin/rollback", post(admin_rollback))
+        .route("/v1/admin/deployments", get(admin_deployments))
         .route("/v1/admin/reload", post(admin_reload))
         .route("/v1/admin/purge-texts", post(admin_purge_texts))
         .layer(DefaultBodyLimit::max(limit))
@@ -385,27 +388,60 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// A decision for message `row` of a scored batch, or the fail-safe.
+/// The policy's action for row `row` of a scored batch, its score, whether
+/// the model predicted the positive class, and the rules that fired.
+pub(crate) fn judged(
+    config: &crate::Config,
+    batch: &RecordBatch,
+    row: usize,
+) -> (Action, Option<f64>, bool, Vec<String>) {
+    let score = score_at(batch, row);
+    let positive = predicted_positive(batch, row);
+    let mut rules = detector_rules(batch, row);
+    if positive {
+        rules.push(format!("model.{}", config.service.positive_label));
+    }
+    let action = config.policy.decide(score.unwrap_or(0.0), &rules);
+    (action, score, positive, rules)
+}
+
+/// Which graph a message went to, and as which variant.
+struct Route {
+    served: Arc<Served>,
+    variant: String,
+    candidate: Option<Arc<Candidate>>,
+}
+
+impl Route {
+    fn of(engine: &Engine, message: &Message, request_id: &str) -> Route {
+        let user = message.user_id.as_deref().unwrap_or(request_id);
+        let (served, variant, candidate) = engine.route(user);
+        Route {
+            served,
+            variant,
+            candidate,
+        }
+    }
+}
+
+/// A decision for message `row` of a scored batch, or the fail-safe; kept
+/// in the prediction log and, during a deployment, in its comparison.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     state: &AppState,
     engine: &Engine,
     request_id: String,
     message: &Message,
+    route: &Route,
     outcome: Result<(&RecordBatch, &Served), &Failure>,
     row: usize,
     started: Instant,
 ) -> Value {
     let config = &engine.config;
-    let variant = variant(&engine.reference);
+    let variant = route.variant.clone();
     let (label, score, action, rules, model, fail_safe) = match outcome {
         Ok((batch, served)) => {
-            let score = score_at(batch, row);
-            let positive = predicted_positive(batch, row);
-            let mut rules = detector_rules(batch, row);
-            if positive {
-                rules.push(format!("model.{}", config.service.positive_label));
-            }
-            let action = config.policy.decide(score.unwrap_or(0.0), &rules);
+            let (action, score, positive, rules) = judged(config, batch, row);
             let label = if positive {
                 &config.service.positive_label
             } else {
@@ -422,7 +458,7 @@ fn decide(
         }
         Err(_) => {
             engine.metrics.fail_safe.inc();
-            let served = engine.served.load();
+            let served = &route.served;
             (
                 "unknown".to_string(),
                 None,
@@ -435,6 +471,24 @@ fn decide(
     };
     let elapsed = started.elapsed();
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if let Some(candidate) = &route.candidate {
+        let comparison = &candidate.comparison;
+        if Arc::ptr_eq(&route.served, &candidate.served) {
+            comparison.record_candidate(action, score, elapsed, fail_safe);
+        } else {
+            comparison.record_production(action, score, elapsed, fail_safe);
+            if candidate.deployment.mode == sluice_store::DeploymentMode::Shadow
+                && !fail_safe
+                && let Ok(rows) = decode_rows(
+                    &candidate.served,
+                    &message_rows(std::slice::from_ref(message)),
+                    "body",
+                )
+            {
+                engine.mirror(candidate, rows, label == config.service.positive_label);
+            }
+        }
+    }
     state.log.log(NewPrediction {
         request_id: request_id.clone(),
         at: now_ms(),
@@ -469,17 +523,17 @@ fn decide(
     answer
 }
 
-fn variant(reference: &ModelRef) -> String {
-    match &reference.version {
-        VersionRef::Alias(alias) => alias.clone(),
-        VersionRef::Number(n) => format!("version-{n}"),
-    }
-}
-
-fn observe(engine: &Engine, route: &str, action: &str, status: StatusCode, started: Instant) {
+fn observe(
+    engine: &Engine,
+    route: &str,
+    variant: Option<&str>,
+    action: &str,
+    status: StatusCode,
+    started: Instant,
+) {
     let labels = RequestLabels {
         route: route.to_string(),
-        variant: variant(&engine.reference),
+        variant: variant.map_or_else(|| engine.production_variant(), str::to_string),
         action: action.to_string(),
         status: status.as_u16().to_string(),
     };
@@ -494,15 +548,18 @@ where
 {
     let started = Instant::now();
     let result = handler.await;
-    let (response, action, status) = match result {
-        Ok((body, action)) => (Json(body).into_response(), action, StatusCode::OK),
+    let (response, variant, action, status) = match result {
+        Ok((body, action)) => {
+            let variant = body["variant"].as_str().map(str::to_string);
+            (Json(body).into_response(), variant, action, StatusCode::OK)
+        }
         Err(error) => {
             let status = error.status;
-            (error.into_response(), "none", status)
+            (error.into_response(), None, "none", status)
         }
     };
     if let Some(engine) = state.engine.get() {
-        observe(engine, route, action, status, started);
+        observe(engine, route, variant.as_deref(), action, status, started);
     }
     response
 }
@@ -519,18 +576,20 @@ async fn moderate(
         let value = json_body(body)?;
         let message = message(&value, "", engine.config.limits.text_chars)?;
         let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
-        let served = engine.served.load_full();
+        let request_id = state.request_id();
+        let route = Route::of(engine, &message, &request_id);
         let batch = decode_rows(
-            &served,
+            &route.served,
             &message_rows(std::slice::from_ref(&message)),
             "body",
         )?;
-        let outcome = engine.score(batch).await;
+        let outcome = engine.score(route.served.clone(), batch).await;
         let answer = decide(
             &state,
             engine,
-            state.request_id(),
+            request_id,
             &message,
+            &route,
             outcome.as_ref().map(|s| (&s.batch, s.model.as_ref())),
             0,
             started,
@@ -581,18 +640,30 @@ async fn moderate_batch(
             .map(|(i, item)| message(item, &format!("messages[{i}]."), text_chars))
             .collect::<Result<Vec<_>, _>>()?;
         let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
-        let served = engine.served.load_full();
-        let batch = decode_rows(&served, &message_rows(&messages), "messages")?;
-        // a message per job: a poisoned one gets the fail-safe alone
-        let outcomes = engine.score_rows(batch).await;
         let batch_id = state.request_id();
-        let results: Vec<Value> = (messages.iter().zip(&outcomes).enumerate())
-            .map(|(row, (message, outcome))| {
+        let ids: Vec<String> = (0..messages.len())
+            .map(|row| format!("{batch_id}.{row}"))
+            .collect();
+        // each message routed by its user, and a job of its own: a
+        // poisoned one gets the fail-safe alone
+        let routes: Vec<Route> = (messages.iter().zip(&ids))
+            .map(|(message, id)| Route::of(engine, message, id))
+            .collect();
+        let mut jobs = Vec::with_capacity(messages.len());
+        for (i, (message, route)) in messages.iter().zip(&routes).enumerate() {
+            let rows = message_rows(std::slice::from_ref(message));
+            let batch = decode_rows(&route.served, &rows, &format!("messages[{i}]"))?;
+            jobs.push((route.served.clone(), batch));
+        }
+        let outcomes = engine.score_rows(jobs).await;
+        let results: Vec<Value> = (messages.iter().zip(&outcomes).zip(routes.iter().zip(ids)))
+            .map(|((message, outcome), (route, id))| {
                 decide(
                     &state,
                     engine,
-                    format!("{batch_id}.{row}"),
+                    id,
                     message,
+                    route,
                     outcome.as_ref().map(|s| (&s.batch, s.model.as_ref())),
                     0,
                     started,
@@ -684,7 +755,7 @@ async fn graph_for(
             e.to_string(),
         )
     })?;
-    let served = Arc::new(Served::new(built));
+    let served = Arc::new(Served::new(built, &engine.config.breaker));
     others.insert((name.to_string(), number), served.clone());
     Ok(served)
 }
@@ -741,7 +812,10 @@ async fn predict(
         let _admitted = engine.admit().ok_or_else(ApiError::overloaded)?;
         let is_served = Arc::ptr_eq(&served, &engine.served.load_full());
         let scored = if is_served {
-            engine.score(batch).await.map(|s| (s.batch, s.model))
+            engine
+                .score(served.clone(), batch)
+                .await
+                .map(|s| (s.batch, s.model))
         } else {
             let graph = served.clone();
             let timeout = engine.config.limits.timeout();
@@ -819,7 +893,7 @@ async fn admin_status(State(state): State<Shared>, headers: HeaderMap) -> Respon
         authorize(&state, &headers, Role::Admin)?;
         let engine = engine(&state)?;
         let served = engine.served.load();
-        let breakers: Vec<Value> = (engine.breakers.phases().into_iter())
+        let breakers: Vec<Value> = (served.breakers.phases().into_iter())
             .map(|(step, phase)| json!({ "step": step, "state": phase_name(phase) }))
             .collect();
         Ok((
@@ -1070,6 +1144,145 @@ async fn review_decide(
         )
         .await?;
         Ok((json!({ "review": record }), "review"))
+    })
+    .await
+}
+
+fn store_error(e: sluice_store::StoreError) -> ApiError {
+    if e.is_conflict() {
+        ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+    } else if e.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+    } else if matches!(e, sluice_store::StoreError::Invalid { .. }) {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", e.to_string())
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store", e.to_string())
+    }
+}
+
+fn registry_error(e: sluice_registry::RegistryError) -> ApiError {
+    match e {
+        sluice_registry::RegistryError::Store(e) => store_error(e),
+        other => ApiError::new(StatusCode::CONFLICT, "refused", other.to_string()),
+    }
+}
+
+/// `POST /v1/admin/deploy {version, canary | ab | shadow, variant?}` (role
+/// `admin`): as `sluice deploy`, for the served model; audited as the token.
+async fn admin_deploy(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/admin/deploy", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let version = value["version"]
+            .as_i64()
+            .ok_or_else(|| ApiError::invalid("version", "`version` must be an integer"))?;
+        let percent = |key: &str| match value.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(key, format!("`{key}` must be a percent"))),
+        };
+        let shadow = value["shadow"].as_bool().unwrap_or(false);
+        let (mode, variant, percent) = match (percent("canary")?, percent("ab")?, shadow) {
+            (Some(p), None, false) => (
+                sluice_store::DeploymentMode::Canary,
+                "canary".to_string(),
+                p,
+            ),
+            (None, Some(p), false) => (
+                sluice_store::DeploymentMode::Ab,
+                value["variant"].as_str().unwrap_or("b").to_string(),
+                p,
+            ),
+            (None, None, true) => (
+                sluice_store::DeploymentMode::Shadow,
+                "shadow".to_string(),
+                0.0,
+            ),
+            _ => {
+                return Err(ApiError::invalid(
+                    "body",
+                    "give exactly one of `canary`, `ab` (percents) or `shadow: true`",
+                ));
+            }
+        };
+        let new = sluice_store::NewDeployment {
+            model: engine.reference.name.clone(),
+            version,
+            mode,
+            variant,
+            percent,
+        };
+        let record = sluice_registry::rollout::deploy(&engine.store, &new, &caller.actor())
+            .await
+            .map_err(registry_error)?;
+        Ok((json!({ "deployment": record }), "admin"))
+    })
+    .await
+}
+
+/// `POST /v1/admin/rollback {reason?}` (role `admin`): as `sluice rollback`
+/// for the served model, with this server's comparison as the figures.
+async fn admin_rollback(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    measured(&state.clone(), "/v1/admin/rollback", async {
+        let caller = authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let value = json_body(body)?;
+        let reason = value["reason"]
+            .as_str()
+            .unwrap_or("rolled back by an admin");
+        let figures = (engine.candidate.load_full())
+            .map(|c| c.comparison.figures(Default::default()))
+            .unwrap_or_else(|| json!({}));
+        let undone = sluice_registry::rollout::rollback(
+            &engine.store,
+            &engine.reference.name,
+            &caller.actor(),
+            reason,
+            &figures,
+        )
+        .await
+        .map_err(registry_error)?;
+        let body = match undone {
+            sluice_registry::rollout::RolledBack::Deployment(d) => json!({ "deployment": d }),
+            sluice_registry::rollout::RolledBack::Production { from, to } => {
+                json!({ "production": { "from": from, "to": to } })
+            }
+        };
+        Ok((body, "admin"))
+    })
+    .await
+}
+
+/// `GET /v1/admin/deployments` (role `admin`): the served model's
+/// deployments, newest first, and the live comparison of the active one as
+/// this server sees it.
+async fn admin_deployments(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    measured(&state.clone(), "/v1/admin/deployments", async {
+        authorize(&state, &headers, Role::Admin)?;
+        let engine = engine(&state)?;
+        let deployments = (engine.store)
+            .deployments(Some(&engine.reference.name), 50)
+            .await
+            .map_err(store_error)?;
+        let live = engine.candidate.load_full().map(|c| {
+            json!({
+                "deployment": c.deployment.id,
+                "running_s": c.started.elapsed().as_secs_f64(),
+                "figures": c.comparison.figures(Default::default()),
+            })
+        });
+        Ok((json!({ "deployments": deployments, "live": live }), "admin"))
     })
     .await
 }

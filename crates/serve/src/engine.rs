@@ -15,10 +15,14 @@ use sluice_runtime::{Runtime, Stop};
 use sluice_store::Store;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use sluice_pipeline::inference::VersionRef;
+use sluice_store::{DeploymentMode, DeploymentRecord, DeploymentStatus};
+
 use crate::ServeError;
 use crate::breaker::{Admit, Breakers};
 use crate::config::Config;
 use crate::metrics::{Metrics, StepLabels};
+use crate::rollout::{Agreement, Comparison, Verdict, is_candidate};
 
 /// Why a message got the fail-safe answer.
 #[derive(Debug, Clone)]
@@ -38,25 +42,50 @@ pub struct Scored {
     pub model: Arc<Served>,
 }
 
-/// A built, warmed graph and the input schema requests are decoded into.
+/// A built, warmed graph, the input schema requests are decoded into, and
+/// its circuit breakers (one per plugin step; a new version starts with
+/// closed ones, and a candidate's failures never open production's).
 pub struct Served {
     pub graph: InferenceGraph,
     pub input: SchemaRef,
+    pub breakers: Breakers,
 }
 
 impl Served {
-    pub fn new(graph: InferenceGraph) -> Served {
+    pub fn new(graph: InferenceGraph, breaker: &crate::config::Breaker) -> Served {
         let input = Arc::new(Schema::new(
             (graph.inputs().iter())
                 .map(|c| Field::new(&c.name, data_type(c.ty), true))
                 .collect::<Vec<_>>(),
         ));
-        Served { graph, input }
+        Served {
+            graph,
+            input,
+            breakers: Breakers::new(breaker.failures, Duration::from_millis(breaker.cooldown_ms)),
+        }
     }
+}
+
+/// A deployment this server follows: the candidate's graph next to
+/// production's, and the comparison of the two.
+pub struct Candidate {
+    pub deployment: DeploymentRecord,
+    pub served: Arc<Served>,
+    pub comparison: Comparison,
+    pub started: Instant,
+    /// Shadow mode: mirrored rows waiting to be scored off the request path.
+    shadow: Option<mpsc::Sender<(Mirror, Instant)>>,
+}
+
+/// A production answer to be scored again by the shadow.
+struct Mirror {
+    batch: RecordBatch,
+    production_label: bool,
 }
 
 struct Job {
     batch: RecordBatch,
+    model: Arc<Served>,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -76,8 +105,9 @@ pub struct Engine {
     pub config: Config,
     pub reference: ModelRef,
     pub served: ArcSwap<Served>,
+    /// The active deployment of the served model, when following `production`.
+    pub candidate: arc_swap::ArcSwapOption<Candidate>,
     pub metrics: Metrics,
-    pub breakers: Breakers,
     pub runtime: Runtime,
     pub store: Store,
     pub home: std::path::PathBuf,
@@ -87,9 +117,13 @@ pub struct Engine {
 
 /// Builds `source`'s graph with the grants recorded at training and
 /// scores one row through it, so the first request pays no compile.
-fn build_warm(source: &ModelSource, runtime: &Runtime) -> Result<Served, InferenceError> {
+fn build_warm(
+    source: &ModelSource,
+    runtime: &Runtime,
+    breaker: &crate::config::Breaker,
+) -> Result<Served, InferenceError> {
     let graph = InferenceGraph::build(source, runtime, Grants::Recorded)?;
-    let served = Served::new(graph);
+    let served = Served::new(graph, breaker);
     let warm = RecordBatch::new_empty(served.input.clone());
     // a plugin that fails on no rows is the breakers' business, not startup's
     if let Err(e) = served.graph.predict(&warm, &Stop::default()) {
@@ -110,7 +144,8 @@ impl Engine {
         let source = ModelSource::fetch(&store, &home, &reference).await?;
         let built = {
             let runtime = runtime.clone();
-            tokio::task::spawn_blocking(move || build_warm(&source, &runtime))
+            let breaker = config.breaker.clone();
+            tokio::task::spawn_blocking(move || build_warm(&source, &runtime, &breaker))
                 .await
                 .map_err(|e| ServeError::Internal(e.to_string()))??
         };
@@ -118,13 +153,10 @@ impl Engine {
         let metrics = Metrics::new();
         metrics.model_version.set(built.graph.version());
         let engine = Arc::new(Engine {
-            breakers: Breakers::new(
-                config.breaker.failures,
-                Duration::from_millis(config.breaker.cooldown_ms),
-            ),
             config,
             reference,
             served: ArcSwap::from_pointee(built),
+            candidate: Default::default(),
             metrics,
             runtime,
             store,
@@ -137,6 +169,7 @@ impl Engine {
             tokio::spawn(batcher(Arc::downgrade(&engine), receiver.clone()));
         }
         tokio::spawn(follow_alias(Arc::downgrade(&engine)));
+        tokio::spawn(judge(Arc::downgrade(&engine)));
         Ok(engine)
     }
 
@@ -150,10 +183,10 @@ impl Engine {
         (before < self.config.limits.queue_depth).then_some(admitted)
     }
 
-    /// Scores `batch` (rows in the served graph's input schema) in the next
+    /// Scores `batch` (rows in `model`'s input schema) in the next
     /// micro-batch, as one job: its rows succeed or fail together.
-    pub async fn score(&self, batch: RecordBatch) -> Outcome {
-        match self.submit(batch).await {
+    pub async fn score(&self, model: Arc<Served>, batch: RecordBatch) -> Outcome {
+        match self.submit(model, batch).await {
             Ok(answer) => answered(answer).await,
             Err(failed) => Err(failed),
         }
@@ -162,10 +195,10 @@ impl Engine {
     /// Scores each row of `batch` as a job of its own (all queued at once,
     /// so they share micro-batches), so a poisoned message fails alone
     /// rather than taking its request's other messages with it.
-    pub async fn score_rows(&self, batch: RecordBatch) -> Vec<Outcome> {
-        let mut answers = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            answers.push(self.submit(batch.slice(row, 1)).await);
+    pub async fn score_rows(&self, rows: Vec<(Arc<Served>, RecordBatch)>) -> Vec<Outcome> {
+        let mut answers = Vec::with_capacity(rows.len());
+        for (model, row) in rows {
+            answers.push(self.submit(model, row).await);
         }
         let mut outcomes = Vec::with_capacity(answers.len());
         for answer in answers {
@@ -177,20 +210,77 @@ impl Engine {
         outcomes
     }
 
-    async fn submit(&self, batch: RecordBatch) -> Result<oneshot::Receiver<Outcome>, Failure> {
+    async fn submit(
+        &self,
+        model: Arc<Served>,
+        batch: RecordBatch,
+    ) -> Result<oneshot::Receiver<Outcome>, Failure> {
         let (reply, answer) = oneshot::channel();
-        match self.jobs.send(Job { batch, reply }).await {
+        match self
+            .jobs
+            .send(Job {
+                batch,
+                model,
+                reply,
+            })
+            .await
+        {
             Ok(()) => Ok(answer),
             Err(_) => Err(failure(None, "the server is shutting down")),
         }
     }
 
-    fn record_breakers(&self) {
-        for (step, phase) in self.breakers.phases() {
-            self.metrics
-                .breaker_state
+    fn record_breakers(&self, served: &Arc<Served>) {
+        let family = if Arc::ptr_eq(served, &self.served.load()) {
+            &self.metrics.breaker_state
+        } else {
+            &self.metrics.candidate_breaker_state
+        };
+        for (step, phase) in served.breakers.phases() {
+            family
                 .get_or_create(&StepLabels { step })
                 .set(phase.gauge());
+        }
+    }
+
+    /// Which graph answers a message from `user` (its user id, else its
+    /// request id), and the variant it answers as: the candidate's for a
+    /// canary or A/B deployment's share of users (sticky), else production.
+    pub fn route(&self, user: &str) -> (Arc<Served>, String, Option<Arc<Candidate>>) {
+        let production = self.served.load_full();
+        let candidate = self.candidate.load_full();
+        if let Some(c) = &candidate
+            && c.deployment.mode != DeploymentMode::Shadow
+            && is_candidate(user, c.deployment.percent)
+        {
+            return (c.served.clone(), c.deployment.variant.clone(), candidate);
+        }
+        (production, self.production_variant(), candidate)
+    }
+
+    /// The variant production answers as: the alias followed.
+    pub fn production_variant(&self) -> String {
+        match &self.reference.version {
+            VersionRef::Alias(alias) => alias.clone(),
+            VersionRef::Number(n) => format!("version-{n}"),
+        }
+    }
+
+    /// Hands a production answer's rows to the shadow, if one runs; drops
+    /// them when its queue is full (a shadow never slows production).
+    pub fn mirror(&self, candidate: &Candidate, batch: RecordBatch, production_label: bool) {
+        if let Some(shadow) = &candidate.shadow
+            && shadow
+                .try_send((
+                    Mirror {
+                        batch,
+                        production_label,
+                    },
+                    Instant::now(),
+                ))
+                .is_err()
+        {
+            self.metrics.shadow_dropped.inc();
         }
     }
 
@@ -199,9 +289,22 @@ impl Engine {
     /// does not take its batch-mates' answers with it. The retries share
     /// the micro-batch's one deadline: a guest that hangs costs the worker
     /// `limits.timeout_ms` once, not once per job.
-    fn run_blocking(&self, jobs: Vec<Job>) {
+    fn run_blocking(&self, mut jobs: Vec<Job>) {
+        // one group per graph (production, a candidate), each with its own
+        // deadline: a hanging candidate must not take production's time
+        while !jobs.is_empty() {
+            let model = jobs[0].model.clone();
+            let (group, rest): (Vec<Job>, Vec<Job>) = jobs
+                .into_iter()
+                .partition(|j| Arc::ptr_eq(&j.model, &model));
+            self.run_group(&model, group);
+            jobs = rest;
+        }
+    }
+
+    fn run_group(&self, served: &Arc<Served>, jobs: Vec<Job>) {
         let deadline = Instant::now() + self.config.limits.timeout();
-        let served = self.served.load_full();
+        let served = served.clone();
         let rows: usize = jobs.iter().map(|j| j.batch.num_rows()).sum();
         self.metrics.batch_rows.observe(rows as f64);
         let together = if jobs.len() == 1 {
@@ -248,12 +351,12 @@ impl Engine {
 
     fn predict(
         &self,
-        served: &Served,
+        served: &Arc<Served>,
         batch: &RecordBatch,
         deadline: Instant,
     ) -> Result<RecordBatch, Failure> {
-        if let Admit::Refuse(step) = self.breakers.admit() {
-            self.record_breakers();
+        if let Admit::Refuse(step) = served.breakers.admit() {
+            self.record_breakers(served);
             return Err(failure(
                 Some(step.clone()),
                 &format!("the circuit breaker of step `{step}` is open"),
@@ -266,7 +369,7 @@ impl Engine {
         let result = served.graph.predict(batch, &stop);
         let outcome = match result {
             Ok(scored) => {
-                self.breakers.succeeded();
+                served.breakers.succeeded();
                 Ok(scored.batch)
             }
             Err(InferenceError::Plugin { step, error, .. }) => {
@@ -274,7 +377,7 @@ impl Engine {
                     .plugin_failures
                     .get_or_create(&StepLabels { step: step.clone() })
                     .inc();
-                self.breakers.failed(&step);
+                served.breakers.failed(&step);
                 tracing::warn!("step `{step}` failed in the serving path: {error}");
                 Err(failure(
                     Some(step.clone()),
@@ -283,12 +386,12 @@ impl Engine {
             }
             Err(other) => {
                 // not a plugin's failure: a probe it was must not stay in flight
-                self.breakers.abandoned();
+                served.breakers.abandoned();
                 tracing::warn!("scoring failed: {other}");
                 Err(failure(None, &other.to_string()))
             }
         };
-        self.record_breakers();
+        self.record_breakers(served);
         outcome
     }
 }
@@ -350,6 +453,9 @@ async fn follow_alias(engine: std::sync::Weak<Engine>) {
         if let Err(error) = reload_once(&e).await {
             tracing::warn!("reloading {}: {error}", e.reference);
         }
+        if let Err(error) = follow_deployment(&e).await {
+            tracing::warn!("following deployments of {}: {error}", e.reference.name);
+        }
         drop(e);
         tokio::time::sleep(period).await;
     }
@@ -372,7 +478,8 @@ pub async fn reload_once(engine: &Arc<Engine>) -> Result<(), ServeError> {
     }
     let source = ModelSource::fetch(&engine.store, &engine.home, &engine.reference).await?;
     let runtime = engine.runtime.clone();
-    let built = tokio::task::spawn_blocking(move || build_warm(&source, &runtime))
+    let breaker = engine.config.breaker.clone();
+    let built = tokio::task::spawn_blocking(move || build_warm(&source, &runtime, &breaker))
         .await
         .map_err(|e| ServeError::Internal(e.to_string()))??;
     tracing::info!(
@@ -384,4 +491,201 @@ pub async fn reload_once(engine: &Arc<Engine>) -> Result<(), ServeError> {
     engine.metrics.reloads.inc();
     engine.served.store(Arc::new(built));
     Ok(())
+}
+
+/// Follows the model's active deployment (only a server following
+/// `production` takes part): builds and warms a new candidate off the
+/// request path and swaps it in, or drops an ended one.
+async fn follow_deployment(engine: &Arc<Engine>) -> Result<(), ServeError> {
+    if !matches!(&engine.reference.version, VersionRef::Alias(a) if a == "production") {
+        return Ok(());
+    }
+    let active = (engine.store)
+        .active_deployment(&engine.reference.name)
+        .await
+        .map_err(InferenceError::from)?;
+    let current = engine.candidate.load_full();
+    let deployment = match (active, current) {
+        (None, None) => return Ok(()),
+        (None, Some(ended)) => {
+            tracing::info!(
+                "deployment {} of version {} ended: serving production only",
+                ended.deployment.id,
+                ended.deployment.version
+            );
+            engine.candidate.store(None);
+            return Ok(());
+        }
+        (Some(d), Some(c)) if c.deployment.id == d.id => return Ok(()),
+        (Some(d), _) => d,
+    };
+    let reference = ModelRef {
+        name: deployment.model.clone(),
+        version: VersionRef::Number(deployment.version),
+    };
+    let source = ModelSource::fetch(&engine.store, &engine.home, &reference).await?;
+    let runtime = engine.runtime.clone();
+    let breaker = engine.config.breaker.clone();
+    let built = tokio::task::spawn_blocking(move || build_warm(&source, &runtime, &breaker))
+        .await
+        .map_err(|e| ServeError::Internal(e.to_string()))??;
+    let served = Arc::new(built);
+    let shadow = (deployment.mode == DeploymentMode::Shadow).then(|| {
+        let (send, receive) = mpsc::channel(engine.config.rollout.shadow_queue);
+        tokio::spawn(shadow_worker(
+            Arc::downgrade(engine),
+            served.clone(),
+            receive,
+        ));
+        send
+    });
+    tracing::info!(
+        "deployment {}: version {} as `{}` ({}, {} %)",
+        deployment.id,
+        deployment.version,
+        deployment.variant,
+        deployment.mode,
+        deployment.percent
+    );
+    engine.candidate.store(Some(Arc::new(Candidate {
+        deployment,
+        served,
+        comparison: Comparison::default(),
+        started: Instant::now(),
+        shadow,
+    })));
+    Ok(())
+}
+
+/// Scores mirrored production rows with the shadow's graph, one at a time
+/// on a blocking thread of its own, and records them on the candidate's
+/// side; ends when the deployment is dropped.
+async fn shadow_worker(
+    engine: std::sync::Weak<Engine>,
+    served: Arc<Served>,
+    mut mirrored: mpsc::Receiver<(Mirror, Instant)>,
+) {
+    while let Some((mirror, queued)) = mirrored.recv().await {
+        let Some(e) = engine.upgrade() else { return };
+        let graph = served.clone();
+        let scored = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + e.config.limits.timeout();
+            let outcome = e.predict(&graph, &mirror.batch, deadline);
+            (e, outcome, mirror.production_label)
+        })
+        .await;
+        let Ok((e, outcome, production_label)) = scored else {
+            continue;
+        };
+        let Some(candidate) = e.candidate.load_full() else {
+            continue;
+        };
+        if !Arc::ptr_eq(&candidate.served, &served) {
+            return;
+        }
+        let (action, score, label, fail_safe) = match &outcome {
+            Ok(batch) => {
+                let (action, score, positive, _) = crate::api::judged(&e.config, batch, 0);
+                (action, score, Some(positive), false)
+            }
+            Err(_) => (e.config.fail_safe.action, None, None, true),
+        };
+        candidate
+            .comparison
+            .record_candidate(action, score, queued.elapsed(), fail_safe);
+        if let Some(label) = label {
+            candidate.comparison.mirrored(label == production_label);
+        }
+    }
+}
+
+/// Every `rollout.check_ms`, judges the candidate against production and,
+/// with `rollout.auto`, rolls it back or promotes it. Each server judges
+/// on the traffic it saw; ending a deployment is conditional in the store,
+/// so of several servers deciding at once one acts and the others follow.
+async fn judge(engine: std::sync::Weak<Engine>) {
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        let period = Duration::from_millis(e.config.rollout.check_ms);
+        if e.config.rollout.auto
+            && let Some(candidate) = e.candidate.load_full()
+            && let Err(error) = judge_once(&e, &candidate).await
+        {
+            tracing::warn!("judging deployment {}: {error}", candidate.deployment.id);
+        }
+        drop(e);
+        tokio::time::sleep(period).await;
+    }
+}
+
+async fn judge_once(engine: &Arc<Engine>, candidate: &Candidate) -> Result<(), ServeError> {
+    let d = &candidate.deployment;
+    let agreement = |version: Option<i64>, variant: String| {
+        let store = engine.store.clone();
+        let model = d.model.clone();
+        let since = d.created_at;
+        async move {
+            let Some(version) = version else {
+                return Ok(Agreement::default());
+            };
+            let (verdicts, agreed) = store
+                .feedback_agreement(&model, version, &variant, since)
+                .await?;
+            Ok::<_, sluice_store::StoreError>(Agreement { verdicts, agreed })
+        }
+    };
+    let agreements = (
+        agreement(d.baseline, engine.production_variant()).await?,
+        agreement(Some(d.version), d.variant.clone()).await?,
+    );
+    let verdict = candidate.comparison.judge(
+        &engine.config.rollout,
+        agreements,
+        candidate.started.elapsed(),
+    );
+    let figures = candidate.comparison.figures(agreements);
+    let actor = format!("serve/{}", engine.config.service.name);
+    let ended = match verdict {
+        Verdict::Wait => return Ok(()),
+        Verdict::Rollback { reason } => {
+            tracing::warn!("deployment {}: rolling back: {reason}", d.id);
+            engine
+                .store
+                .end_deployment(
+                    d.id,
+                    DeploymentStatus::RolledBack,
+                    &actor,
+                    &reason,
+                    &figures,
+                )
+                .await
+                .map(|_| ())
+        }
+        Verdict::Promote { reason } => {
+            tracing::info!("deployment {}: promoting: {reason}", d.id);
+            match sluice_registry::rollout::promote_deployment(
+                &engine.store,
+                d,
+                &actor,
+                &reason,
+                &figures,
+            )
+            .await
+            {
+                Ok(_) => Ok(()),
+                Err(sluice_registry::RegistryError::Store(e)) => Err(e),
+                Err(refused) => {
+                    tracing::warn!("deployment {}: {refused}", d.id);
+                    Ok(())
+                }
+            }
+        }
+    };
+    match ended {
+        // another process ended it first: follow what the store says
+        Err(e) if !e.is_conflict() => return Err(InferenceError::from(e).into()),
+        _ => {}
+    }
+    engine.candidate.store(None);
+    reload_once(engine).await
 }

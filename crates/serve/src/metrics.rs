@@ -38,6 +38,8 @@ pub struct Metrics {
     pub latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     pub plugin_failures: Family<StepLabels, Counter>,
     pub breaker_state: Family<StepLabels, Gauge>,
+    pub candidate_breaker_state: Family<StepLabels, Gauge>,
+    pub shadow_dropped: Counter,
     pub fail_safe: Counter,
     pub queue_depth: Gauge,
     pub batch_rows: Histogram,
@@ -75,6 +77,18 @@ impl Metrics {
             "breaker_state",
             "circuit breaker per plugin step: 0 closed, 1 open, 2 half-open",
             breaker_state.clone(),
+        );
+        let candidate_breaker_state = Family::<StepLabels, Gauge>::default();
+        registry.register(
+            "candidate_breaker_state",
+            "circuit breaker per plugin step of a deployment's candidate: 0 closed, 1 open, 2 half-open",
+            candidate_breaker_state.clone(),
+        );
+        let shadow_dropped = Counter::default();
+        registry.register(
+            "shadow_dropped",
+            "mirrored requests a busy shadow did not score",
+            shadow_dropped.clone(),
         );
         let fail_safe = Counter::default();
         registry.register(
@@ -126,6 +140,8 @@ impl Metrics {
             latency,
             plugin_failures,
             breaker_state,
+            candidate_breaker_state,
+            shadow_dropped,
             fail_safe,
             queue_depth,
             batch_rows,

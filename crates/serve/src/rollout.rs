@@ -129,6 +129,9 @@ impl Agreement {
 pub struct Comparison {
     pub production: Mutex<SideStats>,
     pub candidate: Mutex<SideStats>,
+    /// Shadow mode: how often the shadow's label agreed with the answer
+    /// production gave for the same message.
+    pub mirrored: Mutex<Agreement>,
 }
 
 /// What the comparator concluded.
@@ -149,14 +152,44 @@ impl Comparison {
         side.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    pub fn record_production(
+        &self,
+        action: Action,
+        score: Option<f64>,
+        latency: Duration,
+        fail_safe: bool,
+    ) {
+        (self.production.lock().unwrap_or_else(|p| p.into_inner()))
+            .record(action, score, latency, fail_safe);
+    }
+
+    pub fn record_candidate(
+        &self,
+        action: Action,
+        score: Option<f64>,
+        latency: Duration,
+        fail_safe: bool,
+    ) {
+        (self.candidate.lock().unwrap_or_else(|p| p.into_inner()))
+            .record(action, score, latency, fail_safe);
+    }
+
+    pub fn mirrored(&self, agreed: bool) {
+        let mut m = self.mirrored.lock().unwrap_or_else(|p| p.into_inner());
+        m.verdicts += 1;
+        m.agreed += u64::from(agreed);
+    }
+
     /// The figures behind a decision, with the number of requests behind
     /// each, as the audit chain and `sluice deployments` keep them.
     pub fn figures(&self, agreement: (Agreement, Agreement)) -> Value {
         let (production, candidate) = (Self::lock(&self.production), Self::lock(&self.candidate));
+        let mirrored = *self.mirrored.lock().unwrap_or_else(|p| p.into_inner());
         json!({
             "production": production.figures(),
             "candidate": candidate.figures(),
             "score_psi": psi(&production.scores, &candidate.scores),
+            "shadow_label_agreement": { "compared": mirrored.verdicts, "agreement": mirrored.rate() },
             "feedback": {
                 "production": { "verdicts": agreement.0.verdicts, "agreement": agreement.0.rate() },
                 "candidate": { "verdicts": agreement.1.verdicts, "agreement": agreement.1.rate() },
@@ -276,6 +309,7 @@ mod tests {
         Comparison {
             production: Mutex::new(production),
             candidate: Mutex::new(candidate),
+            mirrored: Mutex::default(),
         }
     }
 
