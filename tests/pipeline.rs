@@ -227,6 +227,51 @@ async fn two_clean_runs_produce_identical_artifact_digests() {
     assert_eq!(states(&a), states(&b));
 }
 
+/// The spam detector is a fitted step: with no train step downstream it is
+/// fitted on every row of its input, so a message repeated across chunks
+/// is a repeated template, and each row's output does not depend on the
+/// chunk it falls in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spam_detector_without_a_train_step_finds_repeats_across_chunks() {
+    let project = Project::new(
+        r#"
+[pipeline]
+name = "repeats"
+policy = "policy.toml"
+chunk_rows = 2
+
+[source.messages]
+path = "messages.csv"
+
+[step.spam]
+plugin = "spam-detector"
+input = "messages"
+
+[output.spam]
+step = "spam"
+path = "out/spam.jsonl"
+"#,
+    );
+    // the template's three copies fall in three different 2-row chunks
+    std::fs::write(
+        project.path("messages.csv"),
+        "text,n\nJoin my channel for daily tips,1\nhello mum see you later,2\n\
+         see you at dinner tonight,3\nJOIN MY CHANNEL for daily tips!,4\n\
+         ok,5\njoin my channel - for daily tips,6\n",
+    )
+    .unwrap();
+    let summary = project.run(RunOptions::default()).await;
+    assert_eq!(summary.status, RunStatus::Succeeded, "{summary:#?}");
+    let spam = summary.steps.iter().find(|s| s.name == "spam").unwrap();
+    assert!(spam.state.is_some(), "the fitted templates are an artifact");
+    let rows = std::fs::read_to_string(project.path("out/spam.jsonl")).unwrap();
+    let repeated: Vec<bool> = rows
+        .lines()
+        .map(|row| row.contains("spam.repeated"))
+        .collect();
+    assert_eq!(repeated, [true, false, false, true, false, true], "{rows}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_step_fails_its_downstream_and_nothing_else() {
     let pipeline = format!(

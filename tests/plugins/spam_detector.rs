@@ -1,5 +1,6 @@
 //! spam-detector through the real host, under the least grant it needs:
-//! read the text column, write label, score and rules.
+//! read the text column, write label, score and rules. It is fitted: the
+//! fit pass finds the repeated templates, the process pass scores rows.
 
 use sluice_core::contract::ParamValue;
 use sluice_core::{Chunk, ColumnValues};
@@ -11,9 +12,15 @@ fn spam_detector_scores_labels_and_explains() {
         "spam-detector",
         "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\n",
     );
-    assert!(!plugin.info().fits);
+    assert!(plugin.info().fits);
     let (params, effective) = plugin
         .effective_grant(&[("column".to_string(), ParamValue::Text("text".into()))])
+        .unwrap();
+    // fitted on no rows: no templates, every other signal as usual
+    let state = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .finish_fit()
         .unwrap();
     let input = text_chunk(
         "text",
@@ -26,7 +33,7 @@ fn spam_detector_scores_labels_and_explains() {
     );
     let run = || {
         plugin
-            .session(&params, &effective, None)
+            .session(&params, &effective, Some(&state))
             .unwrap()
             .process(input.clone())
             .unwrap()
@@ -78,7 +85,7 @@ fn spam_detector_scores_labels_and_explains() {
 }
 
 #[test]
-fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing() {
+fn spam_detector_fits_repeated_templates_and_keeps_missing_rows_missing() {
     let plugin = load_stdlib(
         "spam-detector",
         "[plugin.spam-detector]\nread = [\"msg\"]\nwrite = [\"is_spam\", \"p_spam\", \"why\"]\n",
@@ -109,10 +116,14 @@ fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing(
             valid: vec![0b101],
         },
     );
+    // fitted on the rows it scores, as `sluice plugin run` does by default
+    let mut fit = plugin.session(&params, &effective, None).unwrap();
+    fit.fit(input.clone()).unwrap();
+    let state = fit.finish_fit().unwrap();
     let out = plugin
-        .session(&params, &effective, None)
+        .session(&params, &effective, Some(&state))
         .unwrap()
-        .process(input)
+        .process(input.clone())
         .unwrap();
     assert_eq!(
         out.column("is_spam"),
@@ -136,6 +147,78 @@ fn spam_detector_counts_repeats_within_the_chunk_and_keeps_missing_rows_missing(
         &[0, 1, 1, 2],
         "spam.repeated on both copies, nothing for the missing row"
     );
+    // without state there are no templates to apply: the plugin's error
+    let err = plugin
+        .session(&params, &effective, None)
+        .unwrap()
+        .process(input)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("run the fit pass first"), "{err}");
+}
+
+/// The fit pass's memory is bounded however many distinct messages it
+/// sees, and a template recurring among them is still found.
+#[test]
+fn spam_detector_fit_memory_is_bounded_on_a_million_distinct_messages() {
+    let plugin = load_stdlib(
+        "spam-detector",
+        "[plugin.spam-detector]\nread = [\"text\"]\nwrite = [\"spam_label\", \"spam_score\", \"spam_rules\"]\nmemory = \"64MiB\"\n",
+    );
+    let (params, effective) = plugin.effective_grant(&[]).unwrap();
+    let template = "your parcel is waiting at the depot click here";
+    let mut fit = plugin.session(&params, &effective, None).unwrap();
+    let mut rows: Vec<String> = Vec::with_capacity(4096);
+    for chunk in 0..250 {
+        rows.clear();
+        for i in 0..4000 {
+            // words, not digits: digit runs are one key
+            let n = chunk * 4000 + i;
+            rows.push(format!(
+                "message number {} {} from user",
+                words(n),
+                words(n / 7)
+            ));
+        }
+        if chunk % 50 == 0 {
+            rows.push(template.to_string());
+        }
+        let refs: Vec<&str> = rows.iter().map(String::as_str).collect();
+        fit.fit(text_chunk("text", &refs)).unwrap();
+    }
+    let state = fit.finish_fit().unwrap();
+    let peak = fit.stats().peak_memory;
+    // measured 17.2 MiB; a table that doubled past its bound took 34 MiB
+    assert!(peak < 24 << 20, "peak guest memory {peak} bytes");
+    assert!(
+        fit.log().iter().any(|l| l.message.contains("approximate")),
+        "{:?}",
+        fit.log()
+    );
+    let out = plugin
+        .session(&params, &effective, Some(&state))
+        .unwrap()
+        .process(text_chunk(
+            "text",
+            &[template, "message number ab cd from user"],
+        ))
+        .unwrap();
+    let Some(ColumnValues::Tags { row_offsets, .. }) = out.column("spam_rules") else {
+        panic!("{out:?}")
+    };
+    assert_eq!(row_offsets, &[0, 1, 1], "the template only: {out:?}");
+}
+
+/// `n` spelt in letters (base 26), so every `n` gives another message.
+fn words(mut n: usize) -> String {
+    let mut out = String::new();
+    loop {
+        out.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+        if n == 0 {
+            return out;
+        }
+    }
 }
 
 #[test]

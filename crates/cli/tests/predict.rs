@@ -65,14 +65,9 @@ impl Project {
         )
         .unwrap();
         copy_example(root, |pipeline| {
-            // The spam detector's `repeated` signal counts a message's copies
-            // within the chunk, so it depends on which rows share a batch, not
-            // on the row alone: held-out rows scored apart from the training
-            // table would differ (2 of 726 rows do). Switched off here, every
-            // step is a function of its row, and the scores must be identical.
             let pipeline = pipeline.replace(
-                "plugin = \"spam-detector\"\ninput = \"offensive\"\nparams = { column = \"text\" }",
-                "plugin = \"local/spam-detector.wasm\"\ninput = \"offensive\"\nparams = { column = \"text\", repeat_threshold = 1000000 }",
+                "plugin = \"spam-detector\"\ninput = \"offensive\"",
+                "plugin = \"local/spam-detector.wasm\"\ninput = \"offensive\"",
             );
             // The registered model must be the one that scored the held-out
             // rows: without refitting on every labelled row.
@@ -80,7 +75,7 @@ impl Project {
                 "split = { test = 0.2, seed = 7 }",
                 "split = { test = 0.2, seed = 7 }\nrefit = false",
             );
-            assert!(pipeline.contains("repeat_threshold = 1000000"));
+            assert!(pipeline.contains("local/spam-detector.wasm"));
             assert!(pipeline.contains("refit = false"));
             assert!(
                 pipeline.contains(
@@ -320,6 +315,38 @@ path = "out/scored_by_step.parquet"
         .predict(&input.slice(0, 10), &Default::default())
         .unwrap();
     assert_eq!(again.batch, scored.batch.slice(0, 10));
+
+    // a template repeated in the training rows (here with other numbers) is
+    // `spam.repeated` alone as in a batch, with the same score
+    let template = "U have a secret admirer who is looking 2 make contact with U-find out who they R*reveal who thinks UR so special-call on 09058000000";
+    let texts = |rows: &[&str]| {
+        let text = arrow::array::StringArray::from(rows.to_vec());
+        RecordBatch::try_from_iter([("text", std::sync::Arc::new(text) as _)]).unwrap()
+    };
+    let repeated_and_score = |batch: &RecordBatch| {
+        let rules = batch.column_by_name("spam_rules").unwrap().as_list::<i32>();
+        let rules = rules.value(0);
+        let rules = rules.as_string::<i32>();
+        let score = batch.column_by_name("score").unwrap();
+        (
+            rules.iter().any(|r| r == Some("spam.repeated")),
+            score.as_primitive::<Float64Type>().value(0),
+        )
+    };
+    let alone = graph
+        .predict(&texts(&[template]), &Default::default())
+        .unwrap();
+    let among = graph
+        .predict(
+            &texts(&[template, "ok", "see you later"]),
+            &Default::default(),
+        )
+        .unwrap();
+    assert!(repeated_and_score(&alone.batch).0, "{:?}", alone.batch);
+    assert_eq!(
+        repeated_and_score(&alone.batch),
+        repeated_and_score(&among.batch)
+    );
 }
 
 #[test]

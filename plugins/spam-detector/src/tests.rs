@@ -1,5 +1,11 @@
 use super::*;
-use sluice_sdk::testing::{process, text_chunk};
+use sluice_sdk::testing::{assert_state_round_trips, fit, fit_process, process, text_chunk};
+
+/// Fits on no rows (no templates), then processes `input`: for the signals
+/// that need no training.
+fn untrained(given: &[(&str, ParamValue)], input: Chunk) -> Result<Chunk, StepError> {
+    fit_process::<SpamDetector>(given, vec![], input)
+}
 
 fn strength(text: &str, signal: Signal) -> f64 {
     signals(text).get(signal)
@@ -189,43 +195,296 @@ fn rows_of(out: &Chunk) -> Rows {
     )
 }
 
+fn repeated(tags: &[Vec<String>]) -> Vec<bool> {
+    tags.iter()
+        .map(|t| t.contains(&"spam.repeated".to_string()))
+        .collect()
+}
+
 #[test]
-fn repeated_within_the_chunk() {
+fn repeated_templates_are_counted_over_every_training_chunk() {
+    // the template's three copies are in three different chunks
+    let training = vec![
+        text_chunk(
+            "text",
+            &[Some("Join my channel for daily tips"), Some("ok"), None],
+        ),
+        text_chunk(
+            "text",
+            &[
+                Some("JOIN MY CHANNEL for daily tips!!"),
+                Some("ok"),
+                Some("see you at dinner tonight"),
+            ],
+        ),
+        text_chunk(
+            "text",
+            &[
+                Some("join my channel, for daily tips"),
+                Some("ok"),
+                Some("see you at dinner tonight"),
+            ],
+        ),
+    ];
     let input = text_chunk(
         "text",
         &[
-            Some("Join my channel for daily tips"),
+            Some("Join my channel for DAILY tips"),
+            Some("see you at dinner tonight"),
             Some("ok"),
-            Some("JOIN MY CHANNEL for daily tips!!"),
-            Some("ok"),
+            Some("a message never seen in training"),
             None,
-            Some("join my channel, for daily tips"),
-            Some("ok"),
-            Some("see you at dinner tonight"),
-            Some("see you at dinner tonight"),
         ],
     );
-    let out = process::<SpamDetector>(&[], input.clone()).unwrap();
+    let out = fit_process::<SpamDetector>(&[], training.clone(), input.clone()).unwrap();
     let (_, _, tags) = rows_of(&out);
-    let repeated: Vec<bool> = tags
-        .iter()
-        .map(|t| t.contains(&"spam.repeated".to_string()))
-        .collect();
-    assert_eq!(
-        repeated,
-        [true, false, true, false, false, true, false, false, false]
-    );
+    assert_eq!(repeated(&tags), [true, false, false, false, false]);
 
-    let out = process::<SpamDetector>(&[("repeat_threshold", 2i64.into())], input).unwrap();
+    let out =
+        fit_process::<SpamDetector>(&[("repeat_threshold", 2i64.into())], training, input).unwrap();
     let (_, _, tags) = rows_of(&out);
-    assert!(
-        tags[7].contains(&"spam.repeated".to_string())
-            && tags[8].contains(&"spam.repeated".to_string())
+    assert_eq!(
+        repeated(&tags),
+        [true, true, false, false, false],
+        "twice is enough at 2; short messages never repeat"
     );
+}
+
+#[test]
+fn a_message_scores_the_same_alone_as_in_any_chunk() {
+    let training = vec![text_chunk(
+        "text",
+        &[
+            Some("WIN a prize! Call 0800 123 now"),
+            Some("win a prize call 0906 555 now"),
+            Some("Win a prize, call 0800 777 now"),
+            Some("hello there how are you"),
+        ],
+    )];
+    let state = fit::<SpamDetector>(&[], training).unwrap();
+    let rows = [
+        Some("win a PRIZE call 0700 000 now!!"),
+        Some("hello there how are you"),
+        Some("hello there how are you"),
+        Some("hello there how are you"),
+        None,
+    ];
+    let params = Params::resolve(&SpamDetector::describe().params, vec![]).unwrap();
+    let mut step = SpamDetector::open(params, Some(state)).unwrap();
+    let batch = step.process(text_chunk("text", &rows)).unwrap();
+    let (label, score, tags) = rows_of(&batch);
+    assert_eq!(repeated(&tags), [true, false, false, false, false]);
+    for (i, row) in rows.iter().enumerate() {
+        let alone = step.process(text_chunk("text", &[*row])).unwrap();
+        let (l, s, t) = rows_of(&alone);
+        assert_eq!(
+            (l[0], s[0], &t[0]),
+            (label[i], score[i], &tags[i]),
+            "{row:?}"
+        );
+    }
+}
+
+#[test]
+fn fitted_state_does_not_depend_on_chunking_or_row_order() {
+    let mut rows: Vec<Option<&str>> = Vec::new();
+    for i in 0..60 {
+        rows.push(Some(
+            ["claim your prize today now", "meet me at the station", "ok"][i % 3],
+        ));
+        rows.push(Some(
+            ["a second frequent message", "a third frequent message"][i % 2],
+        ));
+    }
+    rows.push(Some("only twice in here"));
+    rows.push(Some("only twice in here"));
+    let whole = fit::<SpamDetector>(&[], vec![text_chunk("text", &rows)]).unwrap();
+    let chunked =
+        fit::<SpamDetector>(&[], rows.chunks(7).map(|c| text_chunk("text", c)).collect()).unwrap();
+    let mut reversed = rows.clone();
+    reversed.reverse();
+    let backwards = fit::<SpamDetector>(&[], vec![text_chunk("text", &reversed)]).unwrap();
+    assert_eq!(chunked, whole);
+    assert_eq!(backwards, whole);
+    let fitted = Fitted::decode(&whole).unwrap();
+    let mut want: Vec<u64> = [
+        "claim your prize today now",
+        "meet me at the station",
+        "a second frequent message",
+        "a third frequent message",
+    ]
+    .iter()
+    .map(|t| repeat_key(t).unwrap())
+    .collect();
+    want.sort();
+    assert_eq!(fitted.templates, want);
+    assert_eq!(fitted.repeat_threshold, 3);
+}
+
+#[test]
+fn max_templates_keeps_the_most_frequent_and_zero_turns_repeated_off() {
+    let mut rows: Vec<Option<&str>> = Vec::new();
+    for (text, copies) in [
+        ("five copies of this one", 5),
+        ("three copies of this one", 3),
+        ("four copies of this one", 4),
+    ] {
+        rows.extend(std::iter::repeat_n(Some(text), copies));
+    }
+    let training = || vec![text_chunk("text", &rows)];
+    let templates = |max: i64| {
+        let state = fit::<SpamDetector>(&[("max_templates", max.into())], training()).unwrap();
+        Fitted::decode(&state).unwrap().templates
+    };
+    let key = |t: &str| repeat_key(t).unwrap();
+    let mut top2 = vec![
+        key("five copies of this one"),
+        key("four copies of this one"),
+    ];
+    top2.sort();
+    assert_eq!(templates(2), top2);
+    assert_eq!(templates(3).len(), 3);
+    assert_eq!(templates(0), Vec::<u64>::new());
+    let out = fit_process::<SpamDetector>(
+        &[("max_templates", 0i64.into())],
+        training(),
+        text_chunk("text", &[Some("five copies of this one")]),
+    )
+    .unwrap();
+    assert_eq!(rows_of(&out).2, [Vec::<String>::new()]);
+}
+
+#[test]
+fn counting_is_bounded_and_still_finds_templates_that_recur() {
+    // a table of 8 keys: exact until it fills, then the keys seen once are
+    // forgotten and counting goes on, so a template keeps its count and a
+    // late one is still found
+    let mut counter = RepeatCounter::new(3, 8);
+    let add = |counter: &mut RepeatCounter, key: u64| {
+        counter.add(key);
+        assert!(counter.len() <= 8);
+    };
+    for _ in 0..3 {
+        add(&mut counter, 7);
+    }
+    for unique in 0..100u64 {
+        add(&mut counter, 1_000 + unique);
+    }
+    for key in [9, 2_000, 9, 2_001, 9] {
+        add(&mut counter, key);
+    }
+    assert_eq!((counter.count(7), counter.count(9)), (3, 3));
+    assert_eq!((counter.forgotten, counter.refused), (98, 0));
+    assert_eq!(counter.templates(10), [7, 9]);
+
+    // hostile: every key held is already a template, so nothing can be
+    // forgotten; new keys are refused, the held ones still counted
+    let mut counter = RepeatCounter::new(2, 4);
+    for key in 0..4u64 {
+        counter.add(key);
+        counter.add(key);
+    }
+    for key in 10..20u64 {
+        counter.add(key);
+    }
+    counter.add(3);
+    assert_eq!(counter.len(), 4);
+    assert_eq!(counter.refused, 10);
+    assert_eq!(counter.count(3), 3);
+    assert_eq!(counter.templates(10), [0, 1, 2, 3]);
+}
+
+#[test]
+fn the_real_table_never_grows_past_max_counted() {
+    let mut counter = RepeatCounter::new(3, MAX_COUNTED);
+    let template = u64::MAX;
+    for i in 0..(2 * MAX_COUNTED as u64 + 1_000) {
+        // FNV keys are well mixed; so are these
+        counter.add(i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        if i % 100_000 == 99_999 {
+            counter.add(template);
+        }
+        assert!(counter.counts.capacity() <= MAX_COUNTED, "at key {i}");
+    }
+    assert!(counter.forgotten > 0);
+    assert_eq!(counter.refused, 0);
     assert!(
-        !tags[1].contains(&"spam.repeated".to_string()),
-        "short messages never repeat"
+        counter.count(template) >= 3,
+        "a template recurring every 100,000 messages survives clean-ups"
     );
+}
+
+#[test]
+fn state_round_trips_and_rejects_garbage() {
+    let fitted = Fitted {
+        repeat_threshold: 3,
+        templates: vec![1, 0x0102_0304_0506_0708, u64::MAX],
+    };
+    let bytes = assert_state_round_trips(&fitted);
+    let expected = [
+        &b"SPAM\x01"[..],
+        &3u32.to_le_bytes(),
+        &3u32.to_le_bytes(),
+        &1u64.to_le_bytes(),
+        &0x0102_0304_0506_0708u64.to_le_bytes(),
+        &u64::MAX.to_le_bytes(),
+    ]
+    .concat();
+    assert_eq!(bytes, expected, "the state format is stable");
+    assert_state_round_trips(&Fitted {
+        repeat_threshold: 2,
+        templates: vec![],
+    });
+
+    let err = |bytes: &[u8]| Fitted::decode(bytes).unwrap_err().to_string();
+    let unsorted = Fitted {
+        repeat_threshold: 3,
+        templates: vec![2, 1],
+    };
+    assert!(err(&unsorted.encode()).contains("ascending"));
+    let twice = Fitted {
+        repeat_threshold: 3,
+        templates: vec![5, 5],
+    };
+    assert!(err(&twice.encode()).contains("ascending"));
+    // a huge count is refused before anything is allocated for it
+    let mut huge = b"SPAM\x01".to_vec();
+    huge.extend(3u32.to_le_bytes());
+    huge.extend(u32::MAX.to_le_bytes());
+    assert!(err(&huge).contains("more than 100000"), "{}", err(&huge));
+    let mut short = b"SPAM\x01".to_vec();
+    short.extend(3u32.to_le_bytes());
+    short.extend(1_000u32.to_le_bytes());
+    assert!(err(&short).contains("truncated"));
+
+    // state counted with another threshold does not match the params
+    let given: [(&str, ParamValue); 1] = [("repeat_threshold", 4i64.into())];
+    let params = Params::resolve(
+        &SpamDetector::describe().params,
+        given
+            .iter()
+            .map(|(n, v)| Param {
+                name: n.to_string(),
+                value: v.clone(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    let Err(e) = SpamDetector::open(params, Some(fitted.encode())) else {
+        panic!("opened");
+    };
+    assert!(
+        e.to_string()
+            .contains("repeat_threshold = 3 but param `repeat_threshold` is 4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn process_without_fitted_state_is_an_error() {
+    let err = process::<SpamDetector>(&[], text_chunk("text", &[Some("hi")])).unwrap_err();
+    assert!(matches!(err, StepError::Failed(_)), "{err}");
+    assert!(err.to_string().contains("run the fit pass first"), "{err}");
 }
 
 #[test]
@@ -241,7 +500,7 @@ fn step_labels_scores_and_tags_sorted() {
             Some("feel free to come by"),
         ],
     );
-    let out = process::<SpamDetector>(&[], input).unwrap();
+    let out = untrained(&[], input).unwrap();
     assert_eq!(out.rows, 6);
     assert_eq!(out.columns.len(), 3, "exactly the declared writes");
     let (label, score, tags) = rows_of(&out);
@@ -283,7 +542,7 @@ fn threshold_and_output_names_are_params() {
         ("rules_output", "why".into()),
         ("threshold", 0.3.into()),
     ];
-    let out = process::<SpamDetector>(
+    let out = untrained(
         &given,
         text_chunk("msg", &[Some("feel free to come by"), Some("hi")]),
     )
@@ -292,7 +551,7 @@ fn threshold_and_output_names_are_params() {
     assert_eq!(label, [Some(true), Some(false)], "0.3 >= 0.3");
     assert!(out.float64("p").is_ok() && out.tags("why").is_ok());
     // an int64 is accepted for a float64 param
-    let out = process::<SpamDetector>(
+    let out = untrained(
         &[("threshold", 0i64.into())],
         text_chunk("text", &[Some("hi")]),
     )
@@ -312,23 +571,29 @@ fn bad_params_and_missing_column_are_named() {
         ("threshold", ParamValue::Float64(-0.1)),
         ("threshold", ParamValue::Float64(f64::NAN)),
         ("repeat_threshold", ParamValue::Int64(1)),
+        ("max_templates", ParamValue::Int64(-1)),
+        ("max_templates", ParamValue::Int64(100_001)),
         ("threshold", ParamValue::Text("high".into())),
     ] {
-        let err = process::<SpamDetector>(&[(name, value.clone())], input()).unwrap_err();
+        let err = untrained(&[(name, value.clone())], input()).unwrap_err();
         assert!(
             matches!(err, StepError::InvalidParams(_))
                 && err.to_string().contains(&format!("`{name}`")),
             "{value:?}: {err}"
         );
     }
-    let err =
-        process::<SpamDetector>(&[("rules_output", "spam_score".into())], input()).unwrap_err();
+    let err = untrained(&[("rules_output", "spam_score".into())], input()).unwrap_err();
     assert!(
         err.to_string().contains("`spam_score` is given twice"),
         "{err}"
     );
-    let err = process::<SpamDetector>(&[("column", "body".into())], input()).unwrap_err();
+    let err = untrained(&[("column", "body".into())], input()).unwrap_err();
     assert!(err.to_string().contains("`body`"), "{err}");
+    let err = fit::<SpamDetector>(&[("column", "body".into())], vec![input()]).unwrap_err();
+    assert!(
+        err.to_string().contains("`body`"),
+        "the fit pass names it too: {err}"
+    );
 }
 
 #[test]
@@ -338,11 +603,11 @@ fn deterministic_and_declares_least_capability() {
         Some("hi"),
         None,
     ];
-    let a = process::<SpamDetector>(&[], text_chunk("text", &rows)).unwrap();
-    let b = process::<SpamDetector>(&[], text_chunk("text", &rows)).unwrap();
+    let a = untrained(&[], text_chunk("text", &rows)).unwrap();
+    let b = untrained(&[], text_chunk("text", &rows)).unwrap();
     assert_eq!(a, b);
     let info = SpamDetector::describe();
-    assert!(!info.fits);
+    assert!(info.fits, "repeated templates are fitted");
     assert_eq!(info.reads.len(), 1);
     assert_eq!(info.writes.len(), 3);
     assert!(info.writes.iter().all(|w| w.name_param.is_some()));
@@ -359,7 +624,8 @@ fn repeated_alone_scores_its_weight_as_in_the_host_test() {
             Some("JOIN my channel, now!"),
         ],
     );
-    let out = process::<SpamDetector>(&given, input).unwrap();
+    // fitted on the rows it then scores, as a pipeline without a train step does
+    let out = fit_process::<SpamDetector>(&given, vec![input.clone()], input).unwrap();
     let (label, score, tags) = rows_of(&out);
     assert_eq!(label, [Some(true), None, Some(true)]);
     assert_eq!(score, [Some(0.4), None, Some(0.4)], "exactly the weight");

@@ -23,9 +23,8 @@ pub struct Project {
 }
 
 impl Project {
-    /// The example project with the spam detector's chunk-dependent
-    /// `repeated` signal off (so one message scores as it does in a batch),
-    /// trained once and promoted to `production`, with a `predict` token.
+    /// The example project as shipped, trained once and promoted to
+    /// `production`, with a `predict` token.
     pub fn trained(db: Option<String>) -> Project {
         Project::trained_with(db, |_| {})
     }
@@ -34,14 +33,7 @@ impl Project {
     /// (pipeline.toml, policy.toml) before the run.
     pub fn trained_with(db: Option<String>, edit: impl FnOnce(&Path)) -> Project {
         let dir = tempfile::tempdir().unwrap();
-        copy_example(dir.path(), |pipeline| {
-            let pipeline = pipeline.replace(
-                "params = { column = \"text\" }\n\n# hashed",
-                "params = { column = \"text\", repeat_threshold = 1000000 }\n\n# hashed",
-            );
-            assert!(pipeline.contains("repeat_threshold = 1000000"));
-            pipeline
-        });
+        copy_example(dir.path(), |pipeline| pipeline);
         edit(dir.path());
         let mut project = Project {
             dir,
