@@ -140,6 +140,8 @@ pub enum ReviewCommand {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Per version of MODEL: answers reviewed and how many were overturned.
+    Stats { model: String },
     /// Record a decision on answer REQUEST_ID.
     Decide {
         request_id: String,
@@ -173,6 +175,25 @@ pub fn review(ctx: &Context, command: ReviewCommand) -> Result<()> {
                         p.text
                             .as_deref()
                             .map_or("(text not kept)".into(), text::escaped),
+                    );
+                }
+            }
+            ReviewCommand::Stats { model } => {
+                let counts = store.review_counts(&model).await?;
+                if counts.is_empty() {
+                    println!("no reviewed answers of {}", text::escaped(&model));
+                }
+                println!(
+                    "{:>7} {:>9} {:>11} {:>7}",
+                    "version", "reviewed", "overturned", "rate"
+                );
+                for c in counts {
+                    println!(
+                        "{:>7} {:>9} {:>11} {:>6.1}%",
+                        c.version,
+                        c.reviewed,
+                        c.overturned,
+                        100.0 * c.overturned as f64 / c.reviewed.max(1) as f64
                     );
                 }
             }

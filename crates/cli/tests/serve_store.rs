@@ -442,6 +442,15 @@ fn feedback_and_review(project: Project) {
         "review", "decide", &ids[2], "--label", "flagged", "--action", "block",
     ]));
     assert_eq!(queue(&server), [ids[0].clone()]);
+    // per version: two answers reviewed
+    let stats = ok(&project.sluice(&["review", "stats", "chat-moderation"]));
+    assert!(
+        stats
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.trim_start().starts_with("1 ") && l.contains(" 2 ")),
+        "{stats}"
+    );
 }
 
 #[test]

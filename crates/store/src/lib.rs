@@ -36,6 +36,7 @@ pub use prediction_log::{
     PredictionLog, PredictionLogConfig, PredictionLogError, PredictionLogStats,
 };
 pub use predictions::PREDICTION_TEXT_LIMIT;
+pub use rollout::ReviewCounts;
 pub use tokens::{TOKEN_PREFIX, TokenSet};
 pub use types::{
     AliasChange, AliasRecord, ArtifactKind, ArtifactRecord, AuditAnchor, AuditCheckpoint,

@@ -357,4 +357,40 @@ impl Store {
         })
         .await
     }
+
+    /// Per version of `model`: answers people reviewed, and how many of
+    /// those they overturned (decided another label than the one answered).
+    /// Newest version first.
+    pub async fn review_counts(&self, model: &str) -> Result<Vec<ReviewCounts>, StoreError> {
+        self.op("review_counts", async {
+            let rows: Vec<(i64, i64, i64)> = with_pool!(&self.backend, pool =>
+                sqlx::query_as(
+                    "SELECT p.version, COUNT(*), \
+                     COALESCE(SUM(CASE WHEN f.label <> p.label THEN 1 ELSE 0 END), 0) \
+                     FROM feedback f JOIN predictions p ON p.request_id = f.request_id \
+                     WHERE p.model = $1 AND f.source = 'review' \
+                     GROUP BY p.version ORDER BY p.version DESC",
+                )
+                .bind(model)
+                .fetch_all(pool)
+                .await?);
+            Ok(rows
+                .into_iter()
+                .map(|(version, reviewed, overturned)| ReviewCounts {
+                    version,
+                    reviewed: reviewed.max(0) as u64,
+                    overturned: overturned.max(0) as u64,
+                })
+                .collect())
+        })
+        .await
+    }
+}
+
+/// Reviews of one model version's answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ReviewCounts {
+    pub version: i64,
+    pub reviewed: u64,
+    pub overturned: u64,
 }

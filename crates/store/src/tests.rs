@@ -1710,6 +1710,27 @@ async fn feedback_and_the_review_queue(store: &Store) {
             .unwrap(),
         (2, 1)
     );
+    // r0 answered `ok`, reviewed `ok`: reviewed, not overturned
+    assert_eq!(
+        store.review_counts("chat-moderation").await.unwrap(),
+        [ReviewCounts {
+            version: 3,
+            reviewed: 1,
+            overturned: 0
+        }]
+    );
+    store
+        .record_feedback(&verdict("r2", "review", "spam"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.review_counts("chat-moderation").await.unwrap(),
+        [ReviewCounts {
+            version: 3,
+            reviewed: 2,
+            overturned: 1
+        }]
+    );
     assert_eq!(
         store
             .feedback_agreement("chat-moderation", 3, "canary", 0)
