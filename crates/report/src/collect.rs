@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    BinaryCurves, ConfusionMatrix, GroupMetric, LogRow, MetricRow, ModelInfo, PrCurve, RocCurve,
-    RunReport, StepRow, format_value,
+    BinaryCurves, ConfusionMatrix, DeploymentRow, GroupMetric, LogRow, MetricRow, ModelInfo,
+    PrCurve, RocCurve, RunReport, StepRow, format_value,
 };
 use sluice_core::contract::Metric;
 use sluice_metrics::names;
@@ -221,11 +221,29 @@ pub async fn collect(store: &Store, run: i64) -> Result<Option<RunReport>, Store
                 shown.push((key.to_string(), v.to_string()));
             }
         }
+        let deployments = (store.deployments(Some(&model.name), 100).await?.into_iter())
+            .filter(|d| d.version == model.version)
+            .map(|d| DeploymentRow {
+                id: d.id,
+                split: match d.mode {
+                    sluice_store::DeploymentMode::Shadow => "shadow".to_string(),
+                    sluice_store::DeploymentMode::Canary => format!("canary {} %", d.percent),
+                    sluice_store::DeploymentMode::Ab => {
+                        format!("ab {} % as {}", d.percent, d.variant)
+                    }
+                },
+                status: d.status.to_string(),
+                started: format!("{} UTC by {}", format_time(d.created_at), d.created_by),
+                ended_by: d.ended_by.unwrap_or_default(),
+                reason: d.reason.unwrap_or_default(),
+            })
+            .collect();
         report.model = Some(ModelInfo {
             name: model.name,
             version: model.version.to_string(),
             algorithm: model.algorithm,
             params: shown,
+            deployments,
         });
     }
     Ok(Some(report))

@@ -162,6 +162,21 @@ pub struct ModelInfo {
     pub algorithm: String,
     /// Hyperparameters, pre-formatted.
     pub params: Vec<(String, String)>,
+    /// This version's rollouts next to production, newest first.
+    pub deployments: Vec<DeploymentRow>,
+}
+
+/// A rollout of the model version, as the report shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentRow {
+    pub id: i64,
+    /// `canary 5 %`, `ab 50 % as b`, `shadow`.
+    pub split: String,
+    pub status: String,
+    pub started: String,
+    /// Who ended it, and why (the comparator's reason for a server).
+    pub ended_by: String,
+    pub reason: String,
 }
 
 /// Escapes text for HTML element content and quoted attribute values;
@@ -380,6 +395,27 @@ fn model_section(model: &ModelInfo) -> String {
                 "<tr><td>{}</td><td><code>{}</code></td></tr>",
                 escape(name),
                 escape(value)
+            );
+        }
+        body.push_str("</tbody>\n</table>\n");
+    }
+    if !model.deployments.is_empty() {
+        body.push_str(
+            "<table>\n<caption>Rollouts next to production</caption>\n<thead><tr>\
+             <th scope=\"col\" class=\"num\">Deployment</th><th scope=\"col\">Split</th>\
+             <th scope=\"col\">Status</th><th scope=\"col\">Started</th>\
+             <th scope=\"col\">Ended by</th><th scope=\"col\">Why</th></tr></thead>\n<tbody>\n",
+        );
+        for d in &model.deployments {
+            let _ = writeln!(
+                body,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                d.id,
+                escape(&d.split),
+                escape(&d.status),
+                escape(&d.started),
+                escape(&d.ended_by),
+                escape(&d.reason)
             );
         }
         body.push_str("</tbody>\n</table>\n");

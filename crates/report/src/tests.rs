@@ -157,6 +157,14 @@ fn sample_report() -> RunReport {
                 ("learning_rate".into(), "0.05".into()),
                 ("n_estimators".into(), "400".into()),
             ],
+            deployments: vec![DeploymentRow {
+                id: 3,
+                split: "canary 5 %".into(),
+                status: "rolled_back".into(),
+                started: "2026-12-03 10:00:00 UTC by ops".into(),
+                ended_by: "serve/moderation".into(),
+                reason: "fail-safe rate 9.80 % <img src=x onerror=alert(1)>".into(),
+            }],
         }),
         logs: vec![
             LogRow {
@@ -217,6 +225,9 @@ fn renders_every_section_as_one_self_contained_page() {
         "Recall",
         "Predicted",
         "gap 0.113",
+        "Rollouts next to production",
+        "canary 5 %",
+        "serve/moderation",
     ] {
         assert!(html.contains(needle), "missing {needle}");
     }
